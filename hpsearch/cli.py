@@ -1,0 +1,164 @@
+"""The ``hpsearch`` command line.
+
+Exit status: 0 success, 2 bad input (one line on stderr saying what and where),
+1 internal error, 130 interrupted (Ctrl-C; the run folder can be resumed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from hpsearch.errors import HpsearchError
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _n_jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value == 0 or value < -1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, or -1 for all cores, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hpsearch",
+        description="Hyperparameter search for a NumPy network on the USGS earthquake catalog.",
+        epilog="Start with: hpsearch data import FILE (or hpsearch data fetch), "
+               "then hpsearch run experiments/quickstart.toml",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run an experiment config (or resume its run folder)",
+                              description="Run an experiment: every strategy, every repetition, "
+                                          "then write trials.csv, summary.csv and the comparison.")
+    run.add_argument("config", type=Path, help="experiment file (TOML), e.g. experiments/quickstart.toml")
+    run.add_argument("--n-jobs", type=_n_jobs, help="parallel workers (-1: all cores); default from the config")
+    run.add_argument("--out", type=Path, help="run folder; an existing one is resumed "
+                                              "(default: results/NAME-DATE-TIME)")
+    run.add_argument("--seed", type=_seed, help="root seed (overrides the config)")
+    run.add_argument("--trials", type=_positive, help="trial budget per strategy and repetition")
+    run.add_argument("--repetitions", type=_positive, help="repetitions (overrides the config)")
+    run.add_argument("--strategies", help="comma-separated strategies, e.g. random,grid,tpe")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--force", action="store_true",
+                     help="continue a run folder even though its config differs")
+    run.set_defaults(handler=cmd_run)
+
+    data = commands.add_parser("data", help="get and inspect the earthquake catalog",
+                               description="The catalog lives in the data cache: datasets/ here, "
+                                           "or the folder $HPSEARCH_DATA names.")
+    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    fetch = data_commands.add_parser("fetch", help="download the catalog from the USGS FDSN event service")
+    fetch.add_argument("--start", default="1965-01-01", help="first day (default 1965-01-01)")
+    fetch.add_argument("--end", default="2016-12-31", help="last day, included (default 2016-12-31)")
+    fetch.add_argument("--min-magnitude", type=float, default=5.5, help="default 5.5")
+    fetch.add_argument("--url", help="FDSN event service query URL "
+                                     "(default: the USGS service, or $HPSEARCH_FDSN_URL)")
+    fetch.add_argument("--quiet", action="store_true", help="no progress bar")
+    fetch.set_defaults(handler=cmd_fetch)
+    imp = data_commands.add_parser("import", help="validate a catalog file you have and cache it")
+    imp.add_argument("file", type=Path, help="Kaggle database.csv or a USGS ComCat CSV")
+    imp.set_defaults(handler=cmd_import)
+    info = data_commands.add_parser("info", help="rows, date range, magnitudes, what cleaning did")
+    info.add_argument("--all-types", action="store_true", help="keep events other than earthquakes")
+    info.set_defaults(handler=cmd_info)
+    return parser
+
+
+def _version() -> str:
+    from hpsearch import __version__
+
+    return __version__
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from hpsearch.config import load
+    from hpsearch.run import default_run_dir, run_experiment
+
+    exp = load(args.config)
+    strategies = None
+    if args.strategies is not None:
+        strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    exp = exp.with_overrides(trials=args.trials, n_jobs=args.n_jobs, seed=args.seed,
+                             repetitions=args.repetitions, strategies=strategies)
+    run_dir = args.out or default_run_dir(exp)
+    try:
+        output = run_experiment(exp, run_dir, progress=not args.quiet, force=args.force)
+    except KeyboardInterrupt:
+        again = [a for a in sys.argv[1:] if a not in ("--force",)]
+        if "--out" not in again:
+            again += ["--out", str(run_dir)]
+        print(f"\ninterrupted: finished trials are saved in {run_dir}; resume with:\n"
+              f"  hpsearch {shlex.join(again)}", file=sys.stderr)
+        return 130
+    if output.resumed_trials:
+        print(f"resumed {output.resumed_trials} finished trials from {run_dir}")
+    print(output.text)
+    print(f"\nrun folder: {output.run_dir}  (trials.csv, summary.csv, config.toml)")
+    return 0
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from hpsearch.fetch import fetch_catalog
+
+    path, table, pages = fetch_catalog(args.start, args.end, args.min_magnitude, url=args.url,
+                                       progress=not args.quiet)
+    print(f"fetched {len(table)} events in {pages} requests into {path}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from hpsearch.catalog import import_catalog
+
+    path, table = import_catalog(args.file)
+    print(f"imported {len(table)} rows from {args.file} into {path}")
+    return cmd_info(argparse.Namespace(all_types=False))
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from hpsearch.catalog import load_catalog
+
+    table, report, meta = load_catalog(None if args.all_types else ("earthquake",))
+    m = table["magnitude"]
+    print(f"catalog: {meta.get('origin', '?')} ({meta.get('layout', '?')} layout)")
+    print(f"events: {len(table)} from {table['time'].min():%Y-%m-%d} to {table['time'].max():%Y-%m-%d}")
+    print(f"magnitude: min {m.min():.2f}, max {m.max():.2f}, mean {m.mean():.4f}, "
+          f"std {m.std():.4f}, median {m.median():.2f}")
+    print("cleaning: " + "; ".join(report.lines()))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except HpsearchError as exc:
+        print(f"hpsearch: error: {exc}", file=sys.stderr)
+        return 2

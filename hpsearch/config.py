@@ -1,0 +1,325 @@
+"""Experiment configs: read TOML, validate, resolve defaults, write back.
+
+Every error is a :class:`~hpsearch.errors.ConfigError` whose message names the
+file, the key, the bad value and what is allowed, for example::
+
+    experiments/x.toml: space.epochs: low (50) must be <= high (10)
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import math
+import numbers
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from hpsearch.errors import ConfigError
+from hpsearch.features import FEATURE_SETS, SPLITS
+from hpsearch.network import ACTIVATIONS, NumpyMLPRegressor
+from hpsearch.space import KINDS, Dimension
+
+NETWORK_PARAMS = tuple(p for p in inspect.signature(NumpyMLPRegressor).parameters if p != "random_state")
+BUDGET_KINDS = ("trials", "epochs", "seconds")
+DEFAULT_SPACE = {
+    "epochs": {"type": "int", "low": 5, "high": 100},
+    "hidden_width": {"type": "int", "low": 2, "high": 64, "log": True},
+    "learning_rate": {"type": "float", "low": 1e-3, "high": 1.0, "log": True},
+}
+DEFAULT_MODEL = {"batch_size": 256}
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    features: str = "challenge"
+    split: str = "random"
+    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
+    event_types: tuple[str, ...] | None = ("earthquake",)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Per strategy and repetition: stop after this many trials, epochs or seconds."""
+
+    kind: str = "trials"
+    amount: float = 20
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A validated, frozen experiment."""
+
+    name: str
+    seed: int = 0
+    n_jobs: int = 1
+    strategies: tuple[str, ...] = ("random",)
+    repetitions: int = 1
+    max_failures: int | None = None
+    budget: Budget = field(default_factory=Budget)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: dict = field(default_factory=lambda: dict(DEFAULT_MODEL))
+    space: tuple[Dimension, ...] = ()
+    strategy_options: dict = field(default_factory=dict)
+    source: str = "<config>"
+
+    def with_overrides(self, *, trials: int | None = None, n_jobs: int | None = None,
+                       seed: int | None = None, repetitions: int | None = None,
+                       strategies: list[str] | None = None) -> "Experiment":
+        """Apply command-line overrides, validated like the file's own values."""
+        raw = self.to_dict()
+        where = "command line"
+        if trials is not None:
+            raw["budget"] = {"trials": trials}
+        for key, value in (("n_jobs", n_jobs), ("seed", seed), ("repetitions", repetitions),
+                           ("strategies", strategies)):
+            if value is not None:
+                raw[key] = value
+        try:
+            return parse(raw, self.source)
+        except ConfigError as exc:
+            raise ConfigError(str(exc).replace(f"{self.source}:", f"{where}:", 1)) from None
+
+    def to_dict(self) -> dict:
+        """The resolved config as TOML-ready data (every default written out)."""
+        out: dict[str, Any] = {
+            "name": self.name, "seed": self.seed, "n_jobs": self.n_jobs,
+            "strategies": list(self.strategies), "repetitions": self.repetitions,
+        }
+        if self.max_failures is not None:
+            out["max_failures"] = self.max_failures
+        out["budget"] = {self.budget.kind: self.budget.amount}
+        out["data"] = {
+            "features": self.data.features, "split": self.data.split,
+            "fractions": list(self.data.fractions),
+            "event_types": list(self.data.event_types) if self.data.event_types else "all",
+        }
+        out["model"] = dict(self.model)
+        out["space"] = {dim.name: dim.to_dict() for dim in self.space}
+        if self.strategy_options:
+            out["strategy"] = {k: dict(v) for k, v in self.strategy_options.items()}
+        return out
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(self.to_dict())
+
+
+# -- reading -------------------------------------------------------------------
+def load(path: str | Path) -> Experiment:
+    """Read and validate an experiment file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file; expected TOML") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    if not raw:
+        raise ConfigError(f"{path}: the config is empty; see experiments/quickstart.toml for an example")
+    return parse(raw, str(path))
+
+
+class _Checker:
+    """Small helpers that raise ConfigError with file and key in the message."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, key: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.source}: {key}: {message}")
+
+    def keys(self, table: Any, key: str, allowed: tuple[str, ...] | list[str]) -> dict:
+        if not isinstance(table, dict):
+            raise self.fail(key or "top level", f"expected a table, got {_show(table)}")
+        for name in table:
+            if name not in allowed:
+                close = difflib.get_close_matches(name, allowed, n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else f"; allowed: {', '.join(allowed)}"
+                raise self.fail(_join(key, name), f"unknown key{hint}")
+        return table
+
+    def integer(self, value: Any, key: str, minimum: int | None = None) -> int:
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+            raise self.fail(key, f"expected an integer, got {_show(value)}")
+        if minimum is not None and value < minimum:
+            raise self.fail(key, f"must be >= {minimum}, got {value}")
+        return int(value)
+
+    def number(self, value: Any, key: str) -> float:
+        if not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value):
+            raise self.fail(key, f"expected a finite number, got {_show(value)}")
+        return value
+
+    def choice(self, value: Any, key: str, allowed: tuple[str, ...]) -> str:
+        if value not in allowed:
+            raise self.fail(key, f"expected one of {', '.join(map(repr, allowed))}, got {_show(value)}")
+        return value
+
+    def string_list(self, value: Any, key: str) -> list[str]:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+            raise self.fail(key, f"expected a non-empty list of names, got {_show(value)}")
+        return value
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return f"{text[:60]}... ({type(value).__name__})" if len(text) > 60 else f"{text} ({type(value).__name__})"
+
+
+TOP_KEYS = ("name", "description", "seed", "n_jobs", "strategies", "repetitions", "max_failures",
+            "budget", "data", "model", "space", "strategy")
+
+
+def parse(raw: dict, source: str = "<config>") -> Experiment:
+    """Validate a config given as data (what TOML gives) into an :class:`Experiment`."""
+    from hpsearch.strategies import check_strategy_name, check_strategy_options
+
+    c = _Checker(source)
+    c.keys(raw, "", TOP_KEYS)
+    name = raw.get("name", Path(source).stem)
+    if not isinstance(name, str) or not name:
+        raise c.fail("name", f"expected a non-empty string, got {_show(name)}")
+    if "description" in raw and not isinstance(raw["description"], str):
+        raise c.fail("description", f"expected a string, got {_show(raw['description'])}")
+    seed = c.integer(raw.get("seed", 0), "seed", minimum=0)
+    n_jobs = c.integer(raw.get("n_jobs", 1), "n_jobs")
+    if n_jobs == 0 or n_jobs < -1:
+        raise c.fail("n_jobs", f"must be >= 1, or -1 for all cores, got {n_jobs}")
+    repetitions = c.integer(raw.get("repetitions", 1), "repetitions", minimum=1)
+    max_failures = raw.get("max_failures")
+    if max_failures is not None:
+        max_failures = c.integer(max_failures, "max_failures", minimum=0)
+
+    strategies = c.string_list(raw.get("strategies", ["random"]), "strategies")
+    if len(set(strategies)) != len(strategies):
+        raise c.fail("strategies", f"a strategy is named twice in {strategies}")
+    for strategy in strategies:
+        problem = check_strategy_name(strategy)
+        if problem:
+            raise c.fail("strategies", problem)
+
+    budget_raw = c.keys(raw.get("budget", {"trials": 20}), "budget", BUDGET_KINDS)
+    if len(budget_raw) != 1:
+        raise c.fail("budget", f"give exactly one of {', '.join(BUDGET_KINDS)}, got {sorted(budget_raw) or 'none'}")
+    (kind, amount), = budget_raw.items()
+    amount = (c.integer(amount, f"budget.{kind}", minimum=1) if kind != "seconds"
+              else c.number(amount, f"budget.{kind}"))
+    if amount <= 0:
+        raise c.fail(f"budget.{kind}", f"must be > 0, got {amount}")
+
+    data = _parse_data(c, raw.get("data", {}))
+    space = _parse_space(c, raw.get("space", DEFAULT_SPACE))
+    model = _parse_model(c, raw.get("model", DEFAULT_MODEL), {d.name for d in space})
+
+    options_raw = c.keys(raw.get("strategy", {}), "strategy", list(strategies))
+    options = {}
+    for strategy, table in options_raw.items():
+        c.keys(table, f"strategy.{strategy}", list(table) if isinstance(table, dict) else [])
+        problem = check_strategy_options(strategy, table)
+        if problem:
+            raise c.fail(f"strategy.{strategy}", problem)
+        options[strategy] = table
+    return Experiment(name=name, seed=seed, n_jobs=n_jobs, strategies=tuple(strategies),
+                      repetitions=repetitions, max_failures=max_failures,
+                      budget=Budget(kind, amount), data=data, model=model, space=space,
+                      strategy_options=options, source=source)
+
+
+def _parse_data(c: _Checker, raw: Any) -> DataConfig:
+    c.keys(raw, "data", ("features", "split", "fractions", "event_types"))
+    features = c.choice(raw.get("features", "challenge"), "data.features", FEATURE_SETS)
+    split = c.choice(raw.get("split", "random"), "data.split", SPLITS)
+    fractions = raw.get("fractions", [0.7, 0.15, 0.15])
+    if (not isinstance(fractions, list) or len(fractions) != 3
+            or not all(isinstance(f, numbers.Real) and not isinstance(f, bool) and f > 0 for f in fractions)
+            or abs(sum(fractions) - 1) > 1e-9):
+        raise c.fail("data.fractions", f"expected three numbers > 0 (train, validation, test) "
+                     f"that sum to 1, got {_show(fractions)}")
+    event_types = raw.get("event_types", ["earthquake"])
+    if event_types == "all":
+        event_types = None
+    else:
+        event_types = tuple(t.lower() for t in c.string_list(event_types, "data.event_types"))
+    return DataConfig(features, split, tuple(float(f) for f in fractions), event_types)
+
+
+def _parse_model(c: _Checker, raw: Any, searched: set[str]) -> dict:
+    allowed = [p for p in NETWORK_PARAMS]
+    c.keys(raw, "model", allowed)
+    for key, value in raw.items():
+        if key in searched:
+            raise c.fail(f"model.{key}", "is also searched in [space]; fix it in one place only")
+    try:
+        NumpyMLPRegressor(**raw)._check_params()
+    except ValueError as exc:
+        key = str(exc).split()[0]
+        raise c.fail(f"model.{key}", str(exc)) from None
+    return dict(raw)
+
+
+def _parse_space(c: _Checker, raw: Any) -> tuple[Dimension, ...]:
+    c.keys(raw, "space", list(NETWORK_PARAMS))
+    if not raw:
+        raise c.fail("space", "the search space is empty; give at least one dimension")
+    dims = []
+    for name, spec in sorted(raw.items()):
+        key = f"space.{name}"
+        c.keys(spec, key, ("type", "low", "high", "log", "choices", "grid"))
+        kind = c.choice(spec.get("type", "categorical" if "choices" in spec else None), f"{key}.type", KINDS)
+        grid = spec.get("grid")
+        if kind == "categorical":
+            choices = spec.get("choices")
+            if not isinstance(choices, list) or not choices:
+                raise c.fail(f"{key}.choices", f"expected a non-empty list, got {_show(choices)}")
+            for extra in ("low", "high", "log"):
+                if extra in spec:
+                    raise c.fail(f"{key}.{extra}", "not used by a categorical dimension; give choices only")
+            if len(set(map(repr, choices))) != len(choices):
+                raise c.fail(f"{key}.choices", f"a choice is repeated in {choices}")
+            dim = Dimension(name, kind, choices=tuple(choices))
+            _check_value_range(c, dim, key)
+        else:
+            for bound in ("low", "high"):
+                if bound not in spec:
+                    raise c.fail(f"{key}.{bound}", f"missing; a {kind} dimension needs low and high")
+            check = c.integer if kind == "int" else c.number
+            low, high = check(spec["low"], f"{key}.low"), check(spec["high"], f"{key}.high")
+            log = spec.get("log", False)
+            if not isinstance(log, bool):
+                raise c.fail(f"{key}.log", f"expected true or false, got {_show(log)}")
+            if low > high:
+                raise c.fail(key, f"low ({low}) must be <= high ({high})")
+            if log and low <= 0:
+                raise c.fail(f"{key}.low", f"a log-scale range must start above 0, got {low}")
+            dim = Dimension(name, kind, low=low, high=high, log=log)
+            _check_value_range(c, dim, key)
+        if grid is not None:
+            if isinstance(grid, list) and grid:
+                grid = tuple(grid)
+            elif not (isinstance(grid, int) and not isinstance(grid, bool) and grid >= 1):
+                raise c.fail(f"{key}.grid", f"expected a number of points >= 1 or a list of values, got {_show(grid)}")
+            dim = replace(dim, grid=grid)
+        dims.append(dim)
+    return tuple(dims)
+
+
+def _check_value_range(c: _Checker, dim: Dimension, key: str) -> None:
+    """Reject values the network would refuse, before any trial runs."""
+    values = dim.choices if dim.kind == "categorical" else (dim.low, dim.high)
+    for value in values:
+        try:
+            NumpyMLPRegressor(**{dim.name: value})._check_params()
+        except (ValueError, TypeError) as exc:
+            raise c.fail(key, f"{exc}; {dim.name} cannot take {value!r}") from None

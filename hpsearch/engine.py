@@ -1,0 +1,269 @@
+"""The search loop: strategies ask, joblib workers train, results are stored.
+
+Seeds (no global random state anywhere), all from the experiment's root seed
+through :class:`numpy.random.SeedSequence`:
+
+* data split of repetition r: ``spawn_key=(SPLIT, r)``;
+* network initialisation and shuffling of trial i in repetition r:
+  ``spawn_key=(TRIAL, r, i)``; the same for every strategy, so strategies are
+  compared on paired seeds (the ``seed`` column of ``trials.csv``);
+* proposals of strategy s in repetition r: ``spawn_key=(crc32(s), r)``, and for
+  random search trial i draws from ``spawn_key=(crc32(s), r, i)``.
+
+Scheduling: the engine works in *waves*. A wave gathers every trial the
+strategies can propose now (all of random and grid search's trials at once, a
+batch of an adaptive strategy), runs them on the joblib workers, stores each
+result the moment it arrives, and tells the strategies in trial order when the
+wave is over. What a strategy proposes therefore never depends on timing or on
+the number of workers.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import joblib
+import numpy as np
+from tqdm.auto import tqdm
+
+from hpsearch.catalog import load_catalog
+from hpsearch.config import Experiment
+from hpsearch.errors import RunError
+from hpsearch.features import Dataset, prepare
+from hpsearch.objective import TrialResult, train_and_score
+from hpsearch.store import TrialStore
+from hpsearch.strategies import Strategy, make_strategy, strategy_key
+
+SPLIT, TRIAL = 1, 2
+DATA_FOLDER = "_data"
+
+
+def trial_seed(root: int, repetition: int, trial: int) -> int:
+    """Network seed of a trial: paired across strategies (see module doc)."""
+    return int(np.random.SeedSequence(root, spawn_key=(TRIAL, repetition, trial)).generate_state(1)[0])
+
+
+def split_seed(root: int, repetition: int) -> np.random.SeedSequence:
+    return np.random.SeedSequence(root, spawn_key=(SPLIT, repetition))
+
+
+def strategy_seed(root: int, name: str, repetition: int) -> np.random.SeedSequence:
+    return np.random.SeedSequence(root, spawn_key=(strategy_key(name), repetition))
+
+
+@dataclass
+class Search:
+    """One strategy in one repetition, and its bookkeeping."""
+
+    strategy: Strategy
+    repetition: int
+    data: str
+    finished: dict[int, dict] = field(default_factory=dict)
+    asked: dict[int, dict] = field(default_factory=dict)
+    next_trial: int = 0
+    exhausted: bool = False
+    epochs_asked: int = 0
+    seconds_used: float = 0.0
+
+    @property
+    def name(self) -> str:
+        return self.strategy.name
+
+    def best(self) -> dict | None:
+        ok = [r for r in self.finished.values() if r["status"] == "ok" and r["val_rmse"] is not None]
+        return min(ok, key=lambda r: (r["val_rmse"], r["trial"])) if ok else None
+
+
+@dataclass
+class Baselines:
+    """Reference predictors on one repetition's split."""
+
+    mean_val_rmse: float
+    mean_test_rmse: float
+    linear_val_rmse: float
+    linear_test_rmse: float
+
+
+def baselines(data: Dataset) -> Baselines:
+    """Predict-the-mean and ordinary least squares, fit on the training split."""
+    from sklearn.linear_model import LinearRegression
+
+    def rmse(prediction, target):
+        return float(np.sqrt(np.mean((prediction - target) ** 2)))
+
+    mean = float(np.mean(data.y_train))
+    linear = LinearRegression().fit(data.X_train, data.y_train)
+    return Baselines(rmse(mean, data.y_val), rmse(mean, data.y_test),
+                     rmse(linear.predict(data.X_val), data.y_val),
+                     rmse(linear.predict(data.X_test), data.y_test))
+
+
+class Engine:
+    """Runs one experiment into one run folder (resuming what is there)."""
+
+    def __init__(self, experiment: Experiment, run_dir: Path, progress: bool = True):
+        self.exp = experiment
+        self.run_dir = Path(run_dir)
+        self.progress = progress
+        self.store = TrialStore(self.run_dir)
+        self.baselines: dict[int, Baselines] = {}
+        self.searches: list[Search] = []
+        self.tests: dict[tuple[str, int], dict] = {}
+        self.n_jobs = experiment.n_jobs if experiment.n_jobs > 0 else (os.cpu_count() or 1)
+        self.started = time.perf_counter()
+        self.previous_wall = 0.0
+
+    # -- set-up ------------------------------------------------------------------
+    def prepare(self) -> None:
+        table, self.cleaning, self.catalog_meta = load_catalog(self.exp.data.event_types)
+        max_trials = self.exp.budget.amount if self.exp.budget.kind == "trials" else None
+        for r in range(self.exp.repetitions):
+            dataset = prepare(table, self.exp.data.features, self.exp.data.split,
+                              self.exp.data.fractions, split_seed(self.exp.seed, r))
+            folder = dataset.save(self.run_dir / DATA_FOLDER / f"rep{r}")
+            self.baselines[r] = baselines(dataset)
+            for name in self.exp.strategies:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    strategy = make_strategy(name, self.exp.space, strategy_seed(self.exp.seed, name, r),
+                                             self.exp.strategy_options.get(name), self.n_jobs, max_trials)
+                if r == 0:
+                    for w in caught:
+                        tqdm.write(f"warning: {w.message}")
+                self.searches.append(Search(strategy, r, str(folder)))
+        self.n_features = dataset.X_train.shape[1]
+        self._replay(self.store.read())
+
+    def _replay(self, records: list[dict]) -> None:
+        """Resume: give the strategies what earlier runs of this folder finished."""
+        by_key = {(s.name, s.repetition): s for s in self.searches}
+        for record in sorted(records, key=lambda r: (r["repetition"], r["trial"])):
+            search = by_key.get((record["strategy"], record["repetition"]))
+            if search is None or record["trial"] in search.finished:
+                continue
+            search.finished[record["trial"]] = record
+            search.seconds_used += record["seconds"]
+            self.previous_wall = max(self.previous_wall, record.get("finished_at") or 0.0)
+            value = record["val_rmse"] if record["status"] == "ok" else None
+            search.strategy.tell(record["trial"], record["params"], value, record["status"])
+
+    # -- budget ------------------------------------------------------------------
+    def _epochs_of(self, params: dict) -> int:
+        return int(params.get("epochs", self.exp.model.get("epochs", 100)))
+
+    def _budget_left(self, search: Search) -> bool:
+        kind, amount = self.exp.budget.kind, self.exp.budget.amount
+        if kind == "trials":
+            return search.next_trial < amount
+        if kind == "epochs":
+            return search.epochs_asked < amount
+        return search.seconds_used < amount
+
+    def _ask_wave(self, search: Search) -> list[tuple[Search, int, dict]]:
+        """The trials this search can start now (see module doc)."""
+        if search.exhausted or any(t not in search.finished for t in search.asked):
+            return []
+        limit = search.strategy.batch_size
+        if limit is None and self.exp.budget.kind == "seconds":
+            limit = self.n_jobs  # a time budget is checked between small waves
+        tasks = []
+        while (limit is None or len(tasks) < limit) and self._budget_left(search):
+            trial = search.next_trial
+            if trial in search.finished:
+                params = search.finished[trial]["params"]
+            else:
+                params = search.strategy.ask(trial)
+                if params is None:
+                    search.exhausted = True
+                    break
+                tasks.append((search, trial, params))
+            search.asked[trial] = params
+            search.epochs_asked += self._epochs_of(params)
+            search.next_trial += 1
+        if not tasks and not self._budget_left(search):
+            search.exhausted = True
+        return tasks
+
+    # -- running -----------------------------------------------------------------
+    def _dispatch(self, parallel: joblib.Parallel, tasks: list, with_test: bool = False):
+        """Run tasks on the workers; yield each TrialResult as it finishes."""
+        # Longest first: the wave ends sooner; results do not depend on the order.
+        tasks = sorted(tasks, key=lambda t: -self._epochs_of(t[2]) * t[2].get("hidden_width", 1))
+        calls = (joblib.delayed(train_and_score)(
+            (search.name, search.repetition, trial), params, search.data,
+            trial_seed(self.exp.seed, search.repetition, trial), self.exp.model, with_test)
+            for search, trial, params in tasks)
+        yield from parallel(calls)
+
+    def run(self) -> None:
+        """Run every search to its budget; results go to the store as they come."""
+        total = self._expected_trials()
+        done = sum(len(s.finished) for s in self.searches)
+        bar = tqdm(total=total, initial=done, disable=not self.progress, unit="trial",
+                   desc=self.exp.name, dynamic_ncols=True)
+        failures = sum(1 for s in self.searches for r in s.finished.values() if r["status"] == "failed")
+        try:
+            with joblib.Parallel(n_jobs=self.n_jobs, return_as="generator_unordered") as parallel:
+                while True:
+                    tasks = [task for search in self.searches for task in self._ask_wave(search)]
+                    if not tasks:
+                        break
+                    by_key = {(s.name, s.repetition): s for s, _, _ in tasks}
+                    for result in self._dispatch(parallel, tasks):
+                        search = by_key[(result.strategy, result.repetition)]
+                        record = self._record(result)
+                        self.store.append(record)
+                        search.finished[result.trial] = record
+                        search.seconds_used += result.seconds
+                        failures += result.status == "failed"
+                        bar.update(1)
+                        bar.set_postfix_str(self._best_line(), refresh=False)
+                        if self.exp.max_failures is not None and failures > self.exp.max_failures:
+                            raise RunError(
+                                f"{failures} trials failed, more than max_failures = "
+                                f"{self.exp.max_failures}; last: {result.message or result.status}")
+                    for search, trial, params in sorted(tasks, key=lambda t: (t[0].repetition, t[1])):
+                        record = search.finished[trial]
+                        value = record["val_rmse"] if record["status"] == "ok" else None
+                        search.strategy.tell(trial, params, value, record["status"])
+                self._score_tests(parallel)
+        finally:
+            bar.close()
+            self.store.close()
+
+    def _record(self, result: TrialResult) -> dict:
+        record = result.to_record()
+        record["finished_at"] = self.previous_wall + time.perf_counter() - self.started
+        return record
+
+    def _score_tests(self, parallel: joblib.Parallel) -> None:
+        """Touch the test split once per search: retrain its chosen configuration."""
+        tasks = [(s, s.best()["trial"], s.best()["params"]) for s in self.searches if s.best()]
+        for result in self._dispatch(parallel, tasks, with_test=True):
+            self.tests[(result.strategy, result.repetition)] = result.to_record()
+
+    def _expected_trials(self) -> int | None:
+        if self.exp.budget.kind != "trials":
+            return None
+        per = [self.exp.budget.amount] * len(self.searches)
+        for i, search in enumerate(self.searches):
+            points = getattr(search.strategy, "points", None)
+            if points is not None:
+                per[i] = min(per[i], len(points))
+        return int(sum(per))
+
+    def _best_line(self) -> str:
+        best: dict[str, float] = {}
+        for search in self.searches:
+            b = search.best()
+            if b is not None:
+                best[search.name] = min(best.get(search.name, np.inf), b["val_rmse"])
+        return " ".join(f"{name}={value:.4f}" for name, value in best.items())
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.run_dir / DATA_FOLDER, ignore_errors=True)

@@ -1,0 +1,135 @@
+"""Feature sets, train/validation/test splits and min-max scaling.
+
+Numeric encoding of the challenge features (``challenge``):
+
+* ``date``: the event time as a decimal year (1965.0 ... 2017.0), so that the
+  catalog's slow trends are one smooth input;
+* ``time``: the time of day as a fraction of the day (0 = midnight UTC);
+* ``latitude``, ``longitude``: degrees as given.
+
+``extended`` adds ``depth`` (km) and one-hot columns for the magnitude type
+(MW, MB, MS, ...), the contributing network (``source``) and, when more than one
+is kept, the event type. Categories with fewer than 20 training rows share an
+``other`` column; categories are learned from the training split only. The
+magnitude type is not the magnitude, but it does carry information about it
+(body-wave scales saturate, so large events get MW): it is a legitimate input
+known at the time of the event, and the reason ``extended`` is easier.
+
+All columns are min-max scaled to [0, 1] with minima and maxima of the training
+split only; validation and test rows may fall slightly outside.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+FEATURE_SETS = ("challenge", "extended")
+SPLITS = ("random", "temporal")
+MIN_CATEGORY_ROWS = 20
+ARRAYS = ("X_train", "y_train", "X_val", "y_val", "X_test", "y_test")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Scaled arrays of one split, ready for training."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    feature_names: tuple[str, ...]
+
+    def save(self, folder: Path) -> Path:
+        """Write one ``.npy`` per array (workers memory-map them)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in ARRAYS:
+            np.save(folder / f"{name}.npy", getattr(self, name))
+        (folder / "features.txt").write_text("\n".join(self.feature_names) + "\n")
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path, mmap: bool = True) -> "Dataset":
+        arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r" if mmap else None)
+                  for name in ARRAYS}
+        names = tuple((folder / "features.txt").read_text().split())
+        return cls(feature_names=names, **arrays)
+
+
+def encode_challenge(table: pd.DataFrame) -> pd.DataFrame:
+    """Date, time of day, latitude, longitude as numbers (see module doc)."""
+    time = table["time"]
+    year = time.dt.year.to_numpy()
+    start = pd.to_datetime(pd.Series(year.astype(str)), format="%Y", utc=True)
+    end = pd.to_datetime(pd.Series((year + 1).astype(str)), format="%Y", utc=True)
+    elapsed = (time.reset_index(drop=True) - start).dt.total_seconds()
+    length = (end - start).dt.total_seconds()
+    seconds_of_day = (time.dt.hour * 3600 + time.dt.minute * 60 + time.dt.second).to_numpy()
+    return pd.DataFrame({
+        "date": year + (elapsed / length).to_numpy(),
+        "time": seconds_of_day / 86400.0,
+        "latitude": table["latitude"].to_numpy(),
+        "longitude": table["longitude"].to_numpy(),
+    })
+
+
+def _one_hot(values: pd.Series, train_rows: np.ndarray, prefix: str) -> pd.DataFrame:
+    values = values.fillna("unknown").reset_index(drop=True)
+    counts = values.iloc[train_rows].value_counts()
+    keep = sorted(counts[counts >= MIN_CATEGORY_ROWS].index)
+    mapped = values.where(values.isin(keep), "other")
+    columns = keep + (["other"] if (mapped == "other").any() else [])
+    return pd.DataFrame({f"{prefix}={c}": (mapped == c).to_numpy(dtype=float) for c in columns})
+
+
+def build_features(table: pd.DataFrame, feature_set: str, train_rows: np.ndarray) -> pd.DataFrame:
+    """The unscaled feature table; categories come from ``train_rows`` only."""
+    features = encode_challenge(table)
+    if feature_set == "challenge":
+        return features
+    depth = table["depth"].reset_index(drop=True)
+    parts = [features, pd.DataFrame({"depth": depth.fillna(depth.iloc[train_rows].median())})]
+    parts.append(_one_hot(table["magnitude_type"], train_rows, "magnitude_type"))
+    parts.append(_one_hot(table["source"], train_rows, "source"))
+    if table["event_type"].nunique(dropna=False) > 1:
+        parts.append(_one_hot(table["event_type"], train_rows, "event_type"))
+    return pd.concat(parts, axis=1)
+
+
+def split_rows(n: int, fractions: tuple[float, float, float], method: str,
+               seed: np.random.SeedSequence | int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row indices of train, validation and test.
+
+    ``random`` permutes with ``seed``; ``temporal`` expects rows sorted by time
+    and gives the oldest to training, the newest to test.
+    """
+    n_train = int(round(fractions[0] * n))
+    n_val = int(round(fractions[1] * n))
+    order = np.random.default_rng(seed).permutation(n) if method == "random" else np.arange(n)
+    train, val, test = np.split(order, [n_train, n_train + n_val])
+    return np.sort(train), np.sort(val), np.sort(test)
+
+
+def min_max_scale(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+    """Scale every column to [0, 1] with the training minima and maxima."""
+    low = train.min(axis=0)
+    span = train.max(axis=0) - low
+    span[span == 0] = 1.0
+    return [(a - low) / span for a in (train, *others)]
+
+
+def prepare(table: pd.DataFrame, feature_set: str = "challenge", split: str = "random",
+            fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+            seed: np.random.SeedSequence | int | None = 0) -> Dataset:
+    """Cleaned catalog -> features -> split -> min-max scaling fit on train."""
+    train, val, test = split_rows(len(table), fractions, split, seed)
+    frame = build_features(table, feature_set, train)
+    X = frame.to_numpy(dtype=np.float64)
+    y = table["magnitude"].to_numpy(dtype=np.float64)
+    X_train, X_val, X_test = min_max_scale(X[train], X[val], X[test])
+    return Dataset(X_train, y[train], X_val, y[val], X_test, y[test], tuple(frame.columns))

@@ -1,0 +1,290 @@
+"""A feed-forward neural network in NumPy, as a scikit-learn regressor.
+
+The maths, written out once:
+
+* layers ``a_0 = X``, ``z_k = a_{k-1} W_k + b_k``, ``a_k = f(z_k)`` for the
+  hidden layers and a linear output ``y_hat = a_{L-1} W_L + b_L``;
+* loss ``L = 1/(2n) * sum (y_hat - t)^2`` on the standardised target ``t``;
+* back-propagation ``delta_L = (y_hat - t) / n``,
+  ``delta_k = (delta_{k+1} W_{k+1}^T) * f'(z_k)``,
+  ``dL/dW_k = a_{k-1}^T delta_k``, ``dL/db_k = sum_rows delta_k``;
+* plain gradient descent ``W <- W - learning_rate * dL/dW`` on mini-batches.
+
+Weights start from a normal distribution with standard deviation
+``init_scale / sqrt(fan_in)`` (0.5 for the four challenge features, 0.18 for a
+hidden layer of 32), biases at zero. The target is standardised inside ``fit``
+(and predictions mapped back), so the untrained network predicts the mean and a
+learning rate means the same whatever the units of the target.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+ACTIVATIONS = ("sigmoid", "tanh", "relu")
+
+
+def _activate(z: np.ndarray, name: str) -> np.ndarray:
+    """Apply the activation in place and return ``z``."""
+    if name == "sigmoid":
+        # sigmoid(z) = (1 + tanh(z/2)) / 2: one transcendental call, no overflow.
+        z *= 0.5
+        np.tanh(z, out=z)
+        z *= 0.5
+        z += 0.5
+    elif name == "tanh":
+        np.tanh(z, out=z)
+    else:
+        np.maximum(z, 0.0, out=z)
+    return z
+
+
+def _derivative_from_output(a: np.ndarray, name: str) -> np.ndarray:
+    """f'(z) expressed through a = f(z), which is what the forward pass kept."""
+    if name == "sigmoid":
+        return a * (1.0 - a)
+    if name == "tanh":
+        return 1.0 - a * a
+    return (a > 0.0).astype(a.dtype)
+
+
+def forward(
+    weights: list[np.ndarray], biases: list[np.ndarray], X: np.ndarray, activation: str
+) -> list[np.ndarray]:
+    """Return the activations of every layer, input first, output (linear) last."""
+    activations = [X]
+    last = len(weights) - 1
+    for k, (W, b) in enumerate(zip(weights, biases)):
+        z = activations[-1] @ W
+        z += b
+        activations.append(z if k == last else _activate(z, activation))
+    return activations
+
+
+def loss_and_gradients(
+    weights: list[np.ndarray],
+    biases: list[np.ndarray],
+    X: np.ndarray,
+    t: np.ndarray,
+    activation: str,
+) -> tuple[float, list[np.ndarray], list[np.ndarray]]:
+    """Loss ``1/(2n) sum (y_hat - t)^2`` and its gradients by back-propagation.
+
+    ``t`` has shape ``(n, 1)``. This is the function the training loop uses and
+    the one the finite-difference test checks.
+    """
+    activations = forward(weights, biases, X, activation)
+    n = X.shape[0]
+    error = activations[-1] - t
+    loss = 0.5 * float(np.einsum("ij,ij->", error, error)) / n
+    delta = error / n
+    grad_w: list[np.ndarray] = [None] * len(weights)  # type: ignore[list-item]
+    grad_b: list[np.ndarray] = [None] * len(weights)  # type: ignore[list-item]
+    for k in range(len(weights) - 1, -1, -1):
+        grad_w[k] = activations[k].T @ delta
+        grad_b[k] = delta.sum(axis=0)
+        if k > 0:
+            delta = delta @ weights[k].T
+            delta *= _derivative_from_output(activations[k], activation)
+    return loss, grad_w, grad_b
+
+
+class NumpyMLPRegressor(RegressorMixin, BaseEstimator):
+    """Feed-forward network trained by mini-batch gradient descent, NumPy only.
+
+    Parameters
+    ----------
+    hidden_width : int, default=32
+        Units in each hidden layer.
+    epochs : int, default=100
+        Passes over the training data.
+    learning_rate : float, default=0.1
+        Step size of gradient descent (the target is standardised, see module doc).
+    n_hidden_layers : int, default=1
+        Hidden layers; 1 gives the classic three-layer network
+        (input, hidden, output).
+    batch_size : int or None, default=None
+        Rows per gradient step; None uses the whole training set (full batch).
+    activation : {"sigmoid", "tanh", "relu"}, default="sigmoid"
+        Non-linearity of the hidden layers; the output is linear.
+    init_scale : float, default=1.0
+        Weights start as ``N(0, (init_scale / sqrt(fan_in))^2)``.
+    shuffle : bool, default=True
+        Shuffle the rows before each epoch (mini-batch training only).
+    dtype : {"float64", "float32"}, default="float64"
+        Floating-point type of the computation.
+    random_state : int, numpy Generator, SeedSequence or None, default=None
+        Seeds the initial weights and the shuffling.
+
+    Attributes
+    ----------
+    coefs_, intercepts_ : list of ndarray
+        Weights and biases per layer.
+    loss_curve_ : ndarray
+        Training RMSE (target units) per epoch, averaged over the epoch's batches
+        as they were seen (no extra pass over the data).
+    validation_curve_ : ndarray
+        Validation RMSE after each epoch when ``X_val``/``y_val`` are given to
+        ``fit``, else empty.
+    n_iter_ : int
+        Epochs completed.
+    status_ : {"ok", "diverged"}
+        "diverged" when the loss became non-finite; the weights are then those of
+        the last finite epoch and a ``ConvergenceWarning`` is issued.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hpsearch import NumpyMLPRegressor
+    >>> X = np.linspace(0, 1, 200).reshape(-1, 1)
+    >>> model = NumpyMLPRegressor(epochs=50, batch_size=16, random_state=0)
+    >>> model.fit(X, np.sin(6 * X.ravel())).status_
+    'ok'
+    """
+
+    def __init__(
+        self,
+        hidden_width: int = 32,
+        epochs: int = 100,
+        learning_rate: float = 0.1,
+        n_hidden_layers: int = 1,
+        batch_size: int | None = None,
+        activation: str = "sigmoid",
+        init_scale: float = 1.0,
+        shuffle: bool = True,
+        dtype: str = "float64",
+        random_state=None,
+    ):
+        self.hidden_width = hidden_width
+        self.epochs = epochs
+        self.learning_rate = learning_rate
+        self.n_hidden_layers = n_hidden_layers
+        self.batch_size = batch_size
+        self.activation = activation
+        self.init_scale = init_scale
+        self.shuffle = shuffle
+        self.dtype = dtype
+        self.random_state = random_state
+
+    # -- parameter checks ---------------------------------------------------
+    def _check_params(self) -> None:
+        def positive_int(name: str, value, allow_none: bool = False) -> None:
+            if value is None and allow_none:
+                return
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+
+        positive_int("hidden_width", self.hidden_width)
+        positive_int("epochs", self.epochs)
+        positive_int("n_hidden_layers", self.n_hidden_layers)
+        positive_int("batch_size", self.batch_size, allow_none=True)
+        for name in ("learning_rate", "init_scale"):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Real) or not value > 0 or not np.isfinite(value):
+                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
+        if np.dtype(self.dtype) not in (np.dtype("float64"), np.dtype("float32")):
+            raise ValueError(f"dtype must be 'float64' or 'float32', got {self.dtype!r}")
+
+    def _rng(self) -> np.random.Generator:
+        rs = self.random_state
+        if isinstance(rs, np.random.Generator):
+            return rs
+        if isinstance(rs, np.random.RandomState):
+            return np.random.default_rng(rs.randint(2**32, dtype=np.uint64))
+        return np.random.default_rng(rs)
+
+    # -- scikit-learn API ---------------------------------------------------
+    def fit(self, X, y, X_val=None, y_val=None) -> "NumpyMLPRegressor":
+        """Train from scratch; with ``X_val``/``y_val``, record the validation curve."""
+        self._check_params()
+        dtype = np.dtype(self.dtype)
+        X, y = validate_data(self, X, y, y_numeric=True, dtype=[np.float64, np.float32])
+        X = np.ascontiguousarray(X, dtype=dtype)
+        y = np.asarray(y, dtype=np.float64)
+        if X_val is not None:
+            X_val = np.ascontiguousarray(validate_data(self, X_val, reset=False), dtype=dtype)
+            y_val = np.asarray(y_val, dtype=np.float64).ravel()
+
+        self._y_mean = float(y.mean())
+        self._y_scale = float(y.std()) or 1.0
+        t = ((y - self._y_mean) / self._y_scale).astype(dtype).reshape(-1, 1)
+
+        rng = self._rng()
+        sizes = [X.shape[1]] + [self.hidden_width] * self.n_hidden_layers + [1]
+        self.coefs_ = [
+            (rng.standard_normal((n_in, n_out)) * (self.init_scale / np.sqrt(n_in))).astype(dtype)
+            for n_in, n_out in zip(sizes[:-1], sizes[1:])
+        ]
+        self.intercepts_ = [np.zeros(n_out, dtype=dtype) for n_out in sizes[1:]]
+
+        n = X.shape[0]
+        batch = n if self.batch_size is None else min(self.batch_size, n)
+        lr = dtype.type(self.learning_rate)
+        train_curve: list[float] = []
+        val_curve: list[float] = []
+        self.status_ = "ok"
+        with np.errstate(over="ignore", invalid="ignore"):
+            for _ in range(self.epochs):
+                saved = ([W.copy() for W in self.coefs_], [b.copy() for b in self.intercepts_])
+                order = rng.permutation(n) if self.shuffle and batch < n else None
+                Xe, te = (X, t) if order is None else (X[order], t[order])
+                sq_error = 0.0
+                for start in range(0, n, batch):
+                    stop = min(start + batch, n)
+                    loss, gw, gb = loss_and_gradients(
+                        self.coefs_, self.intercepts_, Xe[start:stop], te[start:stop],
+                        self.activation,
+                    )
+                    sq_error += 2.0 * loss * (stop - start)
+                    for W, b, dW, db in zip(self.coefs_, self.intercepts_, gw, gb):
+                        dW *= lr
+                        W -= dW
+                        db *= lr
+                        b -= db
+                train_rmse = np.sqrt(sq_error / n) * self._y_scale
+                if not np.isfinite(train_rmse) or not all(np.isfinite(W).all() for W in self.coefs_):
+                    self.coefs_, self.intercepts_ = saved
+                    self.status_ = "diverged"
+                    break
+                train_curve.append(float(train_rmse))
+                if X_val is not None:
+                    val_curve.append(_rmse(self._predict(X_val), y_val))
+        self.n_iter_ = len(train_curve)
+        self.loss_curve_ = np.array(train_curve)
+        self.validation_curve_ = np.array(val_curve)
+        if self.status_ == "diverged":
+            warnings.warn(
+                f"training diverged (non-finite loss) in epoch {self.n_iter_ + 1} with "
+                f"learning_rate={self.learning_rate}; weights kept from epoch {self.n_iter_}",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        return self
+
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        out = forward(self.coefs_, self.intercepts_, X, self.activation)[-1]
+        return out[:, 0].astype(np.float64) * self._y_scale + self._y_mean
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted target for each row of ``X``."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._predict(np.asarray(X, dtype=np.dtype(self.dtype)))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        return tags
+
+
+def _rmse(prediction: np.ndarray, target: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((prediction - target) ** 2)))

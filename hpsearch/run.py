@@ -1,0 +1,87 @@
+"""Run an experiment into a run folder: set up or resume, search, write the tables."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+from hpsearch import report
+from hpsearch.config import Experiment
+from hpsearch.engine import Engine
+from hpsearch.errors import RunError
+
+# Keys that may change between a run and its resume: they do not change results.
+RESUMABLE_CHANGES = ("n_jobs",)
+
+
+@dataclass
+class RunOutput:
+    run_dir: Path
+    trials: pd.DataFrame
+    summary: pd.DataFrame
+    text: str
+    resumed_trials: int
+
+
+def default_run_dir(exp: Experiment) -> Path:
+    return Path("results") / f"{exp.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def check_run_dir(exp: Experiment, run_dir: Path, force: bool) -> bool:
+    """True when ``run_dir`` holds an earlier run of this experiment (resume).
+
+    A folder holding a different config is refused, unless ``force``.
+    """
+    config_path = run_dir / "config.toml"
+    if not config_path.is_file():
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise RunError(f"{run_dir} exists and is not an hpsearch run folder; choose another --out")
+        return False
+    old = tomllib.loads(config_path.read_text())
+    new = exp.to_dict()
+    changed = sorted(k for k in set(old) | set(new)
+                     if k not in RESUMABLE_CHANGES and old.get(k) != new.get(k))
+    if changed and not force:
+        raise RunError(
+            f"{run_dir} holds a run of a different config (changed: {', '.join(changed)}); "
+            f"choose a new --out, or pass --force to continue it with the new config")
+    return True
+
+
+def run_experiment(exp: Experiment, run_dir: Path | None = None, progress: bool = True,
+                   force: bool = False) -> RunOutput:
+    """Run (or resume) ``exp`` in ``run_dir`` and write its tables there."""
+    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(exp)
+    resuming = check_run_dir(exp, run_dir, force)
+    engine = Engine(exp, run_dir, progress=progress)
+    engine.prepare()  # reads the catalog: fails before anything is written if there is none
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.toml").write_text(exp.to_toml())
+    resumed = sum(len(s.finished) for s in engine.searches)
+    try:
+        engine.run()
+    finally:  # also on Ctrl-C or too many failures: tables of what finished
+        output = write_tables(engine, run_dir, resumed)
+        engine.cleanup()
+    return output
+
+
+def write_tables(engine: Engine, run_dir: Path, resumed: int) -> RunOutput:
+    exp = engine.exp
+    names = [d.name for d in exp.space]
+    records = [r for s in engine.searches for r in s.finished.values()]
+    trials = report.trials_table(records, names, list(exp.strategies))
+    report.write_csv(trials, run_dir / "trials.csv")
+    summary = report.summary_table(trials, engine.tests, engine.baselines, names, list(exp.strategies))
+    if not summary.empty:
+        report.write_csv(summary, run_dir / "summary.csv")
+    meta = {"catalog": engine.catalog_meta, "cleaning": engine.cleaning.lines(),
+            "features": exp.data.features, "n_features": engine.n_features}
+    (run_dir / "run.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    text = report.results_text(summary, names) if not summary.empty else "no trial finished"
+    return RunOutput(run_dir, trials, summary, text, resumed)

@@ -1,0 +1,53 @@
+"""Search strategies behind one ask/tell protocol."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hpsearch.space import Dimension
+from hpsearch.strategies._base import Strategy, strategy_key
+from hpsearch.strategies._grid import GridStrategy
+from hpsearch.strategies._optuna import OptunaStrategy
+from hpsearch.strategies._random import RandomStrategy
+
+BUILT_IN = {"random": RandomStrategy, "grid": GridStrategy, "tpe": OptunaStrategy}
+
+__all__ = ["BUILT_IN", "GridStrategy", "OptunaStrategy", "RandomStrategy", "Strategy",
+           "check_strategy_name", "check_strategy_options", "make_strategy", "strategy_key"]
+
+
+def _class_for(name: str) -> type[Strategy]:
+    if name.startswith("optuna:"):
+        return OptunaStrategy
+    return BUILT_IN[name]
+
+
+def check_strategy_name(name: str) -> str | None:
+    """A one-line problem with a strategy name, or None."""
+    if name in BUILT_IN:
+        return None
+    if name.startswith("optuna:"):
+        from hpsearch.strategies._optuna import sampler_class
+
+        try:
+            sampler_class(name)
+        except ValueError as exc:
+            return str(exc)
+        return None
+    import difflib
+
+    close = difflib.get_close_matches(name, list(BUILT_IN), n=1)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    return (f"unknown strategy '{name}'; {hint}known: {', '.join(BUILT_IN)}, "
+            f"or optuna:<SamplerName> such as optuna:QMCSampler")
+
+
+def check_strategy_options(name: str, options: dict) -> str | None:
+    return _class_for(name).check_options(name, options)
+
+
+def make_strategy(name: str, space: tuple[Dimension, ...], seed: np.random.SeedSequence,
+                  options: dict | None = None, n_jobs: int = 1,
+                  max_trials: int | None = None) -> Strategy:
+    """Create the strategy ``name`` (validated names only)."""
+    return _class_for(name)(name, space, seed, options, n_jobs, max_trials)

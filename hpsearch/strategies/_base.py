@@ -1,0 +1,78 @@
+"""The ask/tell protocol every search strategy speaks.
+
+The engine is the only place that trains. A strategy proposes parameters
+(``ask``) and hears back the validation RMSE (``tell``). Trials are numbered
+0, 1, 2, ... within one strategy and repetition; a strategy must give the same
+answer to ``ask(i)`` whatever the number of workers, so that random and grid
+results do not depend on ``n_jobs``.
+"""
+
+from __future__ import annotations
+
+import zlib
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+from hpsearch.space import Dimension
+
+
+def strategy_key(name: str) -> int:
+    """A stable number for a strategy name, used in seed derivation."""
+    return zlib.crc32(name.encode())
+
+
+class Strategy(ABC):
+    """Base class of search strategies.
+
+    Parameters
+    ----------
+    name : str
+        As the config names it (``random``, ``grid``, ``tpe``, ``optuna:QMCSampler``).
+    space : tuple of Dimension
+        The search space.
+    seed : numpy.random.SeedSequence
+        Derived from (root seed, strategy, repetition); the only randomness allowed.
+    options : dict
+        The config's ``[strategy.<name>]`` table.
+    n_jobs : int
+        Workers, for strategies that ask in batches.
+    max_trials : int or None
+        The trial budget when the budget is counted in trials.
+
+    Attributes
+    ----------
+    batch_size : int or None
+        None: proposals do not depend on results, so the engine may ask for all
+        trials at once. k: the engine asks at most k trials, then waits for all of
+        them to be told before asking again (reproducible adaptive search).
+    """
+
+    batch_size: int | None = None
+    #: keys accepted in the ``[strategy.<name>]`` table
+    option_names: tuple[str, ...] = ()
+
+    def __init__(self, name: str, space: tuple[Dimension, ...], seed: np.random.SeedSequence,
+                 options: dict | None = None, n_jobs: int = 1, max_trials: int | None = None):
+        self.name = name
+        self.space = tuple(sorted(space, key=lambda d: d.name))
+        self.seed = seed
+        self.options = dict(options or {})
+        self.n_jobs = n_jobs
+        self.max_trials = max_trials
+
+    @abstractmethod
+    def ask(self, trial: int) -> dict | None:
+        """Parameters for trial number ``trial``, or None when nothing is left to try."""
+
+    def tell(self, trial: int, params: dict, value: float | None, status: str) -> None:
+        """The result of a trial; ``value`` is None when it failed or diverged."""
+
+    @classmethod
+    def check_options(cls, name: str, options: dict) -> str | None:
+        """A one-line problem with the options, or None when they are fine."""
+        unknown = sorted(set(options) - set(cls.option_names))
+        if unknown:
+            allowed = ", ".join(cls.option_names) or "none"
+            return f"unknown option '{unknown[0]}' for strategy '{name}'; allowed: {allowed}"
+        return None

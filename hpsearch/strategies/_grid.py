@@ -1,0 +1,71 @@
+"""Grid search over the cartesian product of every dimension's grid points.
+
+Points per dimension: ``grid`` in the dimension's ``[space.*]`` table (a count,
+log-spaced on log dimensions, or explicit values); otherwise the strategy option
+``points``. The default ``points = "auto"`` takes, with a trial budget of N, the
+smallest count k per numeric dimension whose grid has at least N points, so the
+budget is spent; with an epoch or time budget it takes 4.
+
+Order: when the budget covers the whole grid, points are visited in
+lexicographic order of the sorted dimension names. When it does not, the grid is
+visited in a seeded random order (a permutation drawn from the strategy seed),
+so that a partial grid is spread over the space instead of piling into one
+corner; a warning says how much of the grid the budget covers. A point is never
+proposed twice: trial ``i`` is the ``i``-th point of that order.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+
+import numpy as np
+
+from hpsearch.strategies._base import Strategy
+
+
+class GridStrategy(Strategy):
+    option_names = ("points",)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        count = self._points_per_dimension()
+        axes = [dim.grid_points(count) for dim in self.space]
+        self.points = [dict(zip((d.name for d in self.space), values))
+                       for values in itertools.product(*axes)]
+        if self.max_trials is None or self.max_trials < len(self.points):
+            order = np.random.default_rng(self.seed).permutation(len(self.points))
+            self.points = [self.points[i] for i in order]
+        if self.max_trials is not None and self.max_trials != len(self.points):
+            covered = min(self.max_trials, len(self.points))
+            rule = ("a seeded random subset of it" if self.max_trials < len(self.points)
+                    else "the whole grid, then stops early")
+            warnings.warn(f"grid has {len(self.points)} points and the budget is {self.max_trials} "
+                          f"trials: grid search runs {covered}, {rule}", stacklevel=2)
+
+    def _points_per_dimension(self) -> int:
+        points = self.options.get("points", "auto")
+        if points != "auto":
+            return int(points)
+        if self.max_trials is None:
+            return 4
+        fixed = math.prod(len(d.grid_points(1)) for d in self.space
+                          if d.kind == "categorical" or d.grid is not None)
+        free = sum(1 for d in self.space if d.kind != "categorical" and d.grid is None)
+        k = 1
+        while free and fixed * k**free < self.max_trials and k < 10_000:
+            k += 1
+        return max(k, 2)
+
+    def ask(self, trial: int) -> dict | None:
+        return dict(self.points[trial]) if trial < len(self.points) else None
+
+    @classmethod
+    def check_options(cls, name: str, options: dict) -> str | None:
+        problem = super().check_options(name, options)
+        points = options.get("points", "auto")
+        if problem is None and points != "auto" and not (
+                isinstance(points, int) and not isinstance(points, bool) and points >= 1):
+            problem = f"points: expected \"auto\" or an integer >= 1, got {points!r}"
+        return problem
