@@ -69,6 +69,8 @@ def read_catalog_file(path: str | os.PathLike) -> tuple[pd.DataFrame, str]:
         raise DataError(f"{path}: not a readable CSV file ({type(exc).__name__}: "
                         f"{str(exc).splitlines()[0][:120]})") from None
     raw.columns = [str(c).strip() for c in raw.columns]
+    if raw.empty and (set(KAGGLE_REQUIRED) <= set(raw.columns) or set(COMCAT_REQUIRED) <= set(raw.columns)):
+        raise DataError(f"{path}: the catalog has a header but no rows")
     if set(KAGGLE_REQUIRED) <= set(raw.columns):
         table, layout = tidy_kaggle(raw), "kaggle"
     elif set(COMCAT_REQUIRED) <= set(raw.columns):
@@ -103,9 +105,9 @@ def _finish(raw: pd.DataFrame, renames: dict[str, str], time: pd.Series) -> pd.D
         table[target] = raw[source] if source in raw.columns else np.nan
     for column in ("latitude", "longitude", "depth", "magnitude"):
         table[column] = _numeric(table[column])
-    table["magnitude_type"] = table["magnitude_type"].str.strip().str.upper()
-    table["event_type"] = table["event_type"].str.strip().str.lower()
-    table["source"] = table["source"].str.strip().str.upper()
+    for column, case in (("magnitude_type", str.upper), ("event_type", str.lower), ("source", str.upper)):
+        text = table[column].astype("string").str.strip()
+        table[column] = text.map(case, na_action="ignore").astype(object).where(text.notna(), None)
     return table[TIDY_COLUMNS].reset_index(drop=True)
 
 

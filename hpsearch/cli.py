@@ -14,6 +14,13 @@ from pathlib import Path
 from hpsearch.errors import HpsearchError
 
 
+class _Parser(argparse.ArgumentParser):
+    """Misuse gets one line, like every other bad input (usage is one --help away)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -45,7 +52,7 @@ def _seed(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="hpsearch",
         description="Hyperparameter search for a NumPy network on the USGS earthquake catalog.",
         epilog="Start with: hpsearch data import FILE (or hpsearch data fetch), "

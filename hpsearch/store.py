@@ -31,7 +31,6 @@ class TrialStore:
 
     def __init__(self, run_dir: Path):
         self.path = Path(run_dir) / TRIALS_FILE
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._handle = None
 
     def read(self) -> list[dict]:
@@ -51,6 +50,7 @@ class TrialStore:
 
     def append(self, record: dict) -> None:
         if self._handle is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._repair_tail()
             self._handle = open(self.path, "a", encoding="utf-8")
         self._handle.write(json.dumps(_clean(record), separators=(",", ":")) + "\n")

@@ -1,0 +1,104 @@
+"""Small catalogs built by the tests, and a data cache per test."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hpsearch.catalog import import_catalog
+
+KAGGLE_HEADER = ("Date,Time,Latitude,Longitude,Type,Depth,Depth Error,Depth Seismic Stations,"
+                 "Magnitude,Magnitude Type,Magnitude Error,Magnitude Seismic Stations,Azimuthal Gap,"
+                 "Horizontal Distance,Horizontal Error,Root Mean Square,ID,Source,Location Source,"
+                 "Magnitude Source,Status").split(",")
+COMCAT_HEADER = ("time,latitude,longitude,depth,mag,magType,nst,gap,dmin,rms,net,id,updated,place,"
+                 "type,horizontalError,depthError,magError,magNst,status,locationSource,magSource").split(",")
+PROJECT_CACHE = Path(__file__).resolve().parents[1] / "datasets"
+
+
+def synthetic_events(n: int, seed: int = 0) -> pd.DataFrame:
+    """Events with a magnitude that depends a little on depth and latitude."""
+    rng = np.random.default_rng(seed)
+    seconds = np.sort(rng.uniform(0, 52 * 365.25 * 86400, n))
+    time = pd.Timestamp("1965-01-01", tz="UTC") + pd.to_timedelta(seconds, unit="s")
+    lat = rng.uniform(-60, 60, n)
+    lon = rng.uniform(-180, 180, n)
+    depth = rng.gamma(1.5, 40, n)
+    mag_type = rng.choice(["MW", "MB", "MS", "MWC"], n, p=[0.4, 0.3, 0.1, 0.2])
+    magnitude = 5.5 + np.round(np.abs(0.3 + 0.002 * depth + 0.003 * np.abs(lat)
+                                      + 0.2 * (mag_type == "MW") + rng.normal(0, 0.25, n)), 1)
+    return pd.DataFrame({"time": time, "latitude": lat.round(3), "longitude": lon.round(3),
+                         "depth": depth.round(1), "magnitude": magnitude, "magnitude_type": mag_type,
+                         "event_type": "earthquake", "source": rng.choice(["US", "ISCGEM"], n),
+                         "id": [f"syn{i:06d}" for i in range(n)]})
+
+
+def write_kaggle(path: Path, events: pd.DataFrame, iso_rows: tuple[int, ...] = ()) -> Path:
+    rows = pd.DataFrame({c: "" for c in KAGGLE_HEADER}, index=events.index)
+    rows["Date"] = events["time"].dt.strftime("%m/%d/%Y")
+    rows["Time"] = events["time"].dt.strftime("%H:%M:%S")
+    for i in iso_rows:  # the Kaggle quirk: ISO-8601 in both columns
+        stamp = events["time"].iloc[i].strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        rows.iloc[i, 0] = rows.iloc[i, 1] = stamp
+    rows["Latitude"], rows["Longitude"] = events["latitude"], events["longitude"]
+    rows["Type"] = events["event_type"].str.title()
+    rows["Depth"], rows["Magnitude"] = events["depth"], events["magnitude"]
+    rows["Magnitude Type"], rows["ID"], rows["Source"] = events["magnitude_type"], events["id"], events["source"]
+    rows["Status"] = "Reviewed"
+    rows.to_csv(path, index=False)
+    return path
+
+
+def to_comcat(events: pd.DataFrame) -> pd.DataFrame:
+    rows = pd.DataFrame({c: "" for c in COMCAT_HEADER}, index=events.index)
+    rows["time"] = events["time"].dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z"
+    rows["latitude"], rows["longitude"], rows["depth"] = events["latitude"], events["longitude"], events["depth"]
+    rows["mag"], rows["magType"] = events["magnitude"], events["magnitude_type"].str.lower()
+    rows["net"], rows["id"], rows["type"] = events["source"].str.lower(), events["id"], events["event_type"]
+    rows["status"] = "reviewed"
+    return rows
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch) -> Path:
+    """An empty data cache for this test."""
+    folder = tmp_path / "data"
+    monkeypatch.setenv("HPSEARCH_DATA", str(folder))
+    return folder
+
+
+@pytest.fixture
+def small_catalog(data_dir, tmp_path) -> Path:
+    """A 1,200-event synthetic Kaggle-layout catalog, imported into the cache."""
+    path = write_kaggle(tmp_path / "database.csv", synthetic_events(1200), iso_rows=(5, 50))
+    import_catalog(path)
+    return path
+
+
+@pytest.fixture
+def real_catalog(monkeypatch) -> Path:
+    """The project's data cache when it holds the real catalog (`.ci/run` imports it there)."""
+    if not (PROJECT_CACHE / "catalog.csv").is_file():
+        pytest.skip("no catalog in datasets/: run `hpsearch data import FILE` or `hpsearch data fetch`")
+    monkeypatch.setenv("HPSEARCH_DATA", str(PROJECT_CACHE))
+    return PROJECT_CACHE
+
+
+@pytest.fixture
+def experiments() -> Path:
+    return Path(__file__).resolve().parents[1] / "experiments"
+
+
+@pytest.fixture(autouse=True)
+def _run_in_tmp(tmp_path, monkeypatch):
+    """Default run folders (results/...) land in the test's own folder."""
+    monkeypatch.chdir(tmp_path)
+
+
+def copy_tree(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst

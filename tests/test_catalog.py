@@ -1,0 +1,87 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from hpsearch.catalog import clean, import_catalog, load_catalog, read_catalog_file
+from hpsearch.errors import DataError
+
+from conftest import synthetic_events, to_comcat, write_kaggle
+
+
+def test_kaggle_layout_parses_iso_rows_instead_of_dropping_them(tmp_path):
+    events = synthetic_events(100)
+    table, layout = read_catalog_file(write_kaggle(tmp_path / "k.csv", events, iso_rows=(3, 40, 77)))
+    assert layout == "kaggle"
+    assert table.attrs["iso_timestamps_parsed"] == 3
+    assert table["time"].notna().all()
+    assert (table["time"].dt.floor("s") == events["time"].dt.floor("s")).all()
+    assert table["magnitude_type"].isin(["MW", "MB", "MS", "MWC"]).all()
+
+
+def test_comcat_layout_reads_into_the_same_tidy_table(tmp_path):
+    events = synthetic_events(50)
+    kaggle, _ = read_catalog_file(write_kaggle(tmp_path / "k.csv", events))
+    path = tmp_path / "c.csv"
+    to_comcat(events).to_csv(path, index=False)
+    comcat, layout = read_catalog_file(path)
+    assert layout == "comcat"
+    pd.testing.assert_frame_equal(comcat.drop(columns=["status", "time"]),
+                                  kaggle.drop(columns=["status", "time"]))
+    assert (comcat["time"].dt.floor("s") == kaggle["time"]).all()
+
+
+def test_cleaning_counts_every_dropped_row():
+    table = pd.DataFrame({
+        "time": pd.to_datetime(["2000-01-01"] * 6 + [None], utc=True),
+        "latitude": [10, 10, np.nan, 95, 10, 10, 10],
+        "longitude": [10, 10, 10, 10, 200, 10, 10],
+        "depth": 10.0, "magnitude": [6, np.nan, 6, 6, 6, 6, 6],
+        "magnitude_type": "MW", "event_type": ["earthquake"] * 5 + ["nuclear explosion", "earthquake"],
+        "source": "US", "id": "x", "status": "r",
+    })
+    kept, report = clean(table)
+    assert len(kept) == report.rows_kept == 1
+    assert report.dropped == {"unreadable time": 1, "no magnitude": 1, "no coordinates": 1,
+                              "latitude/longitude out of range": 2}
+    assert report.excluded_event_types == {"nuclear explosion": 1}
+    kept_all, report_all = clean(table, event_types=None)
+    assert len(kept_all) == 2 and report_all.excluded_event_types == {}
+
+
+def test_no_catalog_names_both_ways_to_get_one(data_dir):
+    with pytest.raises(DataError, match="hpsearch data fetch.*hpsearch data import FILE"):
+        load_catalog()
+
+
+@pytest.mark.parametrize("content, match", [
+    (b"", "empty"),
+    (",".join(["Date", "Time", "Latitude", "Longitude", "Magnitude"]).encode() + b"\n", "no rows"),
+    (b"a,b,c\n1,2,3\n", "unknown catalog layout"),
+    (bytes(range(256)) * 20, "not a readable CSV|unknown catalog layout"),
+    (b"Date,Time,Latitude,Longitude,Magnitude\nfoo,bar,baz,qux,x\n", "no row has a readable time"),
+])
+def test_bad_catalog_files_are_refused_and_the_old_one_kept(small_catalog, tmp_path, content, match):
+    before, _, _ = load_catalog()
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(content)
+    with pytest.raises(DataError, match=match):
+        import_catalog(bad)
+    after, _, _ = load_catalog()
+    pd.testing.assert_frame_equal(before, after)
+
+
+def test_missing_file(data_dir, tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        import_catalog(tmp_path / "nope.csv")
+
+
+def test_some_unparsable_rows_are_imported_and_counted(data_dir, tmp_path):
+    path = write_kaggle(tmp_path / "k.csv", synthetic_events(30))
+    lines = path.read_text().splitlines()
+    lines[4] = "13/45/1999,99:99:99" + lines[4][19:]
+    lines[7] = lines[7].replace(lines[7].split(",")[8], "not-a-number", 1) if False else lines[7]
+    path.write_text("\n".join(lines) + "\n")
+    import_catalog(path)
+    table, report, _ = load_catalog()
+    assert report.dropped["unreadable time"] == 1
+    assert len(table) == 29

@@ -1,0 +1,104 @@
+import re
+from pathlib import Path
+
+import pytest
+
+from hpsearch.cli import main
+from hpsearch.config import load, parse
+from hpsearch.errors import ConfigError
+
+GOOD = """
+name = "t"
+n_jobs = 1
+[budget]
+trials = 4
+[space.epochs]
+type = "int"
+low = 2
+high = 5
+[space.learning_rate]
+type = "float"
+low = 0.01
+high = 0.5
+log = true
+"""
+
+
+def test_shipped_experiments_are_valid(experiments):
+    for path in sorted(experiments.glob("*.toml")):
+        exp = load(path)
+        assert exp.space and exp.strategies
+        assert parse(exp.to_dict(), str(path)) == exp  # the resolved config reads back the same
+
+
+@pytest.mark.parametrize("text, key, match", [
+    ("epochz = 3\n" + GOOD, "epochz", "unknown key; allowed: name, description, seed"),
+    (GOOD + "\ngrdi = 3\n", "space.learning_rate.grdi", "did you mean 'grid'"),
+    (GOOD.replace('name = "t"', 'name = "t"\nseeed = 1'), "seeed", "did you mean 'seed'"),
+    (GOOD.replace("trials = 4", 'trials = "four"'), "budget.trials", "expected an integer"),
+    (GOOD.replace("trials = 4", "trials = 0"), "budget.trials", "must be >= 1"),
+    (GOOD.replace("low = 2\nhigh = 5", "low = 9\nhigh = 5"), "space.epochs", r"low \(9\) must be <= high \(5\)"),
+    (GOOD.replace("low = 0.01", "low = 0.0"), "space.learning_rate.low", "log-scale range must start above 0"),
+    (GOOD.replace("n_jobs = 1", "n_jobs = 0"), "n_jobs", "must be >= 1, or -1"),
+    (GOOD.replace('name = "t"', 'name = "t"\nstrategies = ["randm"]'), "strategies", "did you mean 'random'"),
+    (GOOD.replace('type = "int"', 'type = "integer"'), "space.epochs.type", "expected one of"),
+    (GOOD + '\n[data]\nfeatures = "all"\n', "data.features", "expected one of 'challenge', 'extended'"),
+    (GOOD + '\n[data]\nfractions = [0.5, 0.5]\n', "data.fractions", "sum to 1"),
+    (GOOD + '\n[model]\nactivation = "softmax"\n', "model.activation", "activation must be one of"),
+    (GOOD + '\n[model]\nepochs = 3\n', "model.epochs", "also searched"),
+    (GOOD.replace("trials = 4", "trials = 4\nepochs = 100"), "budget", "exactly one of"),
+    (GOOD.replace('low = 2\nhigh = 5', 'low = 0\nhigh = 5'), "space.epochs", "epochs must be an integer >= 1"),
+])
+def test_bad_configs_name_the_key(tmp_path, text, key, match):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=match) as info:
+        load(path)
+    assert f"{path}: {key}" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("content, match", [
+    ("", "empty"),
+    ("name = [", "not valid TOML"),
+    ("\x00\x01\x02", "not valid TOML|not a text file"),
+])
+def test_empty_or_malformed_files(tmp_path, content, match):
+    path = tmp_path / "bad.toml"
+    path.write_text(content)
+    with pytest.raises(ConfigError, match=match):
+        load(path)
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--trials", "0"], "--trials"),
+    (["--n-jobs", "0"], "--n-jobs"),
+    (["--seed", "-1"], "--seed"),
+    (["--strategies", "random,nope"], "unknown strategy 'nope'"),
+])
+def test_cli_refuses_bad_input_and_writes_nothing(tmp_path, capsys, small_catalog, args, match):
+    path = tmp_path / "good.toml"
+    path.write_text(GOOD)
+    out = tmp_path / "run"
+    assert run_cli(["run", str(path), "--out", str(out), *args]) == 2
+    err = capsys.readouterr().err
+    assert re.search(match, err) and err.count("\n") == 1
+    assert "Traceback" not in err
+    assert not out.exists()
+
+
+def test_bad_config_file_through_the_cli(tmp_path, capsys, small_catalog):
+    path = tmp_path / "bad.toml"
+    path.write_text(GOOD.replace("low = 2\nhigh = 5", "low = 9\nhigh = 5"))
+    assert main(["run", str(path), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"hpsearch: error: {path}: space.epochs") and err.count("\n") == 1
+    assert not (tmp_path / "run").exists() and not Path("results").exists()
+
+
+def run_cli(argv: list[str]) -> int:
+    """main() returns a status; argparse exits: either way, the status."""
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return exc.code

@@ -1,0 +1,110 @@
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV
+from sklearn.utils.estimator_checks import check_estimator
+
+from hpsearch import NumpyMLPRegressor
+from hpsearch.network import ACTIVATIONS, loss_and_gradients
+
+
+def _numeric_gradient(weights, biases, X, t, activation, eps=1e-6):
+    grads = []
+    for group in (weights, biases):
+        out = []
+        for array in group:
+            g = np.zeros_like(array)
+            for idx in np.ndindex(array.shape):
+                old = array[idx]
+                array[idx] = old + eps
+                up = loss_and_gradients(weights, biases, X, t, activation)[0]
+                array[idx] = old - eps
+                down = loss_and_gradients(weights, biases, X, t, activation)[0]
+                array[idx] = old
+                g[idx] = (up - down) / (2 * eps)
+            out.append(g)
+        grads.append(out)
+    return grads
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_backpropagation_matches_finite_differences(activation, depth):
+    rng = np.random.default_rng(depth)
+    sizes = [3] + [5] * depth + [1]
+    weights = [rng.normal(0, 0.7, (a, b)) for a, b in zip(sizes[:-1], sizes[1:])]
+    biases = [rng.normal(0, 0.3, b) for b in sizes[1:]]
+    X = rng.uniform(-1, 1, (7, 3))
+    t = rng.normal(size=(7, 1))
+    _, grad_w, grad_b = loss_and_gradients(weights, biases, X, t, activation)
+    num_w, num_b = _numeric_gradient(weights, biases, X, t, activation)
+    for analytic, numeric in zip(grad_w + grad_b, num_w + num_b):
+        np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
+
+
+def test_passes_check_estimator():
+    check_estimator(NumpyMLPRegressor())
+
+
+def test_fits_a_sine():
+    X = np.linspace(0, 1, 500).reshape(-1, 1)
+    y = np.sin(6 * X.ravel())
+    model = NumpyMLPRegressor(epochs=300, batch_size=16, learning_rate=0.3, random_state=0).fit(X, y)
+    assert model.score(X, y) >= 0.95
+
+
+def test_records_learning_curves():
+    rng = np.random.default_rng(0)
+    X, X_val = rng.uniform(size=(200, 2)), rng.uniform(size=(50, 2))
+    y, y_val = X.sum(1), X_val.sum(1)
+    model = NumpyMLPRegressor(epochs=30, batch_size=20, random_state=0).fit(X, y, X_val, y_val)
+    assert model.loss_curve_.shape == model.validation_curve_.shape == (30,)
+    assert model.loss_curve_[-1] < model.loss_curve_[0]
+    assert model.validation_curve_[-1] == pytest.approx(np.sqrt(np.mean((model.predict(X_val) - y_val) ** 2)))
+
+
+def test_divergence_ends_with_a_status_not_garbage():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(size=(100, 3))
+    y = X @ [1.0, 2.0, 3.0]
+    with pytest.warns(ConvergenceWarning, match="diverged"):
+        model = NumpyMLPRegressor(epochs=50, learning_rate=1e4, activation="relu", random_state=0).fit(X, y)
+    assert model.status_ == "diverged"
+    assert model.n_iter_ < 50
+    assert np.isfinite(model.predict(X)).all()
+
+
+@pytest.mark.parametrize("param, value, match", [
+    ("hidden_width", 0, "hidden_width must be an integer >= 1"),
+    ("epochs", 2.5, "epochs must be an integer"),
+    ("learning_rate", -1.0, "learning_rate must be a finite number > 0"),
+    ("activation", "softmax", "activation must be one of"),
+    ("dtype", "int32", "dtype must be"),
+])
+def test_bad_parameters_are_named(param, value, match):
+    with pytest.raises(ValueError, match=match):
+        NumpyMLPRegressor(**{param: value}).fit(np.ones((4, 1)), np.arange(4.0))
+
+
+def test_same_seed_same_weights_and_float32():
+    rng = np.random.default_rng(1)
+    X, y = rng.uniform(size=(64, 3)), rng.uniform(size=64)
+    a = NumpyMLPRegressor(epochs=5, batch_size=8, random_state=7).fit(X, y)
+    b = NumpyMLPRegressor(epochs=5, batch_size=8, random_state=7).fit(X, y)
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+    c = NumpyMLPRegressor(epochs=5, batch_size=8, random_state=7, dtype="float32").fit(X, y)
+    assert c.coefs_[0].dtype == np.float32
+    np.testing.assert_allclose(c.predict(X), a.predict(X), atol=1e-4)
+
+
+def test_usable_in_sklearn_search():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(size=(120, 2))
+    y = X[:, 0] * 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        search = GridSearchCV(NumpyMLPRegressor(epochs=20, random_state=0),
+                              {"learning_rate": [0.05, 0.5]}, cv=2).fit(X, y)
+    assert search.best_params_["learning_rate"] in (0.05, 0.5)
