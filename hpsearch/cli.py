@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--trials", type=_positive, help="trial budget per strategy and repetition")
     run.add_argument("--repetitions", type=_positive, help="repetitions (overrides the config)")
     run.add_argument("--strategies", help="comma-separated strategies, e.g. random,grid,tpe")
+    run.add_argument("--features", choices=("challenge", "extended"),
+                     help="feature set (overrides the config's data.features)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--force", action="store_true",
                      help="continue a run folder even though its config differs")
@@ -95,7 +97,49 @@ def build_parser() -> argparse.ArgumentParser:
     info = data_commands.add_parser("info", help="rows, date range, magnitudes, what cleaning did")
     info.add_argument("--all-types", action="store_true", help="keep events other than earthquakes")
     info.set_defaults(handler=cmd_info)
+
+    export = commands.add_parser("export", help="write a run's table as csv, md, latex or json",
+                                 description="Write one table of a run folder in another format.")
+    export.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    export.add_argument("--format", default="csv", choices=("csv", "md", "latex", "json"))
+    export.add_argument("--table", default="comparison", choices=("trials", "summary", "comparison"),
+                        help="default: comparison")
+    export.add_argument("--output", "-o", type=Path, help="file to write (default: stdout)")
+    export.set_defaults(handler=cmd_export)
+
+    compare = commands.add_parser("compare", help="put several runs' comparisons side by side",
+                                  description="One table with a row per (run, strategy), e.g. "
+                                              "challenge vs extended features.")
+    compare.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
+    compare.add_argument("--format", default="md", choices=("csv", "md", "latex", "json"))
+    compare.add_argument("--output", "-o", type=Path, help="file to write (default: stdout)")
+    compare.set_defaults(handler=cmd_compare)
     return parser
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+        print(f"wrote {output}", file=sys.stderr)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from hpsearch import export
+
+    table = export.read_table(args.run_dir, args.table)
+    caption = export.caption_for(table) if args.table == "comparison" else None
+    _emit(export.render(table, args.format, caption), args.output)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from hpsearch import export
+
+    table = export.side_by_side(args.run_dirs)
+    _emit(export.render(table, args.format), args.output)
+    return 0
 
 
 def _version() -> str:
@@ -113,7 +157,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.strategies is not None:
         strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     exp = exp.with_overrides(trials=args.trials, n_jobs=args.n_jobs, seed=args.seed,
-                             repetitions=args.repetitions, strategies=strategies)
+                             repetitions=args.repetitions, strategies=strategies,
+                             features=args.features)
     run_dir = args.out or default_run_dir(exp)
     try:
         output = run_experiment(exp, run_dir, progress=not args.quiet, force=args.force)
@@ -127,7 +172,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if output.resumed_trials:
         print(f"resumed {output.resumed_trials} finished trials from {run_dir}")
     print(output.text)
-    print(f"\nrun folder: {output.run_dir}  (trials.csv, summary.csv, config.toml)")
+    print(f"\nrun folder: {output.run_dir}  (trials.csv, summary.csv, comparison.md, curve_*.png)")
     return 0
 
 

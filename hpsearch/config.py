@@ -69,7 +69,8 @@ class Experiment:
 
     def with_overrides(self, *, trials: int | None = None, n_jobs: int | None = None,
                        seed: int | None = None, repetitions: int | None = None,
-                       strategies: list[str] | None = None) -> "Experiment":
+                       strategies: list[str] | None = None,
+                       features: str | None = None) -> "Experiment":
         """Apply command-line overrides, validated like the file's own values."""
         raw = self.to_dict()
         where = "command line"
@@ -79,6 +80,10 @@ class Experiment:
                            ("strategies", strategies)):
             if value is not None:
                 raw[key] = value
+        if features is not None:
+            raw["data"]["features"] = features
+        if strategies is not None:  # options of strategies left out are kept out, not refused
+            raw["strategy"] = {k: v for k, v in raw.get("strategy", {}).items() if k in strategies}
         try:
             return parse(raw, self.source)
         except ConfigError as exc:

@@ -72,7 +72,12 @@ def write_csv(table: pd.DataFrame, path: Path) -> None:
 
 
 def results_text(summary: pd.DataFrame, param_names: list[str]) -> str:
-    """What ``hpsearch run`` prints at the end: best configurations beside the baselines."""
+    """What ``hpsearch run`` prints at the end: best configurations beside the baselines.
+
+    With several repetitions: the mean over repetitions per strategy instead.
+    """
+    if summary["repetition"].nunique() > 1:
+        return _repetitions_text(summary)
     lines = []
     for strategy, group in summary.groupby("strategy", sort=False):
         valid = group.dropna(subset=["best_val_rmse"])
@@ -83,7 +88,7 @@ def results_text(summary: pd.DataFrame, param_names: list[str]) -> str:
         params = ", ".join(f"{n}={_fmt(best[n])}" for n in param_names)
         skill = 1 - best["test_rmse"] / best["baseline_mean_test_rmse"]
         lines += [
-            f"{strategy} (repetition {int(best['repetition'])}): best of {int(best['trials'])} trials: {params}",
+            f"{strategy}: best of {int(best['trials'])} trials: {params}",
             f"  {'':26}{'validation':>11}{'test':>9}",
             f"  {'tuned network':26}{best['best_val_rmse']:>11.4f}{best['test_rmse']:>9.4f}",
             f"  {'predict the mean':26}{best['baseline_mean_val_rmse']:>11.4f}{best['baseline_mean_test_rmse']:>9.4f}",
@@ -91,6 +96,27 @@ def results_text(summary: pd.DataFrame, param_names: list[str]) -> str:
             f"  skill vs the mean on test (1 - RMSE/RMSE_mean): {skill:+.2%}",
         ]
     return "\n".join(lines)
+
+
+def _repetitions_text(summary: pd.DataFrame) -> str:
+    reps = summary["repetition"].nunique()
+    lines = [f"mean over {reps} repetitions (± standard deviation); test = the configuration "
+             f"validation chose, scored once",
+             f"  {'':20}{'validation':>18}{'test':>18}{'skill':>9}"]
+    for strategy, g in summary.groupby("strategy", sort=False):
+        skill = 1 - g["test_rmse"].mean() / g["baseline_mean_test_rmse"].mean()
+        lines.append(f"  {strategy:20}{_pm(g['best_val_rmse']):>18}{_pm(g['test_rmse']):>18}{skill:>+9.2%}")
+    first = summary.drop_duplicates("repetition")
+    lines.append(f"  {'predict the mean':20}{_pm(first['baseline_mean_val_rmse']):>18}"
+                 f"{_pm(first['baseline_mean_test_rmse']):>18}{0:>+9.2%}")
+    lines.append(f"  {'linear regression':20}{_pm(first['linear_val_rmse']):>18}"
+                 f"{_pm(first['linear_test_rmse']):>18}"
+                 f"{1 - first['linear_test_rmse'].mean() / first['baseline_mean_test_rmse'].mean():>+9.2%}")
+    return "\n".join(lines)
+
+
+def _pm(values: pd.Series) -> str:
+    return f"{values.mean():.4f} ± {values.std(ddof=1):.4f}"
 
 
 def _fmt(value) -> str:

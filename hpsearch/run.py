@@ -84,4 +84,23 @@ def write_tables(engine: Engine, run_dir: Path, resumed: int) -> RunOutput:
             "features": exp.data.features, "n_features": engine.n_features}
     (run_dir / "run.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
     text = report.results_text(summary, names) if not summary.empty else "no trial finished"
+    if not summary.empty:
+        write_comparison(trials, summary, exp, run_dir)
     return RunOutput(run_dir, trials, summary, text, resumed)
+
+
+def write_comparison(trials: pd.DataFrame, summary: pd.DataFrame, exp: Experiment, run_dir: Path) -> None:
+    """comparison.csv/.md/.tex, anytime curves (CSV + PNG), hyperparameter plots."""
+    from hpsearch import comparison, export, plots
+
+    table = comparison.comparison_table(trials, summary, list(exp.strategies))
+    export.write_all_formats(table, run_dir / "comparison", export.caption_for(table))
+    baselines = summary.groupby("repetition")["baseline_mean_val_rmse"].first()
+    curves = comparison.progress_curves(trials, baselines)
+    title = f"{exp.name}: {exp.data.features} features, {summary['repetition'].nunique()} repetition(s)"
+    for x in ("trials", "seconds", "epochs"):
+        curve = comparison.anytime_table(curves, x)
+        report.write_csv(curve, run_dir / f"curve_{x}.csv")
+        plots.anytime_plot(curve, x, run_dir / f"curve_{x}.png", title)
+    ratio = trials.assign(val_ratio=trials["val_rmse"] / trials["repetition"].map(baselines))
+    plots.hyperparameter_plots(ratio, exp.space, run_dir / "hyperparameters.png", title)

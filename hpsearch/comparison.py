@@ -1,0 +1,180 @@
+"""Comparing strategies: anytime curves, the comparison table, statistics.
+
+Definitions (the columns of ``comparison.csv``):
+
+* ``best_val_rmse_*``: per repetition, the lowest validation RMSE a strategy
+  found; mean, standard deviation (ddof=1) and median over repetitions.
+* ``test_rmse_mean``: per repetition, the test RMSE of the configuration that
+  validation chose (retrained with its seed, scored once on test); the mean.
+* ``baseline_rmse``: predicting the training mean, on test, averaged over
+  repetitions; ``linear_rmse``: ordinary least squares, likewise.
+* ``skill``: ``1 - test_rmse_mean / baseline_rmse``; 0 means no better than the mean.
+* target: within 0.5% of the best validation RMSE that any strategy found in
+  that repetition. ``trials_to_target``: trials until a strategy's best so far
+  reaches it; ``seconds_to_target`` and ``epochs_to_target``: training seconds
+  and epochs spent until then (summed over the strategy's trials in proposal
+  order, so runs with different worker counts or interleaving compare fairly).
+  Averaged over the repetitions where the target was reached; ``reached_target``
+  says in how many.
+* ``trials_per_second``: trials per second of training time of one worker.
+* ``failures``: trials that raised or diverged, over all repetitions.
+* ``mean_rank``: rank by best validation RMSE within each repetition (1 is
+  best, ties share the mean rank), averaged over repetitions.
+* ``p_value_vs_random``: two-sided paired Wilcoxon signed-rank test of the
+  per-repetition best validation RMSE against random search's (pairs are the
+  repetitions, which share split and seeds). With R repetitions the smallest
+  possible p-value is 2 / 2^R (0.0625 for 5): few repetitions cannot show
+  significance, whatever the difference.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+TARGET_TOLERANCE = 0.005
+COLUMNS = [
+    "strategy", "repetitions", "best_val_rmse_mean", "best_val_rmse_std", "best_val_rmse_median",
+    "test_rmse_mean", "test_rmse_std", "baseline_rmse", "linear_rmse", "skill", "trials_mean",
+    "trials_to_target", "seconds_to_target", "epochs_to_target", "reached_target",
+    "trials_per_second", "epochs_trained_mean", "failures", "mean_rank", "p_value_vs_random",
+]
+
+
+def progress_curves(trials: pd.DataFrame, baselines: pd.Series | None = None) -> pd.DataFrame:
+    """Per strategy and repetition, in proposal order: best so far and cost so far.
+
+    With ``baselines`` (predict-the-mean validation RMSE by repetition), also
+    ``ratio_so_far`` = best so far / baseline: 1 is no better than the mean.
+    """
+    t = trials.sort_values(["strategy", "repetition", "trial"]).copy()
+    t["ok_val"] = t["val_rmse"].where(t["status"] == "ok")
+    group = t.groupby(["strategy", "repetition"], sort=False)
+    # cummin leaves a failed trial's NaN in place: carry the best so far over it
+    t["best_so_far"] = group["ok_val"].cummin()
+    t["best_so_far"] = t.groupby(["strategy", "repetition"], sort=False)["best_so_far"].ffill()
+    if baselines is not None:
+        t["ratio_so_far"] = t["best_so_far"] / t["repetition"].map(baselines)
+    t["trials_so_far"] = group.cumcount() + 1
+    t["seconds_so_far"] = group["seconds"].cumsum()
+    t["epochs_so_far"] = group["epochs_trained"].cumsum()
+    keep = ["strategy", "repetition", "trial", "best_so_far", "trials_so_far", "seconds_so_far",
+            "epochs_so_far"] + (["ratio_so_far"] if baselines is not None else [])
+    return t[keep].reset_index(drop=True)
+
+
+def _to_target(curves: pd.DataFrame, best: pd.DataFrame) -> pd.DataFrame:
+    """Cost until each (strategy, repetition) got within the tolerance of the repetition's best."""
+    target = best.groupby("repetition")["best_val_rmse"].min() * (1 + TARGET_TOLERANCE)
+    rows = []
+    for (strategy, rep), c in curves.groupby(["strategy", "repetition"], sort=False):
+        hit = c[c["best_so_far"] <= target.get(rep, -np.inf)]
+        first = hit.iloc[0] if len(hit) else None
+        rows.append({"strategy": strategy, "repetition": rep,
+                     "trials_to_target": np.nan if first is None else first["trials_so_far"],
+                     "seconds_to_target": np.nan if first is None else first["seconds_so_far"],
+                     "epochs_to_target": np.nan if first is None else first["epochs_so_far"]})
+    return pd.DataFrame(rows)
+
+
+def paired_wilcoxon(values: np.ndarray, reference: np.ndarray) -> float:
+    """Two-sided Wilcoxon signed-rank p-value; 1.0 when every pair is equal."""
+    ok = np.isfinite(values) & np.isfinite(reference)
+    diff = values[ok] - reference[ok]
+    if len(diff) == 0:
+        return np.nan
+    if np.all(diff == 0):
+        return 1.0
+    return float(stats.wilcoxon(values[ok], reference[ok], zero_method="zsplit").pvalue)
+
+
+def comparison_table(trials: pd.DataFrame, summary: pd.DataFrame,
+                     strategy_order: list[str] | None = None) -> pd.DataFrame:
+    """One row per strategy; see the module doc for each column."""
+    order = strategy_order or list(dict.fromkeys(summary["strategy"]))
+    best = summary[["strategy", "repetition", "best_val_rmse", "test_rmse",
+                    "baseline_mean_test_rmse", "linear_test_rmse"]]
+    wide = best.pivot(index="repetition", columns="strategy", values="best_val_rmse")
+    ranks = wide.rank(axis=1, method="average")
+    target = _to_target(progress_curves(trials), best)
+    rows = []
+    for strategy in order:
+        mine = best[best["strategy"] == strategy]
+        t = trials[trials["strategy"] == strategy]
+        reach = target[target["strategy"] == strategy]
+        base = float(mine["baseline_mean_test_rmse"].mean())
+        test = float(mine["test_rmse"].mean())
+        p = np.nan
+        if "random" in wide.columns and strategy != "random":
+            p = paired_wilcoxon(wide[strategy].to_numpy(), wide["random"].to_numpy())
+        rows.append({
+            "strategy": strategy,
+            "repetitions": len(mine),
+            "best_val_rmse_mean": mine["best_val_rmse"].mean(),
+            "best_val_rmse_std": mine["best_val_rmse"].std(ddof=1),
+            "best_val_rmse_median": mine["best_val_rmse"].median(),
+            "test_rmse_mean": test,
+            "test_rmse_std": mine["test_rmse"].std(ddof=1),
+            "baseline_rmse": base,
+            "linear_rmse": float(mine["linear_test_rmse"].mean()),
+            "skill": 1 - test / base,
+            "trials_mean": len(t) / max(len(mine), 1),
+            "trials_to_target": reach["trials_to_target"].mean(),
+            "seconds_to_target": reach["seconds_to_target"].mean(),
+            "epochs_to_target": reach["epochs_to_target"].mean(),
+            "reached_target": int(reach["trials_to_target"].notna().sum()),
+            "trials_per_second": len(t) / t["seconds"].sum() if t["seconds"].sum() > 0 else np.nan,
+            "epochs_trained_mean": t["epochs_trained"].sum() / max(len(mine), 1),
+            "failures": int((t["status"] != "ok").sum()),
+            "mean_rank": ranks[strategy].mean() if strategy in ranks else np.nan,
+            "p_value_vs_random": p,
+        })
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def anytime_curve(curves: pd.DataFrame, x: str, y: str = "best_so_far", points: int = 200,
+                  level: float = 0.95) -> pd.DataFrame:
+    """Mean of ``y`` over repetitions against ``x`` with a t confidence band.
+
+    ``x`` is ``trials_so_far``, ``seconds_so_far`` or ``epochs_so_far``. Each
+    repetition's best-so-far is a step function of x; it is read on a common
+    grid (the trial counts themselves for ``trials_so_far``). Where a
+    repetition has not started yet (before its first successful trial) it is
+    left out of the mean at that x, and ``n`` says how many repetitions count.
+    """
+    rows = []
+    for strategy, group in curves.groupby("strategy", sort=False):
+        if x == "trials_so_far":
+            grid = np.arange(1, int(group[x].max()) + 1, dtype=float)
+        else:
+            grid = np.linspace(0, float(group[x].max()), points)[1:]
+        columns = []
+        for _, c in group.groupby("repetition"):
+            idx = np.searchsorted(c[x].to_numpy(), grid, side="right") - 1
+            vals = np.where(idx >= 0, c[y].to_numpy()[np.clip(idx, 0, None)], np.nan)
+            columns.append(vals)
+        values = np.vstack(columns)
+        n = np.sum(np.isfinite(values), axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(np.where(n > 0, values, 0.0), axis=0)
+            mean[n == 0] = np.nan
+            sd = np.nanstd(values, axis=0, ddof=1) if values.shape[0] > 1 else np.zeros_like(mean)
+            half = stats.t.ppf(0.5 + level / 2, np.maximum(n - 1, 1)) * sd / np.sqrt(np.maximum(n, 1))
+        half = np.where(n > 1, half, 0.0)
+        rows.append(pd.DataFrame({"strategy": strategy, x.removesuffix("_so_far"): grid, "mean": mean,
+                                  "low": mean - half, "high": mean + half, "n": n}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def anytime_table(curves: pd.DataFrame, x: str) -> pd.DataFrame:
+    """The CSV behind an anytime plot: RMSE and RMSE/baseline, mean and band, by x."""
+    rmse = anytime_curve(curves, f"{x}_so_far", "best_so_far")
+    ratio = anytime_curve(curves, f"{x}_so_far", "ratio_so_far")
+    out = rmse.rename(columns={"mean": "rmse_mean", "low": "rmse_low", "high": "rmse_high"})
+    for column in ("mean", "low", "high"):
+        out.insert(len(out.columns) - 1, f"ratio_{column}", ratio[column].to_numpy())
+    return out

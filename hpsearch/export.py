@@ -1,0 +1,107 @@
+"""Tables of a run folder in the formats papers and tools want."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hpsearch.errors import RunError
+
+TABLES = ("trials", "summary", "comparison")
+FORMATS = ("csv", "md", "latex", "json")
+DIGITS = 4
+
+
+def read_table(run_dir: Path, table: str) -> pd.DataFrame:
+    path = Path(run_dir) / f"{table}.csv"
+    if not Path(run_dir).is_dir():
+        raise RunError(f"{run_dir}: no such run folder")
+    if not path.is_file():
+        raise RunError(f"{path}: not found; is {run_dir} a finished hpsearch run folder? "
+                       f"(tables: {', '.join(TABLES)})")
+    return pd.read_csv(path)
+
+
+def _format_value(column: str, value) -> str:
+    """Digits a reader can use, no false precision; chosen by what the column holds."""
+    if pd.isna(value):
+        return ""
+    if not isinstance(value, (float, np.floating)):
+        return str(value)
+    if column.startswith("p_value"):
+        return f"{value:.3g}"
+    if column == "skill":
+        return f"{value:+.2%}"
+    if "rmse" in column or column in ("learning_rate",):
+        return f"{value:.4f}" if "rmse" in column else f"{value:.4g}"
+    if column in ("mean_rank", "seconds_to_target") or column.startswith("seconds"):
+        return f"{value:.2f}"
+    if float(value).is_integer():
+        return f"{int(value)}"
+    return f"{value:.1f}"
+
+
+def _rounded(table: pd.DataFrame) -> pd.DataFrame:
+    out = table.copy().astype(object)
+    for column in out.columns:
+        out[column] = [_format_value(column, v) for v in table[column]]
+    return out
+
+
+def render(table: pd.DataFrame, fmt: str, caption: str | None = None) -> str:
+    """The table as csv, md (GitHub markdown), latex (booktabs) or json (records)."""
+    if fmt == "csv":
+        return table.to_csv(index=False, float_format="%.6g")
+    if fmt == "json":
+        return table.replace({np.nan: None}).to_json(orient="records", indent=2) + "\n"
+    shown = _rounded(table)
+    if fmt == "md":
+        align = ["right" if pd.api.types.is_numeric_dtype(table[c]) else "left" for c in table.columns]
+        text = shown.to_markdown(index=False, disable_numparse=True, colalign=align) + "\n"
+        return text + (f"\n{caption}\n" if caption else "")
+    if fmt == "latex":
+        styler = shown.style.hide(axis="index").format_index(escape="latex", axis=1).format(escape="latex")
+        return styler.to_latex(hrules=True, caption=caption, position_float="centering")
+    raise RunError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+
+
+def write_all_formats(table: pd.DataFrame, stem: Path, caption: str | None = None) -> None:
+    """``stem.csv``, ``stem.md`` and ``stem.tex``."""
+    for fmt, suffix in (("csv", ".csv"), ("md", ".md"), ("latex", ".tex")):
+        stem.with_suffix(suffix).write_text(render(table, fmt, caption if fmt != "csv" else None))
+
+
+def side_by_side(run_dirs: list[Path], labels: list[str] | None = None) -> pd.DataFrame:
+    """Several runs' comparison tables in one, one row per (run, strategy)."""
+    frames = []
+    labels = labels or [Path(d).name for d in run_dirs]
+    for run_dir, label in zip(run_dirs, labels):
+        table = read_table(run_dir, "comparison")
+        features = _features_of(Path(run_dir))
+        keep = ["strategy", "best_val_rmse_mean", "best_val_rmse_std", "test_rmse_mean",
+                "baseline_rmse", "linear_rmse", "skill", "mean_rank", "p_value_vs_random"]
+        part = table[[c for c in keep if c in table.columns]].copy()
+        part.insert(0, "features", features)
+        part.insert(0, "run", label)
+        frames.append(part)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _features_of(run_dir: Path) -> str:
+    import tomllib
+
+    config = run_dir / "config.toml"
+    if config.is_file():
+        return tomllib.loads(config.read_text()).get("data", {}).get("features", "?")
+    return "?"
+
+
+def caption_for(table: pd.DataFrame) -> str:
+    reps = int(table["repetitions"].max()) if "repetitions" in table else 0
+    return (f"Validation and test RMSE of magnitude over {reps} paired repetitions. baseline_rmse: "
+            f"predict the training mean; skill = 1 - test RMSE / baseline RMSE. p_value_vs_random: "
+            f"two-sided paired Wilcoxon signed-rank test on the per-repetition best validation RMSE "
+            f"(with {reps} repetitions the smallest possible p-value is {2 / 2 ** reps:.3g}).")
