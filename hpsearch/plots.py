@@ -31,7 +31,8 @@ def anytime_plot(curve: pd.DataFrame, x: str, path: Path, title: str) -> Path:
         ax.fill_between(c[x], c["ratio_low"], c["ratio_high"], color=line.get_color(), alpha=0.15,
                         lw=0, step="post")
     ax.axhline(1.0, color="0.3", ls="--", lw=1, label="predict the mean")
-    _zoom(ax, curve[["ratio_mean"]].to_numpy(), 1.0)
+    lows = curve["ratio_low"].to_numpy()
+    _zoom(ax, np.append(curve["ratio_mean"].to_numpy(), np.nanquantile(lows, 0.1) if lows.size else np.nan), 1.0)
     if x != "trials":
         ax.set_xscale("log")
     ax.set_xlabel(X_LABELS[x])

@@ -1,0 +1,95 @@
+"""Comparison statistics on hand-made tables, and the comparison run end to end."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hpsearch import comparison
+from hpsearch.cli import main
+from hpsearch.export import render
+
+
+def hand_made():
+    """Two strategies, two repetitions, three trials each."""
+    rows = []
+    vals = {("random", 0): [0.50, 0.45, 0.44], ("tpe", 0): [0.48, 0.40, 0.39],
+            ("random", 1): [0.60, 0.58, 0.57], ("tpe", 1): [0.62, np.nan, 0.56]}
+    for (strategy, rep), values in vals.items():
+        for trial, v in enumerate(values):
+            rows.append({"strategy": strategy, "repetition": rep, "trial": trial, "val_rmse": v,
+                         "status": "ok" if np.isfinite(v) else "diverged", "seconds": 1.0,
+                         "epochs_trained": 10})
+    trials = pd.DataFrame(rows)
+    summary = pd.DataFrame([
+        {"strategy": s, "repetition": r, "best_val_rmse": np.nanmin(v), "test_rmse": np.nanmin(v) + 0.01,
+         "baseline_mean_test_rmse": 0.6, "linear_test_rmse": 0.55, "baseline_mean_val_rmse": 0.6}
+        for (s, r), v in vals.items()])
+    return trials, summary
+
+
+def test_comparison_columns_and_values():
+    trials, summary = hand_made()
+    table = comparison.comparison_table(trials, summary, ["random", "tpe"])
+    for column in ("strategy", "best_val_rmse_mean", "best_val_rmse_std", "best_val_rmse_median",
+                   "test_rmse_mean", "baseline_rmse", "skill", "trials_to_target", "seconds_to_target",
+                   "trials_per_second", "failures", "mean_rank", "p_value_vs_random"):
+        assert column in table.columns
+    r, t = table.iloc[0], table.iloc[1]
+    assert r.best_val_rmse_mean == pytest.approx((0.44 + 0.57) / 2)
+    assert t.mean_rank == 1.0 and r.mean_rank == 2.0
+    # targets: rep 0 best 0.39 -> 0.39195: random never, tpe at trial 3; rep 1 best 0.56 -> 0.5628: tpe at 3
+    assert t.trials_to_target == 3 and t.reached_target == 2
+    assert r.reached_target == 0 and np.isnan(r.trials_to_target)
+    assert t.failures == 1 and r.failures == 0
+    assert t.skill == pytest.approx(1 - (0.40 + 0.57) / 2 / 0.6)
+    assert np.isnan(r.p_value_vs_random) and 0 < t.p_value_vs_random <= 1
+
+
+def test_best_so_far_never_rises_and_carries_over_failures():
+    trials, summary = hand_made()
+    curves = comparison.progress_curves(trials, summary.groupby("repetition")["baseline_mean_val_rmse"].first())
+    tpe1 = curves[(curves.strategy == "tpe") & (curves.repetition == 1)]["best_so_far"].tolist()
+    assert tpe1 == [0.62, 0.62, 0.56]
+    curve = comparison.anytime_curve(curves, "trials_so_far")
+    for _, c in curve.groupby("strategy"):
+        assert (np.diff(c["mean"]) <= 1e-12).all()
+        assert (c["low"] <= c["mean"]).all() and (c["mean"] <= c["high"]).all()
+
+
+def test_paired_wilcoxon():
+    assert comparison.paired_wilcoxon(np.ones(5), np.ones(5)) == 1.0
+    assert comparison.paired_wilcoxon(np.arange(5.0), np.arange(5.0) + 1) == pytest.approx(0.0625)
+
+
+@pytest.mark.parametrize("fmt, marker", [("csv", "strategy,"), ("md", "| strategy"),
+                                         ("latex", "\\toprule"), ("json", '"strategy"')])
+def test_render_formats(fmt, marker):
+    trials, summary = hand_made()
+    text = render(comparison.comparison_table(trials, summary), fmt)
+    assert marker in text
+
+
+def test_compare_strategies_run_exports_and_compares(small_catalog, data_dir, tmp_path, experiments, capsys):
+    """The issue's check, on a small catalog: 12 trials x 3 repetitions x 3 strategies."""
+    out = tmp_path / "cmp"
+    code = main(["run", str(experiments / "compare-strategies.toml"), "--trials", "12", "--repetitions", "3",
+                 "--strategies", "random,grid,tpe", "--n-jobs", "2", "--out", str(out), "--quiet"])
+    assert code == 0
+    assert len(pd.read_csv(out / "trials.csv")) == 108
+    table = pd.read_csv(out / "comparison.csv")
+    assert table["strategy"].tolist() == ["random", "grid", "tpe"]
+    assert {"comparison.md", "comparison.tex", "curve_trials.png", "curve_seconds.png",
+            "curve_epochs.png", "curve_trials.csv", "hyperparameters.png"} <= {p.name for p in out.iterdir()}
+    assert (out / "curve_trials.png").read_bytes()[:4] == b"\x89PNG"
+    capsys.readouterr()
+    assert main(["export", str(out), "--format", "json", "--table", "summary"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 9
+    assert main(["export", str(out), "--format", "latex", "--output", str(tmp_path / "c.tex")]) == 0
+    assert "\\begin{tabular}" in (tmp_path / "c.tex").read_text()
+    assert main(["compare", str(out), str(out)]) == 0
+    assert capsys.readouterr().out.count("| cmp ") == 6
+    assert main(["export", str(tmp_path / "nope")]) == 2
