@@ -101,7 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="write a run's table as csv, md, latex or json",
                                  description="Write one table of a run folder in another format.")
     export.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    export.add_argument("--format", default="csv", choices=("csv", "md", "latex", "json"))
+    export.add_argument("--format", default="csv", choices=("csv", "md", "latex", "json", "optuna"),
+                        help="optuna: an Optuna JournalStorage file (one study per strategy and "
+                             "repetition) for optuna-dashboard or optuna.load_study")
     export.add_argument("--table", default="comparison", choices=("trials", "summary", "comparison"),
                         help="default: comparison")
     export.add_argument("--output", "-o", type=Path, help="file to write (default: stdout)")
@@ -128,6 +130,11 @@ def _emit(text: str, output: Path | None) -> None:
 def cmd_export(args: argparse.Namespace) -> int:
     from hpsearch import export
 
+    if args.format == "optuna":
+        path, counts = export.to_optuna(args.run_dir, args.output)
+        print(f"wrote {sum(counts.values())} trials in {len(counts)} studies to {path}; "
+              f"open with: optuna-dashboard {path}")
+        return 0
     table = export.read_table(args.run_dir, args.table)
     caption = export.caption_for(table) if args.table == "comparison" else None
     _emit(export.render(table, args.format, caption), args.output)

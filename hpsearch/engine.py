@@ -24,6 +24,7 @@ import os
 import shutil
 import time
 import warnings
+from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,12 +36,13 @@ from hpsearch.catalog import load_catalog
 from hpsearch.config import Experiment
 from hpsearch.errors import RunError
 from hpsearch.features import Dataset, prepare
-from hpsearch.objective import TrialResult, train_and_score
+from hpsearch.objective import TrialResult, marker_name, run_trial, train_and_score
 from hpsearch.store import TrialStore
 from hpsearch.strategies import Strategy, make_strategy, strategy_key
 
 SPLIT, TRIAL = 1, 2
 DATA_FOLDER = "_data"
+RUNNING_FOLDER = "_running"
 
 
 def trial_seed(root: int, repetition: int, trial: int) -> int:
@@ -106,8 +108,10 @@ def baselines(data: Dataset) -> Baselines:
 class Engine:
     """Runs one experiment into one run folder (resuming what is there)."""
 
-    def __init__(self, experiment: Experiment, run_dir: Path, progress: bool = True):
+    def __init__(self, experiment: Experiment, run_dir: Path, progress: bool = True,
+                 objective=train_and_score):
         self.exp = experiment
+        self.objective = objective
         self.run_dir = Path(run_dir)
         self.progress = progress
         self.store = TrialStore(self.run_dir)
@@ -190,62 +194,107 @@ class Engine:
         return tasks
 
     # -- running -----------------------------------------------------------------
-    def _dispatch(self, parallel: joblib.Parallel, tasks: list, with_test: bool = False):
-        """Run tasks on the workers; yield each TrialResult as it finishes."""
+    def _calls(self, tasks: list, with_test: bool = False):
         # Longest first: the wave ends sooner; results do not depend on the order.
         tasks = sorted(tasks, key=lambda t: -self._epochs_of(t[2]) * t[2].get("hidden_width", 1))
-        calls = (joblib.delayed(train_and_score)(
-            (search.name, search.repetition, trial), params, search.data,
-            trial_seed(self.exp.seed, search.repetition, trial), self.exp.model, with_test)
+        markers = str(self.run_dir / RUNNING_FOLDER)
+        return (joblib.delayed(run_trial)(
+            self.objective, (search.name, search.repetition, trial), params, search.data,
+            trial_seed(self.exp.seed, search.repetition, trial), self.exp.model, with_test, markers)
             for search, trial, params in tasks)
-        yield from parallel(calls)
+
+    def _parallel(self, n_jobs: int | None = None) -> joblib.Parallel:
+        # A new Parallel per wave: after a worker died, a reused one can hand back
+        # results of the aborted call. The worker processes themselves are reused.
+        return joblib.Parallel(n_jobs=n_jobs or self.n_jobs, return_as="generator_unordered")
 
     def run(self) -> None:
         """Run every search to its budget; results go to the store as they come."""
-        total = self._expected_trials()
         done = sum(len(s.finished) for s in self.searches)
-        bar = tqdm(total=total, initial=done, disable=not self.progress, unit="trial",
-                   desc=self.exp.name, dynamic_ncols=True)
-        failures = sum(1 for s in self.searches for r in s.finished.values() if r["status"] == "failed")
+        self._bar = tqdm(total=self._expected_trials(), initial=done, disable=not self.progress,
+                         unit="trial", desc=self.exp.name, dynamic_ncols=True)
+        self._failures = sum(1 for s in self.searches for r in s.finished.values()
+                             if r["status"] == "failed")
+        shutil.rmtree(self.run_dir / RUNNING_FOLDER, ignore_errors=True)
         try:
-            with joblib.Parallel(n_jobs=self.n_jobs, return_as="generator_unordered") as parallel:
-                while True:
-                    tasks = [task for search in self.searches for task in self._ask_wave(search)]
-                    if not tasks:
-                        break
-                    by_key = {(s.name, s.repetition): s for s, _, _ in tasks}
-                    for result in self._dispatch(parallel, tasks):
-                        search = by_key[(result.strategy, result.repetition)]
-                        record = self._record(result)
-                        self.store.append(record)
-                        search.finished[result.trial] = record
-                        search.seconds_used += result.seconds
-                        failures += result.status == "failed"
-                        bar.update(1)
-                        bar.set_postfix_str(self._best_line(), refresh=False)
-                        if self.exp.max_failures is not None and failures > self.exp.max_failures:
-                            raise RunError(
-                                f"{failures} trials failed, more than max_failures = "
-                                f"{self.exp.max_failures}; last: {result.message or result.status}")
-                    for search, trial, params in sorted(tasks, key=lambda t: (t[0].repetition, t[1])):
-                        record = search.finished[trial]
-                        value = record["val_rmse"] if record["status"] == "ok" else None
-                        search.strategy.tell(trial, params, value, record["status"])
-                self._score_tests(parallel)
+            while True:
+                tasks = [task for search in self.searches for task in self._ask_wave(search)]
+                if not tasks:
+                    break
+                self._run_wave(tasks)
+                for search, trial, params in sorted(tasks, key=lambda t: (t[0].repetition, t[1])):
+                    record = search.finished[trial]
+                    value = record["val_rmse"] if record["status"] == "ok" else None
+                    search.strategy.tell(trial, params, value, record["status"])
+            self._score_tests()
         finally:
-            bar.close()
+            self._bar.close()
             self.store.close()
+
+    def _run_wave(self, tasks: list) -> None:
+        """Run a wave to the end, surviving worker processes that die."""
+        by_key = {(s.name, s.repetition): s for s, _, _ in tasks}
+        pending = list(tasks)
+        while pending:
+            try:
+                with self._parallel() as parallel:
+                    for result in parallel(self._calls(pending)):
+                        self._accept(by_key[(result.strategy, result.repetition)], result)
+                pending = []
+            except BrokenExecutor:
+                pending = self._after_worker_death(pending)
+
+    def _after_worker_death(self, pending: list) -> list:
+        """A worker process died (killed, out of memory): find the trial that killed it.
+
+        The trials that were running (their marker files are left) run again, one
+        at a time in a worker of their own, with the same seed. One that kills its
+        worker again is recorded as failed; the others carry on as usual.
+        """
+        remaining = [t for t in pending if t[1] not in t[0].finished]
+        running_dir = self.run_dir / RUNNING_FOLDER
+        running = {p.name for p in running_dir.iterdir()} if running_dir.is_dir() else set()
+        suspects = [t for t in remaining if marker_name(t[0].name, t[0].repetition, t[1]) in running]
+        if not suspects:  # cannot tell which: isolate them all (bounded, rare)
+            suspects = remaining
+        shutil.rmtree(running_dir, ignore_errors=True)
+        for search, trial, params in suspects:
+            try:
+                with self._parallel(n_jobs=2) as alone:  # n_jobs=1 would run it in this process
+                    for result in alone(self._calls([(search, trial, params)])):
+                        self._accept(search, result)
+            except BrokenExecutor:
+                dead = TrialResult(search.name, search.repetition, trial,
+                                   trial_seed(self.exp.seed, search.repetition, trial), dict(params),
+                                   status="failed", message="the worker process died running this "
+                                   "trial, twice (killed, or out of memory?)")
+                self._accept(search, dead)
+        return [t for t in remaining if t[1] not in t[0].finished]
+
+    def _accept(self, search: Search, result: TrialResult) -> None:
+        """Store a finished trial (durably, first), then count it."""
+        record = self._record(result)
+        self.store.append(record)
+        search.finished[result.trial] = record
+        search.seconds_used += result.seconds
+        self._failures += result.status == "failed"
+        self._bar.update(1)
+        self._bar.set_postfix_str(self._best_line(), refresh=False)
+        if self.exp.max_failures is not None and self._failures > self.exp.max_failures:
+            raise RunError(f"{self._failures} trials failed, more than max_failures = "
+                           f"{self.exp.max_failures}; last: {result.message or result.status}")
 
     def _record(self, result: TrialResult) -> dict:
         record = result.to_record()
         record["finished_at"] = self.previous_wall + time.perf_counter() - self.started
         return record
 
-    def _score_tests(self, parallel: joblib.Parallel) -> None:
+    def _score_tests(self) -> None:
         """Touch the test split once per search: retrain its chosen configuration."""
         tasks = [(s, s.best()["trial"], s.best()["params"]) for s in self.searches if s.best()]
-        for result in self._dispatch(parallel, tasks, with_test=True):
-            self.tests[(result.strategy, result.repetition)] = result.to_record()
+        with self._parallel() as parallel:
+            for result in parallel(self._calls(tasks, with_test=True)):
+                self.tests[(result.strategy, result.repetition)] = result.to_record()
 
     def _expected_trials(self) -> int | None:
         if self.exp.budget.kind != "trials":
@@ -266,4 +315,5 @@ class Engine:
         return " ".join(f"{name}={value:.4f}" for name, value in best.items())
 
     def cleanup(self) -> None:
-        shutil.rmtree(self.run_dir / DATA_FOLDER, ignore_errors=True)
+        for folder in (DATA_FOLDER, RUNNING_FOLDER):
+            shutil.rmtree(self.run_dir / folder, ignore_errors=True)

@@ -11,7 +11,8 @@ import pandas as pd
 from hpsearch.errors import RunError
 
 TABLES = ("trials", "summary", "comparison")
-FORMATS = ("csv", "md", "latex", "json")
+FORMATS = ("csv", "md", "latex", "json", "optuna")
+OPTUNA_FILE = "optuna-journal.log"
 DIGITS = 4
 
 
@@ -54,7 +55,7 @@ def _rounded(table: pd.DataFrame) -> pd.DataFrame:
 def render(table: pd.DataFrame, fmt: str, caption: str | None = None) -> str:
     """The table as csv, md (GitHub markdown), latex (booktabs) or json (records)."""
     if fmt == "csv":
-        return table.to_csv(index=False, float_format="%.6g")
+        return table.to_csv(index=False)
     if fmt == "json":
         return table.replace({np.nan: None}).to_json(orient="records", indent=2) + "\n"
     shown = _rounded(table)
@@ -105,3 +106,54 @@ def caption_for(table: pd.DataFrame) -> str:
             f"predict the training mean; skill = 1 - test RMSE / baseline RMSE. p_value_vs_random: "
             f"two-sided paired Wilcoxon signed-rank test on the per-repetition best validation RMSE "
             f"(with {reps} repetitions the smallest possible p-value is {2 / 2 ** reps:.3g}).")
+
+
+def study_name(strategy: str, repetition: int) -> str:
+    return f"{strategy}/rep{repetition}"
+
+
+def to_optuna(run_dir: Path, path: Path | None = None) -> tuple[Path, dict[str, int]]:
+    """Write the run as Optuna studies in a JournalStorage file, one study per
+    (strategy, repetition) named ``STRATEGY/repR``, for optuna-dashboard or
+    ``optuna.load_study``. Each trial keeps its parameters, validation RMSE as
+    the value (failed and diverged trials as FAIL), its per-epoch validation
+    RMSE as intermediate values, and seed, status and message as user attributes.
+    """
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    from hpsearch.config import load
+    from hpsearch.store import TrialStore
+
+    run_dir = Path(run_dir)
+    exp = load(run_dir / "config.toml") if (run_dir / "config.toml").is_file() else None
+    records = TrialStore(run_dir).read()
+    if exp is None or not records:
+        raise RunError(f"{run_dir}: no finished trials to export (is it an hpsearch run folder?)")
+    path = Path(path) if path is not None else run_dir / OPTUNA_FILE
+    path.unlink(missing_ok=True)
+    storage = JournalStorage(JournalFileBackend(str(path)))
+    distributions = {dim.name: dim.to_optuna() for dim in exp.space}
+    counts: dict[str, int] = {}
+    groups: dict[tuple[str, int], list[dict]] = {}
+    for record in records:
+        groups.setdefault((record["strategy"], record["repetition"]), []).append(record)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for (strategy, repetition), group in groups.items():
+        study = optuna.create_study(study_name=study_name(strategy, repetition), storage=storage,
+                                    direction="minimize")
+        trials = []
+        for r in sorted(group, key=lambda r: r["trial"]):
+            ok = r["status"] == "ok" and r["val_rmse"] is not None
+            trials.append(optuna.trial.create_trial(
+                params=r["params"], distributions=distributions,
+                value=r["val_rmse"] if ok else None,
+                state=optuna.trial.TrialState.COMPLETE if ok else optuna.trial.TrialState.FAIL,
+                intermediate_values={i + 1: v for i, v in enumerate(r.get("val_curve") or [])
+                                     if v is not None},
+                user_attrs={"trial": r["trial"], "seed": r["seed"], "status": r["status"],
+                            "message": r.get("message", ""), "seconds": r["seconds"]}))
+        study.add_trials(trials)
+        counts[study.study_name] = len(trials)
+    return path, counts

@@ -59,7 +59,7 @@ def _one_blas_thread() -> None:
 
 
 def train_and_score(key: tuple[str, int, int], params: dict, data: str | Dataset, seed: int,
-                    model: dict, with_test: bool = False) -> TrialResult:
+                    model: dict, with_test: bool = False, markers: str | None = None) -> TrialResult:
     """Train ``NumpyMLPRegressor(**model, **params)`` on the training split; score it.
 
     Parameters
@@ -77,9 +77,16 @@ def train_and_score(key: tuple[str, int, int], params: dict, data: str | Dataset
     with_test : bool
         Also score the test split. The engine asks for it once per search, for
         the configuration that validation chose.
+    markers : str or None
+        A folder where a file names this trial while it runs, so that the
+        engine knows which trial was running if this worker process dies.
     """
     strategy, repetition, trial = key
     result = TrialResult(strategy, repetition, trial, seed, dict(params))
+    marker = Path(markers, marker_name(strategy, repetition, trial)) if markers else None
+    if marker is not None:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
     start = time.perf_counter()
     try:
         _one_blas_thread()
@@ -100,7 +107,30 @@ def train_and_score(key: tuple[str, int, int], params: dict, data: str | Dataset
                 result.test_rmse = _rmse(net.predict(dataset.X_test), np.asarray(dataset.y_test))
     except Exception as exc:  # recorded, never fatal: the search goes on
         result.status = "failed"
-        last = traceback.extract_tb(exc.__traceback__)[-1]
-        result.message = f"{type(exc).__name__}: {exc} ({Path(last.filename).name}:{last.lineno})"
+        result.message = failure_message(exc)
     result.seconds = time.perf_counter() - start
+    if marker is not None:
+        marker.unlink(missing_ok=True)
     return result
+
+
+def failure_message(exc: BaseException) -> str:
+    """``Type: message (file:line)`` of where it was raised."""
+    last = traceback.extract_tb(exc.__traceback__)[-1]
+    return f"{type(exc).__name__}: {exc} ({Path(last.filename).name}:{last.lineno})"
+
+
+def run_trial(objective, key: tuple[str, int, int], params: dict, data, seed: int, model: dict,
+              with_test: bool = False, markers: str | None = None) -> TrialResult:
+    """Call ``objective`` as a worker task; whatever it raises becomes a failed trial."""
+    try:
+        return objective(key, params, data, seed, model, with_test, markers)
+    except Exception as exc:
+        return TrialResult(*key, seed, dict(params), status="failed", message=failure_message(exc))
+
+
+def marker_name(strategy: str, repetition: int, trial: int) -> str:
+    """File a worker keeps while it trains a trial (see ``markers``)."""
+    import zlib
+
+    return f"{zlib.crc32(strategy.encode())}-{repetition}-{trial}"

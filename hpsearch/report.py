@@ -67,7 +67,7 @@ def summary_table(trials: pd.DataFrame, tests: dict, baselines: dict, param_name
 def write_csv(table: pd.DataFrame, path: Path) -> None:
     """Write atomically, so a crash never leaves half a table."""
     tmp = path.with_name(f".{path.name}.tmp")
-    table.to_csv(tmp, index=False, float_format="%.6g")
+    table.to_csv(tmp, index=False)  # full precision: rounding is for the md and tex tables
     tmp.replace(path)
 
 

@@ -54,11 +54,15 @@ def check_run_dir(exp: Experiment, run_dir: Path, force: bool) -> bool:
 
 
 def run_experiment(exp: Experiment, run_dir: Path | None = None, progress: bool = True,
-                   force: bool = False) -> RunOutput:
-    """Run (or resume) ``exp`` in ``run_dir`` and write its tables there."""
+                   force: bool = False, objective=None) -> RunOutput:
+    """Run (or resume) ``exp`` in ``run_dir`` and write its tables there.
+
+    ``objective`` replaces :func:`hpsearch.objective.train_and_score` (same
+    signature, module-level so that workers can import it).
+    """
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(exp)
     resuming = check_run_dir(exp, run_dir, force)
-    engine = Engine(exp, run_dir, progress=progress)
+    engine = Engine(exp, run_dir, progress=progress, **({"objective": objective} if objective else {}))
     engine.prepare()  # reads the catalog: fails before anything is written if there is none
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.toml").write_text(exp.to_toml())

@@ -85,3 +85,16 @@ def test_some_unparsable_rows_are_imported_and_counted(data_dir, tmp_path):
     table, report, _ = load_catalog()
     assert report.dropped["unreadable time"] == 1
     assert len(table) == 29
+
+
+@pytest.mark.parametrize("content", [b"", b"a,b\n1,2\n", bytes(range(256)) * 8])
+def test_data_import_of_a_bad_file_exits_2_in_one_line(small_catalog, tmp_path, capsys, content):
+    from hpsearch.cli import main
+
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(content)
+    assert main(["data", "import", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"hpsearch: error: {bad}") and err.count("\n") == 1
+    assert main(["data", "info"]) == 0  # the catalog imported before is still there
+    assert "events: 1200" in capsys.readouterr().out

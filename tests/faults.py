@@ -1,0 +1,18 @@
+"""Objectives that misbehave on purpose (module-level, so worker processes import them)."""
+
+import os
+
+from hpsearch.objective import train_and_score
+
+
+def dies_on_trial_3(key, *args, **kwargs):
+    """The worker process dies (as if killed, or out of memory) whenever it runs trial 3."""
+    if key[2] == 3:
+        os._exit(1)
+    return train_and_score(key, *args, **kwargs)
+
+
+def raises_on_even_trials(key, *args, **kwargs):
+    if key[2] % 2 == 0:
+        raise MemoryError("pretend")
+    return train_and_score(key, *args, **kwargs)

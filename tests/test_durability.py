@@ -1,0 +1,188 @@
+"""Durable runs: worker death, SIGKILL and resume, Ctrl-C, failures, bad configs."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hpsearch.config import TOP_KEYS, parse
+from hpsearch.errors import ConfigError, RunError
+from hpsearch.run import run_experiment
+
+import faults
+from test_engine import SPACE, experiment, without_timing
+
+SLOW_CONFIG = """
+name = "durable"
+seed = 11
+n_jobs = 2
+strategies = ["random"]
+[budget]
+trials = 40
+[model]
+batch_size = 16
+[space.epochs]
+type = "int"
+low = 8
+high = 16
+[space.hidden_width]
+type = "int"
+low = 4
+high = 16
+[space.learning_rate]
+type = "float"
+low = 0.01
+high = 0.3
+log = true
+"""
+
+
+def test_a_worker_that_dies_becomes_a_failed_trial(small_catalog, tmp_path):
+    out = run_experiment(experiment(n_jobs=2), tmp_path / "d", progress=False,
+                         objective=faults.dies_on_trial_3)
+    t = out.trials.set_index("trial")
+    assert len(t) == 8
+    assert t.loc[3, "status"] == "failed" and "worker process died" in t.loc[3, "message"]
+    assert (t.drop(index=3)["status"] == "ok").all()
+    assert not (tmp_path / "d" / "_running").exists()
+
+
+def test_max_failures_stops_the_run_and_keeps_what_finished(small_catalog, tmp_path):
+    with pytest.raises(RunError, match="more than max_failures = 2"):
+        run_experiment(experiment(max_failures=2, budget={"trials": 20}), tmp_path / "m",
+                       progress=False, objective=faults.raises_on_even_trials)
+    trials = pd.read_csv(tmp_path / "m" / "trials.csv")
+    assert (trials["status"] == "failed").sum() == 3
+    assert trials["message"].dropna().str.contains("MemoryError: pretend").all()
+
+
+def _hpsearch(args, data_dir):
+    env = dict(os.environ, HPSEARCH_DATA=str(data_dir))
+    return subprocess.Popen([sys.executable, "-m", "hpsearch", *map(str, args)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_lines(path, count, process, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.is_file() and path.read_text().count("\n") >= count:
+            return
+        if process.poll() is not None:
+            pytest.fail(f"the run ended before {count} trials: {process.communicate()}")
+        time.sleep(0.01)
+    pytest.fail("timed out")
+
+
+def test_sigkill_halfway_then_resume_equals_an_uninterrupted_run(small_catalog, data_dir, tmp_path):
+    config = tmp_path / "durable.toml"
+    config.write_text(SLOW_CONFIG)
+    whole = _hpsearch(["run", config, "--out", tmp_path / "whole", "--quiet"], data_dir)
+    assert whole.wait(timeout=300) == 0, whole.communicate()
+
+    killed_dir = tmp_path / "killed"
+    run = _hpsearch(["run", config, "--out", killed_dir, "--quiet"], data_dir)
+    _wait_for_lines(killed_dir / "trials.jsonl", 20, run)
+    run.send_signal(signal.SIGKILL)
+    run.wait(timeout=60)
+    finished = (killed_dir / "trials.jsonl").read_text().count("\n")
+    assert 20 <= finished < 40
+
+    again = _hpsearch(["run", config, "--out", killed_dir, "--quiet"], data_dir)
+    stdout, stderr = again.communicate(timeout=300)
+    assert again.returncode == 0, stderr
+    assert f"resumed {finished} finished trials" in stdout
+    a = pd.read_csv(tmp_path / "whole" / "trials.csv")
+    b = pd.read_csv(killed_dir / "trials.csv")
+    assert len(b) == 40
+    pd.testing.assert_frame_equal(without_timing(a), without_timing(b))
+
+
+def test_ctrl_c_writes_tables_exits_130_and_says_how_to_resume(small_catalog, data_dir, tmp_path):
+    config = tmp_path / "durable.toml"
+    config.write_text(SLOW_CONFIG)
+    out = tmp_path / "int"
+    run = _hpsearch(["run", config, "--out", out, "--quiet"], data_dir)
+    _wait_for_lines(out / "trials.jsonl", 5, run)
+    run.send_signal(signal.SIGINT)
+    stdout, stderr = run.communicate(timeout=60)
+    assert run.returncode == 130, stderr
+    assert "resume with" in stderr and f"--out {out}" in stderr
+    assert "Traceback" not in stderr
+    stored = (out / "trials.jsonl").read_text().count("\n")
+    assert len(pd.read_csv(out / "trials.csv")) == stored < 40
+    again = _hpsearch(["run", config, "--out", out, "--quiet"], data_dir)
+    assert again.wait(timeout=300) == 0
+    assert len(pd.read_csv(out / "trials.csv")) == 40
+
+
+# -- property-based: the validator accepts or raises ConfigError, nothing else ----------
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6),
+                    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12))
+values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                      st.dictionaries(st.text(max_size=10), inner, max_size=4)), max_leaves=12)
+dimension = st.fixed_dictionaries({}, optional={
+    "type": st.sampled_from(["int", "float", "categorical", "bogus"]), "low": scalars, "high": scalars,
+    "log": scalars, "choices": values, "grid": values})
+space = st.dictionaries(st.sampled_from(["epochs", "hidden_width", "learning_rate", "batch_size",
+                                         "activation", "dtype", "nonsense"]), dimension, max_size=3)
+configs = st.fixed_dictionaries({}, optional={
+    **{key: values for key in TOP_KEYS},
+    "space": st.one_of(space, values),
+    "budget": st.one_of(st.dictionaries(st.sampled_from(["trials", "epochs", "seconds", "x"]), scalars,
+                                        max_size=2), values),
+    "strategies": st.one_of(st.lists(st.sampled_from(["random", "grid", "tpe", "optuna:QMCSampler",
+                                                      "optuna:Nope", "rnd"]), max_size=3), values),
+})
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(configs)
+def test_the_validator_accepts_or_raises_a_clean_config_error(raw):
+    try:
+        exp = parse(raw, "generated.toml")
+    except ConfigError as exc:
+        message = str(exc)
+        assert message.startswith("generated.toml: ") and "\n" not in message
+    else:
+        assert parse(exp.to_dict(), "generated.toml") == exp
+
+
+@settings(max_examples=100, deadline=None)
+@given(low=st.integers(-5, 200), high=st.integers(-5, 200), log=st.booleans())
+def test_generated_int_ranges(low, high, log):
+    raw = {"space": {"epochs": {"type": "int", "low": low, "high": high, "log": log}}}
+    if 1 <= low <= high:
+        assert parse(raw, "g.toml").space[0].high == high
+    else:
+        with pytest.raises(ConfigError, match="g.toml: space.epochs"):
+            parse(raw, "g.toml")
+
+
+def test_optuna_export_loads_with_the_same_finished_trials(small_catalog, tmp_path, capsys):
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    from hpsearch.cli import main
+
+    run_experiment(experiment(strategies=["random", "tpe"], repetitions=2), tmp_path / "o", progress=False)
+    assert main(["export", str(tmp_path / "o"), "--format", "optuna"]) == 0
+    assert "optuna-dashboard" in capsys.readouterr().out
+    storage = JournalStorage(JournalFileBackend(str(tmp_path / "o" / "optuna-journal.log")))
+    trials = pd.read_csv(tmp_path / "o" / "trials.csv")
+    total = 0
+    for summary in optuna.get_all_study_summaries(storage):
+        study = optuna.load_study(study_name=summary.study_name, storage=storage)
+        finished = [t for t in study.trials if t.state.is_finished()]
+        strategy, rep = summary.study_name.split("/rep")
+        mine = trials[(trials.strategy == strategy) & (trials.repetition == int(rep))]
+        assert len(finished) == len(mine)
+        assert study.best_value == pytest.approx(mine["val_rmse"].min())
+        total += len(finished)
+    assert total == len(trials) == 32
