@@ -38,6 +38,8 @@ def check_run_dir(exp: Experiment, run_dir: Path, force: bool) -> bool:
     A folder holding a different config is refused, unless ``force``.
     """
     config_path = run_dir / "config.toml"
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunError(f"--out {run_dir} is a file; give a folder for the run")
     if not config_path.is_file():
         if run_dir.exists() and any(run_dir.iterdir()):
             raise RunError(f"{run_dir} exists and is not an hpsearch run folder; choose another --out")
