@@ -76,9 +76,16 @@ class Search:
     def name(self) -> str:
         return self.strategy.name
 
-    def best(self) -> dict | None:
-        ok = [r for r in self.finished.values() if r["status"] == "ok" and r["val_rmse"] is not None]
-        return min(ok, key=lambda r: (r["val_rmse"], r["trial"])) if ok else None
+    best: dict | None = None
+
+    def add(self, record: dict) -> None:
+        """A finished trial; the best one is kept up to date (ties: lowest trial number)."""
+        self.finished[record["trial"]] = record
+        self.seconds_used += record["seconds"]
+        if record["status"] == "ok" and record["val_rmse"] is not None and (
+                self.best is None
+                or (record["val_rmse"], record["trial"]) < (self.best["val_rmse"], self.best["trial"])):
+            self.best = record
 
 
 @dataclass
@@ -150,8 +157,7 @@ class Engine:
             search = by_key.get((record["strategy"], record["repetition"]))
             if search is None or record["trial"] in search.finished:
                 continue
-            search.finished[record["trial"]] = record
-            search.seconds_used += record["seconds"]
+            search.add(record)
             self.previous_wall = max(self.previous_wall, record.get("finished_at") or 0.0)
             value = record["val_rmse"] if record["status"] == "ok" else None
             search.strategy.tell(record["trial"], record["params"], value, record["status"])
@@ -275,8 +281,7 @@ class Engine:
         """Store a finished trial (durably, first), then count it."""
         record = self._record(result)
         self.store.append(record)
-        search.finished[result.trial] = record
-        search.seconds_used += result.seconds
+        search.add(record)
         self._failures += result.status == "failed"
         self._bar.update(1)
         self._bar.set_postfix_str(self._best_line(), refresh=False)
@@ -291,7 +296,7 @@ class Engine:
 
     def _score_tests(self) -> None:
         """Touch the test split once per search: retrain its chosen configuration."""
-        tasks = [(s, s.best()["trial"], s.best()["params"]) for s in self.searches if s.best()]
+        tasks = [(s, s.best["trial"], s.best["params"]) for s in self.searches if s.best]
         with self._parallel() as parallel:
             for result in parallel(self._calls(tasks, with_test=True)):
                 self.tests[(result.strategy, result.repetition)] = result.to_record()
@@ -309,7 +314,7 @@ class Engine:
     def _best_line(self) -> str:
         best: dict[str, float] = {}
         for search in self.searches:
-            b = search.best()
+            b = search.best
             if b is not None:
                 best[search.name] = min(best.get(search.name, np.inf), b["val_rmse"])
         return " ".join(f"{name}={value:.4f}" for name, value in best.items())

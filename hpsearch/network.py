@@ -45,23 +45,49 @@ def _activate(z: np.ndarray, name: str) -> np.ndarray:
     return z
 
 
-def _derivative_from_output(a: np.ndarray, name: str) -> np.ndarray:
-    """f'(z) expressed through a = f(z), which is what the forward pass kept."""
-    if name == "sigmoid":
-        return a * (1.0 - a)
-    if name == "tanh":
-        return 1.0 - a * a
-    return (a > 0.0).astype(a.dtype)
+def _multiply_by_derivative(delta: np.ndarray, a: np.ndarray, name: str, scratch: np.ndarray) -> None:
+    """delta *= f'(z), with f'(z) written through a = f(z) (what the forward pass kept)."""
+    if name == "sigmoid":  # f' = a (1 - a)
+        np.subtract(1.0, a, out=scratch)
+        scratch *= a
+        delta *= scratch
+    elif name == "tanh":  # f' = 1 - a^2
+        np.multiply(a, a, out=scratch)
+        np.subtract(1.0, scratch, out=scratch)
+        delta *= scratch
+    else:  # relu: f' = 1 where a > 0
+        np.greater(a, 0.0, out=scratch)
+        delta *= scratch
+
+
+class Workspace:
+    """Buffers for one batch size, so a training step allocates nothing.
+
+    ``z[k]`` holds layer k+1's pre-activation, then (in place) its activation;
+    ``delta[k]`` the back-propagated error of layer k+1; ``scratch[k]`` f'(z).
+    """
+
+    def __init__(self, weights: list[np.ndarray], rows: int):
+        dtype = weights[0].dtype
+        self.rows = rows
+        self.z = [np.empty((rows, W.shape[1]), dtype) for W in weights]
+        self.delta = [np.empty((rows, W.shape[1]), dtype) for W in weights]
+        self.scratch = [np.empty((rows, W.shape[1]), dtype) for W in weights]
+        self.grad_w = [np.empty_like(W) for W in weights]
+        self.grad_b = [np.empty(W.shape[1], dtype) for W in weights]
+        self.ones = np.ones(rows, dtype)
 
 
 def forward(
-    weights: list[np.ndarray], biases: list[np.ndarray], X: np.ndarray, activation: str
+    weights: list[np.ndarray], biases: list[np.ndarray], X: np.ndarray, activation: str,
+    workspace: Workspace | None = None,
 ) -> list[np.ndarray]:
     """Return the activations of every layer, input first, output (linear) last."""
     activations = [X]
     last = len(weights) - 1
+    m = X.shape[0]
     for k, (W, b) in enumerate(zip(weights, biases)):
-        z = activations[-1] @ W
+        z = np.matmul(activations[-1], W, out=None if workspace is None else workspace.z[k][:m])
         z += b
         activations.append(z if k == last else _activate(z, activation))
     return activations
@@ -73,26 +99,32 @@ def loss_and_gradients(
     X: np.ndarray,
     t: np.ndarray,
     activation: str,
+    workspace: Workspace | None = None,
+    scale: float = 1.0,
 ) -> tuple[float, list[np.ndarray], list[np.ndarray]]:
     """Loss ``1/(2n) sum (y_hat - t)^2`` and its gradients by back-propagation.
 
     ``t`` has shape ``(n, 1)``. This is the function the training loop uses and
-    the one the finite-difference test checks.
+    the one the finite-difference test checks. With a ``workspace`` (at least
+    ``n`` rows) every array lives in its buffers: the returned gradients are
+    overwritten by the next call. The gradients come multiplied by ``scale``
+    (training passes the learning rate, which saves a pass over every gradient).
     """
-    activations = forward(weights, biases, X, activation)
     n = X.shape[0]
-    error = activations[-1] - t
-    loss = 0.5 * float(np.einsum("ij,ij->", error, error)) / n
-    delta = error / n
-    grad_w: list[np.ndarray] = [None] * len(weights)  # type: ignore[list-item]
-    grad_b: list[np.ndarray] = [None] * len(weights)  # type: ignore[list-item]
+    ws = workspace if workspace is not None else Workspace(weights, n)
+    activations = forward(weights, biases, X, activation, ws)
+    delta = np.subtract(activations[-1], t, out=ws.delta[-1][:n])
+    flat = delta.ravel()
+    loss = 0.5 * float(flat @ flat) / n
+    delta *= scale / n
     for k in range(len(weights) - 1, -1, -1):
-        grad_w[k] = activations[k].T @ delta
-        grad_b[k] = delta.sum(axis=0)
+        np.matmul(activations[k].T, delta, out=ws.grad_w[k])
+        np.matmul(ws.ones[:n], delta, out=ws.grad_b[k])  # column sums, as one BLAS call
         if k > 0:
-            delta = delta @ weights[k].T
-            delta *= _derivative_from_output(activations[k], activation)
-    return loss, grad_w, grad_b
+            previous = np.matmul(delta, weights[k].T, out=ws.delta[k - 1][:n])
+            _multiply_by_derivative(previous, activations[k], activation, ws.scratch[k - 1][:n])
+            delta = previous
+    return loss, ws.grad_w, ws.grad_b
 
 
 class NumpyMLPRegressor(RegressorMixin, BaseEstimator):
@@ -228,6 +260,7 @@ class NumpyMLPRegressor(RegressorMixin, BaseEstimator):
         n = X.shape[0]
         batch = n if self.batch_size is None else min(self.batch_size, n)
         lr = dtype.type(self.learning_rate)
+        workspace = Workspace(self.coefs_, batch)
         train_curve: list[float] = []
         val_curve: list[float] = []
         self.status_ = "ok"
@@ -241,13 +274,11 @@ class NumpyMLPRegressor(RegressorMixin, BaseEstimator):
                     stop = min(start + batch, n)
                     loss, gw, gb = loss_and_gradients(
                         self.coefs_, self.intercepts_, Xe[start:stop], te[start:stop],
-                        self.activation,
+                        self.activation, workspace, lr,
                     )
                     sq_error += 2.0 * loss * (stop - start)
                     for W, b, dW, db in zip(self.coefs_, self.intercepts_, gw, gb):
-                        dW *= lr
-                        W -= dW
-                        db *= lr
+                        W -= dW  # dW already holds learning_rate * gradient
                         b -= db
                 train_rmse = np.sqrt(sq_error / n) * self._y_scale
                 if not np.isfinite(train_rmse) or not all(np.isfinite(W).all() for W in self.coefs_):
