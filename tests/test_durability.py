@@ -18,6 +18,7 @@ from hpsearch.run import run_experiment
 import faults
 from test_engine import SPACE, experiment, without_timing
 
+# Trials of about 0.15 s, so that a signal lands while the run is going.
 SLOW_CONFIG = """
 name = "durable"
 seed = 11
@@ -26,11 +27,11 @@ strategies = ["random"]
 [budget]
 trials = 40
 [model]
-batch_size = 16
+batch_size = 8
 [space.epochs]
 type = "int"
-low = 8
-high = 16
+low = 60
+high = 90
 [space.hidden_width]
 type = "int"
 low = 4
