@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import signal
 import sys
 from pathlib import Path
 
@@ -167,6 +168,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                              repetitions=args.repetitions, strategies=strategies,
                              features=args.features)
     run_dir = args.out or default_run_dir(exp)
+    signal.signal(signal.SIGTERM, _interrupt)  # a scheduler's stop: like Ctrl-C, resumable
     try:
         output = run_experiment(exp, run_dir, progress=not args.quiet, force=args.force)
     except KeyboardInterrupt:
@@ -181,6 +183,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(output.text)
     print(f"\nrun folder: {output.run_dir}  (trials.csv, summary.csv, comparison.md, curve_*.png)")
     return 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:

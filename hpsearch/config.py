@@ -103,7 +103,8 @@ class Experiment:
             "fractions": list(self.data.fractions),
             "event_types": list(self.data.event_types) if self.data.event_types else "all",
         }
-        out["model"] = dict(self.model)
+        # TOML has no null: a full batch is written "full"
+        out["model"] = {k: ("full" if k == "batch_size" and v is None else v) for k, v in self.model.items()}
         out["space"] = {dim.name: dim.to_dict() for dim in self.space}
         if self.strategy_options:
             out["strategy"] = {k: dict(v) for k, v in self.strategy_options.items()}

@@ -222,6 +222,7 @@ class Engine:
         self._failures = sum(1 for s in self.searches for r in s.finished.values()
                              if r["status"] == "failed")
         shutil.rmtree(self.run_dir / RUNNING_FOLDER, ignore_errors=True)
+        start = time.perf_counter()
         try:
             while True:
                 tasks = [task for search in self.searches for task in self._ask_wave(search)]
@@ -232,6 +233,7 @@ class Engine:
                     record = search.finished[trial]
                     value = record["val_rmse"] if record["status"] == "ok" else None
                     search.strategy.tell(trial, params, value, record["status"])
+            self.search_seconds = time.perf_counter() - start  # wall time of the search itself
             self._score_tests()
         finally:
             self._bar.close()

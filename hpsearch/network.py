@@ -141,8 +141,9 @@ class NumpyMLPRegressor(RegressorMixin, BaseEstimator):
     n_hidden_layers : int, default=1
         Hidden layers; 1 gives the classic three-layer network
         (input, hidden, output).
-    batch_size : int or None, default=None
-        Rows per gradient step; None uses the whole training set (full batch).
+    batch_size : int, "full" or None, default=None
+        Rows per gradient step; None or "full" use the whole training set (full
+        batch; "full" is how a TOML config says it).
     activation : {"sigmoid", "tanh", "relu"}, default="sigmoid"
         Non-linearity of the hidden layers; the output is linear.
     init_scale : float, default=1.0
@@ -186,7 +187,7 @@ class NumpyMLPRegressor(RegressorMixin, BaseEstimator):
         epochs: int = 100,
         learning_rate: float = 0.1,
         n_hidden_layers: int = 1,
-        batch_size: int | None = None,
+        batch_size: int | str | None = None,
         activation: str = "sigmoid",
         init_scale: float = 1.0,
         shuffle: bool = True,
@@ -215,7 +216,8 @@ class NumpyMLPRegressor(RegressorMixin, BaseEstimator):
         positive_int("hidden_width", self.hidden_width)
         positive_int("epochs", self.epochs)
         positive_int("n_hidden_layers", self.n_hidden_layers)
-        positive_int("batch_size", self.batch_size, allow_none=True)
+        if self.batch_size != "full":
+            positive_int("batch_size", self.batch_size, allow_none=True)
         for name in ("learning_rate", "init_scale"):
             value = getattr(self, name)
             if not isinstance(value, numbers.Real) or not value > 0 or not np.isfinite(value):
@@ -258,7 +260,7 @@ class NumpyMLPRegressor(RegressorMixin, BaseEstimator):
         self.intercepts_ = [np.zeros(n_out, dtype=dtype) for n_out in sizes[1:]]
 
         n = X.shape[0]
-        batch = n if self.batch_size is None else min(self.batch_size, n)
+        batch = n if self.batch_size in (None, "full") else min(self.batch_size, n)
         lr = dtype.type(self.learning_rate)
         workspace = Workspace(self.coefs_, batch)
         train_curve: list[float] = []

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from hpsearch.catalog import import_catalog
+from hpsearch.synthetic import synthetic_events  # noqa: F401  (tests import it from here)
 
 KAGGLE_HEADER = ("Date,Time,Latitude,Longitude,Type,Depth,Depth Error,Depth Seismic Stations,"
                  "Magnitude,Magnitude Type,Magnitude Error,Magnitude Seismic Stations,Azimuthal Gap,"
@@ -18,23 +19,6 @@ KAGGLE_HEADER = ("Date,Time,Latitude,Longitude,Type,Depth,Depth Error,Depth Seis
 COMCAT_HEADER = ("time,latitude,longitude,depth,mag,magType,nst,gap,dmin,rms,net,id,updated,place,"
                  "type,horizontalError,depthError,magError,magNst,status,locationSource,magSource").split(",")
 PROJECT_CACHE = Path(__file__).resolve().parents[1] / "datasets"
-
-
-def synthetic_events(n: int, seed: int = 0) -> pd.DataFrame:
-    """Events with a magnitude that depends a little on depth and latitude."""
-    rng = np.random.default_rng(seed)
-    seconds = np.sort(rng.uniform(0, 52 * 365.25 * 86400, n))
-    time = pd.Timestamp("1965-01-01", tz="UTC") + pd.to_timedelta(seconds, unit="s")
-    lat = rng.uniform(-60, 60, n)
-    lon = rng.uniform(-180, 180, n)
-    depth = rng.gamma(1.5, 40, n)
-    mag_type = rng.choice(["MW", "MB", "MS", "MWC"], n, p=[0.4, 0.3, 0.1, 0.2])
-    magnitude = 5.5 + np.round(np.abs(0.3 + 0.002 * depth + 0.003 * np.abs(lat)
-                                      + 0.2 * (mag_type == "MW") + rng.normal(0, 0.25, n)), 1)
-    return pd.DataFrame({"time": time, "latitude": lat.round(3), "longitude": lon.round(3),
-                         "depth": depth.round(1), "magnitude": magnitude, "magnitude_type": mag_type,
-                         "event_type": "earthquake", "source": rng.choice(["US", "ISCGEM"], n),
-                         "id": [f"syn{i:06d}" for i in range(n)]})
 
 
 def write_kaggle(path: Path, events: pd.DataFrame, iso_rows: tuple[int, ...] = ()) -> Path:

@@ -65,8 +65,11 @@ def test_max_failures_stops_the_run_and_keeps_what_finished(small_catalog, tmp_p
 
 def _hpsearch(args, data_dir):
     env = dict(os.environ, HPSEARCH_DATA=str(data_dir))
+    # A shell starts background jobs with SIGINT ignored, and Python then installs no
+    # KeyboardInterrupt handler: give the child the default, as a terminal would.
     return subprocess.Popen([sys.executable, "-m", "hpsearch", *map(str, args)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _wait_for_lines(path, count, process, timeout=120):
@@ -104,13 +107,14 @@ def test_sigkill_halfway_then_resume_equals_an_uninterrupted_run(small_catalog, 
     pd.testing.assert_frame_equal(without_timing(a), without_timing(b))
 
 
-def test_ctrl_c_writes_tables_exits_130_and_says_how_to_resume(small_catalog, data_dir, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_writes_tables_exits_130_and_says_how_to_resume(small_catalog, data_dir, tmp_path, sig):
     config = tmp_path / "durable.toml"
     config.write_text(SLOW_CONFIG)
     out = tmp_path / "int"
     run = _hpsearch(["run", config, "--out", out, "--quiet"], data_dir)
     _wait_for_lines(out / "trials.jsonl", 5, run)
-    run.send_signal(signal.SIGINT)
+    run.send_signal(sig)
     stdout, stderr = run.communicate(timeout=60)
     assert run.returncode == 130, stderr
     assert "resume with" in stderr and f"--out {out}" in stderr
