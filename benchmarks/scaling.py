@@ -29,18 +29,21 @@ from hpsearch.engine import Engine
 from hpsearch.network import NumpyMLPRegressor
 
 
-def experiment(n_jobs: int, trials: int, epochs: int, batch: int | None):
-    return parse({"name": "bench", "seed": 0, "n_jobs": n_jobs, "budget": {"trials": trials},
+def experiment(n_jobs: int, trials: int, epochs: int, batch: int | None, **backend):
+    return parse({"name": "bench", "seed": 0, "n_jobs": n_jobs, "budget": {"trials": trials}, **backend,
                   "model": {"epochs": epochs, "hidden_width": 32, "batch_size": batch},
                   "space": {"learning_rate": {"type": "float", "low": 0.01, "high": 0.1, "log": True}}},
                  "bench")
 
 
-def search(n_jobs: int, trials: int, epochs: int, batch: int | None) -> dict:
+def search(n_jobs: int, trials: int, epochs: int, batch: int | None, **backend) -> dict:
+    """One search; ``backend`` as in a config (``backend="dask", scheduler=...``)."""
     with tempfile.TemporaryDirectory() as tmp:
-        engine = Engine(experiment(n_jobs, trials, epochs, batch), Path(tmp) / "run", progress=False)
+        engine = Engine(experiment(n_jobs, trials, epochs, batch, **backend), Path(tmp) / "run",
+                        progress=False)
         engine.prepare()
-        engine.run()
+        with engine.backend():
+            engine.run()
         train = sum(r["seconds"] for s in engine.searches for r in s.finished.values())
         wall = engine.search_seconds
     return {"wall": wall, "train": train, "trials": trials}

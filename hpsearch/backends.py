@@ -21,6 +21,7 @@ import joblib
 from hpsearch.errors import RunError
 
 BACKENDS = ("loky", "dask")
+CONNECT_TIMEOUT = 10.0  # seconds to reach a scheduler
 INSTALL_DASK = "pip install 'hpsearch[dask]'"
 
 
@@ -46,12 +47,12 @@ def worker_death_errors() -> tuple[type[BaseException], ...]:
 
 
 @contextlib.contextmanager
-def dask_client(scheduler: str | None, n_workers: int, timeout: float = 10.0) -> Iterator:
+def dask_client(scheduler: str | None, n_workers: int, timeout: float | None = None) -> Iterator:
     """A client of the cluster at ``scheduler``, or of a local cluster of ``n_workers`` processes."""
     distributed = _distributed()
     if scheduler:
         try:
-            client = distributed.Client(scheduler, timeout=timeout, set_as_default=False)
+            client = distributed.Client(scheduler, timeout=timeout or CONNECT_TIMEOUT, set_as_default=False)
         except (OSError, TimeoutError) as exc:
             raise RunError(f"cannot reach the Dask scheduler at {scheduler}: {exc}; start one with "
                            f"`dask scheduler` (and `dask worker {scheduler}`), or check the address") from None

@@ -69,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--n-jobs", type=_n_jobs, help="parallel workers (-1: all cores); default from the config")
     run.add_argument("--out", type=Path, help="run folder; an existing one is resumed "
                                               "(default: results/NAME-DATE-TIME)")
+    run.add_argument("--backend", choices=("loky", "dask"),
+                     help="where trials run: loky processes here (default) or a Dask cluster")
+    run.add_argument("--scheduler", metavar="ADDRESS",
+                     help="Dask scheduler, e.g. tcp://host:8786 (with --backend dask; without it, "
+                          "a local cluster of --n-jobs worker processes)")
     run.add_argument("--seed", type=_seed, help="root seed (overrides the config)")
     run.add_argument("--trials", type=_positive, help="trial budget per strategy and repetition")
     run.add_argument("--repetitions", type=_positive, help="repetitions (overrides the config)")
@@ -165,6 +170,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.strategies is not None:
         strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     exp = exp.with_overrides(trials=args.trials, n_jobs=args.n_jobs, seed=args.seed,
+                             backend=args.backend or ("dask" if args.scheduler else None),
+                             scheduler=args.scheduler,
                              repetitions=args.repetitions, strategies=strategies,
                              features=args.features)
     run_dir = args.out or default_run_dir(exp)

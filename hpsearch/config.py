@@ -19,6 +19,7 @@ from typing import Any
 
 import tomli_w
 
+from hpsearch.backends import BACKENDS
 from hpsearch.errors import ConfigError
 from hpsearch.features import FEATURE_SETS, SPLITS
 from hpsearch.network import ACTIVATIONS, NumpyMLPRegressor
@@ -57,6 +58,8 @@ class Experiment:
     name: str
     seed: int = 0
     n_jobs: int = 1
+    backend: str = "loky"
+    scheduler: str | None = None
     strategies: tuple[str, ...] = ("random",)
     repetitions: int = 1
     max_failures: int | None = None
@@ -68,6 +71,7 @@ class Experiment:
     source: str = "<config>"
 
     def with_overrides(self, *, trials: int | None = None, n_jobs: int | None = None,
+                       backend: str | None = None, scheduler: str | None = None,
                        seed: int | None = None, repetitions: int | None = None,
                        strategies: list[str] | None = None,
                        features: str | None = None) -> "Experiment":
@@ -76,7 +80,8 @@ class Experiment:
         where = "command line"
         if trials is not None:
             raw["budget"] = {"trials": trials}
-        for key, value in (("n_jobs", n_jobs), ("seed", seed), ("repetitions", repetitions),
+        for key, value in (("n_jobs", n_jobs), ("backend", backend), ("scheduler", scheduler),
+                           ("seed", seed), ("repetitions", repetitions),
                            ("strategies", strategies)):
             if value is not None:
                 raw[key] = value
@@ -92,9 +97,11 @@ class Experiment:
     def to_dict(self) -> dict:
         """The resolved config as TOML-ready data (every default written out)."""
         out: dict[str, Any] = {
-            "name": self.name, "seed": self.seed, "n_jobs": self.n_jobs,
+            "name": self.name, "seed": self.seed, "n_jobs": self.n_jobs, "backend": self.backend,
             "strategies": list(self.strategies), "repetitions": self.repetitions,
         }
+        if self.scheduler is not None:
+            out["scheduler"] = self.scheduler
         if self.max_failures is not None:
             out["max_failures"] = self.max_failures
         out["budget"] = {self.budget.kind: self.budget.amount}
@@ -184,7 +191,7 @@ def _show(value: Any) -> str:
     return f"{text[:60]}... ({type(value).__name__})" if len(text) > 60 else f"{text} ({type(value).__name__})"
 
 
-TOP_KEYS = ("name", "description", "seed", "n_jobs", "strategies", "repetitions", "max_failures",
+TOP_KEYS = ("name", "description", "seed", "n_jobs", "backend", "scheduler", "strategies", "repetitions", "max_failures",
             "budget", "data", "model", "space", "strategy")
 
 
@@ -203,6 +210,12 @@ def parse(raw: dict, source: str = "<config>") -> Experiment:
     n_jobs = c.integer(raw.get("n_jobs", 1), "n_jobs")
     if n_jobs == 0 or n_jobs < -1:
         raise c.fail("n_jobs", f"must be >= 1, or -1 for all cores, got {n_jobs}")
+    backend = c.choice(raw.get("backend", "loky"), "backend", BACKENDS)
+    scheduler = raw.get("scheduler")
+    if scheduler is not None and (not isinstance(scheduler, str) or "://" not in scheduler):
+        raise c.fail("scheduler", f"expected an address such as 'tcp://host:8786', got {_show(scheduler)}")
+    if scheduler is not None and backend != "dask":
+        raise c.fail("scheduler", "is used by the dask backend only; add backend = \"dask\"")
     repetitions = c.integer(raw.get("repetitions", 1), "repetitions", minimum=1)
     max_failures = raw.get("max_failures")
     if max_failures is not None:
@@ -237,7 +250,8 @@ def parse(raw: dict, source: str = "<config>") -> Experiment:
         if problem:
             raise c.fail(f"strategy.{strategy}", problem)
         options[strategy] = table
-    return Experiment(name=name, seed=seed, n_jobs=n_jobs, strategies=tuple(strategies),
+    return Experiment(name=name, seed=seed, n_jobs=n_jobs, backend=backend, scheduler=scheduler,
+                      strategies=tuple(strategies),
                       repetitions=repetitions, max_failures=max_failures,
                       budget=Budget(kind, amount), data=data, model=model, space=space,
                       strategy_options=options, source=source)

@@ -20,11 +20,11 @@ the number of workers.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
 import warnings
-from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +32,7 @@ import joblib
 import numpy as np
 from tqdm.auto import tqdm
 
+from hpsearch import backends
 from hpsearch.catalog import load_catalog
 from hpsearch.config import Experiment
 from hpsearch.errors import RunError
@@ -136,7 +137,9 @@ class Engine:
         for r in range(self.exp.repetitions):
             dataset = prepare(table, self.exp.data.features, self.exp.data.split,
                               self.exp.data.fractions, split_seed(self.exp.seed, r))
-            folder = dataset.save(self.run_dir / DATA_FOLDER / f"rep{r}")
+            # loky workers memory-map the split from disk; Dask workers get it scattered
+            data = dataset if self.exp.backend == "dask" else str(
+                dataset.save(self.run_dir / DATA_FOLDER / f"rep{r}"))
             self.baselines[r] = baselines(dataset)
             for name in self.exp.strategies:
                 with warnings.catch_warnings(record=True) as caught:
@@ -146,7 +149,7 @@ class Engine:
                 if r == 0:
                     for w in caught:
                         tqdm.write(f"warning: {w.message}")
-                self.searches.append(Search(strategy, r, str(folder)))
+                self.searches.append(Search(strategy, r, data))
         self.n_features = dataset.X_train.shape[1]
         self._replay(self.store.read())
 
@@ -212,7 +215,25 @@ class Engine:
     def _parallel(self, n_jobs: int | None = None) -> joblib.Parallel:
         # A new Parallel per wave: after a worker died, a reused one can hand back
         # results of the aborted call. The worker processes themselves are reused.
+        if self.exp.backend == "dask":
+            n_jobs = -1  # every worker of the cluster
         return joblib.Parallel(n_jobs=n_jobs or self.n_jobs, return_as="generator_unordered")
+
+    @contextlib.contextmanager
+    def backend(self):
+        """Where :meth:`run` sends trials; enter it after :meth:`prepare`.
+
+        loky: whatever ``joblib.parallel_config`` says (loky unless the caller
+        chose); dask: a client of the cluster, every repetition's data
+        scattered to every worker once.
+        """
+        if self.exp.backend != "dask":
+            yield
+            return
+        with backends.dask_client(self.exp.scheduler, self.n_jobs) as client:
+            scatter = list({id(s.data): s.data for s in self.searches}.values())
+            with backends.dask_context(client, scatter):
+                yield
 
     def run(self) -> None:
         """Run every search to its budget; results go to the store as they come."""
@@ -222,22 +243,25 @@ class Engine:
         self._failures = sum(1 for s in self.searches for r in s.finished.values()
                              if r["status"] == "failed")
         shutil.rmtree(self.run_dir / RUNNING_FOLDER, ignore_errors=True)
-        start = time.perf_counter()
         try:
-            while True:
-                tasks = [task for search in self.searches for task in self._ask_wave(search)]
-                if not tasks:
-                    break
-                self._run_wave(tasks)
-                for search, trial, params in sorted(tasks, key=lambda t: (t[0].repetition, t[1])):
-                    record = search.finished[trial]
-                    value = record["val_rmse"] if record["status"] == "ok" else None
-                    search.strategy.tell(trial, params, value, record["status"])
-            self.search_seconds = time.perf_counter() - start  # wall time of the search itself
-            self._score_tests()
+            self._search()
         finally:
             self._bar.close()
             self.store.close()
+
+    def _search(self) -> None:
+        start = time.perf_counter()
+        while True:
+            tasks = [task for search in self.searches for task in self._ask_wave(search)]
+            if not tasks:
+                break
+            self._run_wave(tasks)
+            for search, trial, params in sorted(tasks, key=lambda t: (t[0].repetition, t[1])):
+                record = search.finished[trial]
+                value = record["val_rmse"] if record["status"] == "ok" else None
+                search.strategy.tell(trial, params, value, record["status"])
+        self.search_seconds = time.perf_counter() - start  # wall time of the search itself
+        self._score_tests()
 
     def _run_wave(self, tasks: list) -> None:
         """Run a wave to the end, surviving worker processes that die."""
@@ -249,7 +273,7 @@ class Engine:
                     for result in parallel(self._calls(pending)):
                         self._accept(by_key[(result.strategy, result.repetition)], result)
                 pending = []
-            except BrokenExecutor:
+            except backends.worker_death_errors():
                 pending = self._after_worker_death(pending)
 
     def _after_worker_death(self, pending: list) -> list:
@@ -271,7 +295,7 @@ class Engine:
                 with self._parallel(n_jobs=2) as alone:  # n_jobs=1 would run it in this process
                     for result in alone(self._calls([(search, trial, params)])):
                         self._accept(search, result)
-            except BrokenExecutor:
+            except backends.worker_death_errors():
                 dead = TrialResult(search.name, search.repetition, trial,
                                    trial_seed(self.exp.seed, search.repetition, trial), dict(params),
                                    status="failed", message="the worker process died running this "

@@ -59,6 +59,8 @@ def summary_table(trials: pd.DataFrame, tests: dict, baselines: dict, param_name
         })
         rows.append(row)
     table = pd.DataFrame(rows)
+    if table.empty:
+        return table
     order = {name: i for i, name in enumerate(strategy_order)}
     return table.sort_values(["repetition", "strategy"],
                              key=lambda c: c.map(order) if c.name == "strategy" else c).reset_index(drop=True)

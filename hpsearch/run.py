@@ -16,7 +16,7 @@ from hpsearch.engine import Engine
 from hpsearch.errors import RunError
 
 # Keys that may change between a run and its resume: they do not change results.
-RESUMABLE_CHANGES = ("n_jobs",)
+RESUMABLE_CHANGES = ("n_jobs", "backend", "scheduler")
 
 
 @dataclass
@@ -66,14 +66,15 @@ def run_experiment(exp: Experiment, run_dir: Path | None = None, progress: bool 
     resuming = check_run_dir(exp, run_dir, force)
     engine = Engine(exp, run_dir, progress=progress, **({"objective": objective} if objective else {}))
     engine.prepare()  # reads the catalog: fails before anything is written if there is none
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.toml").write_text(exp.to_toml())
-    resumed = sum(len(s.finished) for s in engine.searches)
-    try:
-        engine.run()
-    finally:  # also on Ctrl-C or too many failures: tables of what finished
-        output = write_tables(engine, run_dir, resumed)
-        engine.cleanup()
+    with engine.backend():  # reaches the cluster, if any: fails before anything is written too
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.toml").write_text(exp.to_toml())
+        resumed = sum(len(s.finished) for s in engine.searches)
+        try:
+            engine.run()
+        finally:  # also on Ctrl-C or too many failures: tables of what finished
+            output = write_tables(engine, run_dir, resumed)
+            engine.cleanup()
     return output
 
 

@@ -1,0 +1,99 @@
+"""Trials on a Dask cluster: a LocalCluster on 127.0.0.1 with 2 worker processes."""
+
+import os
+import signal
+import sys
+import threading
+import time
+
+import pandas as pd
+import pytest
+
+distributed = pytest.importorskip("distributed")
+
+from hpsearch.cli import main  # noqa: E402
+from hpsearch.errors import RunError  # noqa: E402
+from hpsearch.run import run_experiment  # noqa: E402
+
+from test_engine import experiment, without_timing  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        yield cluster
+
+
+@pytest.mark.parametrize("strategies", [["random"], ["grid"]])
+def test_dask_trials_identical_to_loky(small_catalog, tmp_path, cluster, strategies):
+    loky = run_experiment(experiment(strategies=strategies, n_jobs=2), tmp_path / "loky", progress=False)
+    dask = run_experiment(experiment(strategies=strategies, n_jobs=2, backend="dask",
+                                     scheduler=cluster.scheduler_address), tmp_path / "dask", progress=False)
+    pd.testing.assert_frame_equal(without_timing(loky.trials), without_timing(dask.trials))
+    pd.testing.assert_frame_equal(loky.summary.drop(columns="train_seconds"),
+                                  dask.summary.drop(columns="train_seconds"))
+
+
+def test_the_data_is_scattered_once(small_catalog, tmp_path, cluster, monkeypatch):
+    calls = []
+    original = distributed.Client.scatter
+
+    def counting(self, data, *args, **kwargs):
+        calls.append(len(data) if isinstance(data, list) else 1)
+        return original(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(distributed.Client, "scatter", counting)
+    out = run_experiment(experiment(strategies=["random", "tpe"], repetitions=2, n_jobs=2, backend="dask",
+                                    scheduler=cluster.scheduler_address), tmp_path / "s", progress=False)
+    assert len(out.trials) == 32
+    assert calls == [2]  # one call, the two repetitions' datasets, for 32 trials and 4 test scorings
+
+
+def test_a_worker_killed_mid_run_loses_nothing(small_catalog, tmp_path, cluster):
+    exp = dict(strategies=["random"], n_jobs=2, budget={"trials": 16}, model={"batch_size": 8},
+               space={"epochs": {"type": "int", "low": 60, "high": 90},
+                      "learning_rate": {"type": "float", "low": 0.01, "high": 0.1, "log": True}})
+    loky = run_experiment(experiment(**exp), tmp_path / "loky", progress=False)
+    out = tmp_path / "killed"
+    with distributed.Client(cluster) as client:
+        pids = list(client.run(os.getpid).values())
+
+    finished_at_kill = []
+
+    def kill_one():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            store = out / "trials.jsonl"
+            if store.is_file() and store.read_text().count("\n") >= 3:
+                os.kill(pids[0], signal.SIGKILL)
+                finished_at_kill.append(store.read_text().count("\n"))
+                return
+            time.sleep(0.01)
+
+    killer = threading.Thread(target=kill_one)
+    killer.start()
+    dask = run_experiment(experiment(**exp, backend="dask", scheduler=cluster.scheduler_address), out,
+                          progress=False)
+    killer.join()
+    assert finished_at_kill and finished_at_kill[0] < 14  # killed while trials were running
+    assert len(dask.trials) == 16 and (dask.trials["status"] == "ok").all()
+    pd.testing.assert_frame_equal(without_timing(loky.trials), without_timing(dask.trials))
+
+
+def test_unreachable_scheduler_exits_2_and_writes_nothing(small_catalog, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("hpsearch.backends.CONNECT_TIMEOUT", 0.5)
+    config = tmp_path / "c.toml"
+    config.write_text('[budget]\ntrials = 2\n')
+    out = tmp_path / "run"
+    assert main(["run", str(config), "--scheduler", "tcp://127.0.0.1:9", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_without_dask_installed_the_install_command_is_named(small_catalog, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
+    with pytest.raises(RunError, match=r"pip install 'hpsearch\[dask\]'"):
+        run_experiment(experiment(backend="dask"), tmp_path / "n", progress=False)
+    assert not (tmp_path / "n").exists()
