@@ -20,6 +20,7 @@ the number of workers.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import os
 import shutil
@@ -39,11 +40,29 @@ from hpsearch.errors import RunError
 from hpsearch.features import Dataset, prepare
 from hpsearch.objective import TrialResult, marker_name, run_trial, train_and_score
 from hpsearch.store import TrialStore
-from hpsearch.strategies import Strategy, make_strategy, strategy_key
+from hpsearch.strategies import WAIT, Proposal, Strategy, make_strategy, strategy_key
 
 SPLIT, TRIAL = 1, 2
 DATA_FOLDER = "_data"
 RUNNING_FOLDER = "_running"
+STATES_FOLDER = "_states"
+
+
+class _InProcessExecutor(concurrent.futures.Executor):
+    """One worker: run each task at once, in this process (as joblib does for n_jobs=1)."""
+
+    def submit(self, fn, *args, **kwargs):
+        future = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as exc:
+            future.set_exception(exc)
+        return future
+
+
+def proposal_of(record: dict) -> Proposal:
+    """The proposal a stored trial was run from (records before multi-fidelity have no config)."""
+    return Proposal(record["params"], record.get("config"), start_epoch=record.get("start_epoch", 0))
 
 
 def trial_seed(root: int, repetition: int, trial: int) -> int:
@@ -162,8 +181,10 @@ class Engine:
                 continue
             search.add(record)
             self.previous_wall = max(self.previous_wall, record.get("finished_at") or 0.0)
-            value = record["val_rmse"] if record["status"] == "ok" else None
-            search.strategy.tell(record["trial"], record["params"], value, record["status"])
+            if not search.strategy.replay_by_ask:  # the others hear it when they ask again
+                value = record["val_rmse"] if record["status"] == "ok" else None
+                search.strategy.tell(record["trial"], record["params"], value, record["status"],
+                                     config=record.get("config"))
 
     # -- budget ------------------------------------------------------------------
     def _epochs_of(self, params: dict) -> int:
@@ -177,40 +198,74 @@ class Engine:
             return search.epochs_asked < amount
         return search.seconds_used < amount
 
-    def _ask_wave(self, search: Search) -> list[tuple[Search, int, dict]]:
-        """The trials this search can start now (see module doc)."""
+    def _ask_wave(self, search: Search) -> tuple[list, list]:
+        """The trials this search can start now, and finished ones it asked for again.
+
+        Returns (to_run, replayed), lists of (search, trial, Proposal). A resumed
+        search asks again for the trials an earlier run finished, in the same
+        order, so that its state is what it was (see ``Strategy.replay_by_ask``).
+        """
         if search.exhausted or any(t not in search.finished for t in search.asked):
-            return []
+            return [], []
         limit = search.strategy.batch_size
         if limit is None and self.exp.budget.kind == "seconds":
             limit = self.n_jobs  # a time budget is checked between small waves
-        tasks = []
-        while (limit is None or len(tasks) < limit) and self._budget_left(search):
+        to_run, replayed = [], []
+        while (limit is None or len(to_run) < limit) and self._budget_left(search):
             trial = search.next_trial
-            if trial in search.finished:
-                params = search.finished[trial]["params"]
+            done = search.finished.get(trial)
+            if done is not None and not search.strategy.replay_by_ask:
+                proposal = proposal_of(done)
             else:
-                params = search.strategy.ask(trial)
-                if params is None:
+                answer = search.strategy.ask(trial)
+                if answer is WAIT:
+                    break
+                if answer is None:
                     search.exhausted = True
                     break
-                tasks.append((search, trial, params))
-            search.asked[trial] = params
-            search.epochs_asked += self._epochs_of(params)
+                proposal = answer if isinstance(answer, Proposal) else Proposal(answer)
+            (to_run if done is None else replayed).append((search, trial, proposal))
+            search.asked[trial] = proposal
+            search.epochs_asked += self._epochs_of(proposal.params) - proposal.start_epoch
             search.next_trial += 1
-        if not tasks and not self._budget_left(search):
+        if not to_run and not replayed and not self._budget_left(search):
             search.exhausted = True
-        return tasks
+        return to_run, replayed
 
     # -- running -----------------------------------------------------------------
     def _calls(self, tasks: list, with_test: bool = False):
         # Longest first: the wave ends sooner; results do not depend on the order.
-        tasks = sorted(tasks, key=lambda t: -self._epochs_of(t[2]) * t[2].get("hidden_width", 1))
+        tasks = sorted(tasks, key=lambda t: -(self._epochs_of(t[2].params) - t[2].start_epoch)
+                       * t[2].params.get("hidden_width", 1))
         markers = str(self.run_dir / RUNNING_FOLDER)
-        return (joblib.delayed(run_trial)(
-            self.objective, (search.name, search.repetition, trial), params, search.data,
-            trial_seed(self.exp.seed, search.repetition, trial), self.exp.model, with_test, markers)
-            for search, trial, params in tasks)
+        for search, trial, proposal in tasks:
+            config = trial if proposal.config is None else proposal.config
+            checkpoint = (None, None) if with_test else (
+                self._state_path(search, proposal.parent), self._state_path(search, trial)
+                if proposal.keep_state else None)
+            yield joblib.delayed(run_trial)(
+                self.objective, (search.name, search.repetition, trial), proposal.params, search.data,
+                trial_seed(self.exp.seed, search.repetition, config), self.exp.model, with_test,
+                markers, checkpoint)
+
+    def _state_path(self, search: Search, trial: int | None) -> str | None:
+        if trial is None:
+            return None
+        folder = self.run_dir / STATES_FOLDER
+        folder.mkdir(parents=True, exist_ok=True)
+        return str(folder / f"{marker_name(search.name, search.repetition, trial)}.npz")
+
+    def _release_states(self, search: Search) -> None:
+        """Delete the saved states that the strategy will not continue any more."""
+        folder = self.run_dir / STATES_FOLDER
+        if not folder.is_dir():
+            return
+        keep = {f"{marker_name(search.name, search.repetition, t)}.npz"
+                for t in search.strategy.states_needed()}
+        prefix = marker_name(search.name, search.repetition, 0).rsplit("-", 1)[0] + "-"
+        for path in folder.glob(f"{prefix}*.npz"):
+            if path.name not in keep:
+                path.unlink(missing_ok=True)
 
     def _parallel(self, n_jobs: int | None = None) -> joblib.Parallel:
         # A new Parallel per wave: after a worker died, a reused one can hand back
@@ -231,6 +286,7 @@ class Engine:
             yield
             return
         with backends.dask_client(self.exp.scheduler, self.n_jobs) as client:
+            self._client = client
             scatter = list({id(s.data): s.data for s in self.searches}.values())
             with backends.dask_context(client, scatter):
                 yield
@@ -251,15 +307,26 @@ class Engine:
 
     def _search(self) -> None:
         start = time.perf_counter()
+        waves = [s for s in self.searches if not s.strategy.asynchronous]
         while True:
-            tasks = [task for search in self.searches for task in self._ask_wave(search)]
-            if not tasks:
+            to_run, replayed = [], []
+            for search in waves:
+                run, again = self._ask_wave(search)
+                to_run += run
+                replayed += [t for t in again if t[0].strategy.replay_by_ask]
+            if not to_run and not replayed:
                 break
-            self._run_wave(tasks)
-            for search, trial, params in sorted(tasks, key=lambda t: (t[0].repetition, t[1])):
+            if to_run:
+                self._run_wave(to_run)
+            for search, trial, proposal in sorted(to_run + replayed, key=lambda t: (t[0].repetition, t[1])):
                 record = search.finished[trial]
                 value = record["val_rmse"] if record["status"] == "ok" else None
-                search.strategy.tell(trial, params, value, record["status"])
+                search.strategy.tell(trial, proposal.params, value, record["status"])
+            for search in {id(t[0]): t[0] for t in to_run + replayed}.values():
+                self._release_states(search)
+        asynchronous = [s for s in self.searches if s.strategy.asynchronous]
+        if asynchronous:
+            self._run_asynchronous(asynchronous)
         self.search_seconds = time.perf_counter() - start  # wall time of the search itself
         self._score_tests()
 
@@ -290,22 +357,107 @@ class Engine:
         if not suspects:  # cannot tell which: isolate them all (bounded, rare)
             suspects = remaining
         shutil.rmtree(running_dir, ignore_errors=True)
-        for search, trial, params in suspects:
+        for search, trial, proposal in suspects:
             try:
                 with self._parallel(n_jobs=2) as alone:  # n_jobs=1 would run it in this process
-                    for result in alone(self._calls([(search, trial, params)])):
+                    for result in alone(self._calls([(search, trial, proposal)])):
                         self._accept(search, result)
             except backends.worker_death_errors():
+                config = trial if proposal.config is None else proposal.config
                 dead = TrialResult(search.name, search.repetition, trial,
-                                   trial_seed(self.exp.seed, search.repetition, trial), dict(params),
+                                   trial_seed(self.exp.seed, search.repetition, config), dict(proposal.params),
                                    status="failed", message="the worker process died running this "
                                    "trial, twice (killed, or out of memory?)")
                 self._accept(search, dead)
         return [t for t in remaining if t[1] not in t[0].finished]
 
+    def _ask_one(self, search: Search) -> tuple | None:
+        """The next trial of an asynchronous search, or None (wait, exhausted, budget spent)."""
+        while not search.exhausted and self._budget_left(search):
+            trial = search.next_trial
+            done = search.finished.get(trial)
+            if done is not None:  # finished in an earlier run, and told in _replay
+                proposal = proposal_of(done)
+            else:
+                answer = search.strategy.ask(trial)
+                if answer is WAIT:
+                    return None
+                if answer is None:
+                    search.exhausted = True
+                    return None
+                proposal = answer if isinstance(answer, Proposal) else Proposal(answer)
+            search.asked[trial] = proposal
+            search.epochs_asked += self._epochs_of(proposal.params) - proposal.start_epoch
+            search.next_trial += 1
+            if done is None:
+                return search, trial, proposal
+        return None
+
+    def _run_asynchronous(self, searches: list[Search]) -> None:
+        """Keep every worker busy: a new trial is asked for the moment one ends (ASHA).
+
+        Uses the executor of the backend (loky's reusable pool, or the Dask
+        client's); what is proposed then depends on which trial ended first.
+        """
+        executor = self._executor()
+        if self.exp.backend == "dask":  # the executor sends arguments with every task: scatter once
+            shared = {}
+            for search in searches:
+                key = id(search.data)
+                if key not in shared:
+                    shared[key] = self._client.scatter(search.data, broadcast=True)
+                search.data = shared[key]
+        in_flight: dict = {}
+        idle = list(searches)
+        while True:
+            while len(in_flight) < self.n_jobs and idle:
+                search = idle[0]
+                task = self._ask_one(search)
+                if task is None:
+                    idle.pop(0)
+                    continue
+                func, args, kwargs = next(self._calls([task]))
+                in_flight[executor.submit(func, *args, **kwargs)] = task
+                idle.append(idle.pop(0))  # round robin over the searches
+            if not in_flight:
+                return
+            done, _ = concurrent.futures.wait(in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in done:
+                search, trial, proposal = in_flight.pop(future)
+                try:
+                    result = future.result()
+                except backends.worker_death_errors():
+                    lost = [(search, trial, proposal)] + list(in_flight.values())
+                    in_flight.clear()
+                    self._run_wave(self._after_worker_death(lost))  # suspects alone, the rest after
+                    executor = self._executor()
+                    idle = list(searches)
+                    for s, t, _ in lost:
+                        self._tell_one(s, t)
+                    break
+                self._accept(search, result)
+                self._tell_one(search, trial)
+                if search not in idle:
+                    idle.append(search)
+
+    def _tell_one(self, search: Search, trial: int) -> None:
+        record = search.finished[trial]
+        value = record["val_rmse"] if record["status"] == "ok" else None
+        search.strategy.tell(trial, record["params"], value, record["status"])
+
+    def _executor(self):
+        if self.exp.backend == "dask":
+            return self._client.get_executor()
+        if self.n_jobs == 1:
+            return _InProcessExecutor()
+        from joblib.executor import get_memmapping_executor
+
+        # the very pool joblib.Parallel uses, so the workers are shared, not doubled
+        return get_memmapping_executor(self.n_jobs)
+
     def _accept(self, search: Search, result: TrialResult) -> None:
         """Store a finished trial (durably, first), then count it."""
-        record = self._record(result)
+        record = self._record(result, search.asked[result.trial])
         self.store.append(record)
         search.add(record)
         self._failures += result.status == "failed"
@@ -315,14 +467,16 @@ class Engine:
             raise RunError(f"{self._failures} trials failed, more than max_failures = "
                            f"{self.exp.max_failures}; last: {result.message or result.status}")
 
-    def _record(self, result: TrialResult) -> dict:
+    def _record(self, result: TrialResult, proposal: Proposal) -> dict:
         record = result.to_record()
+        record["config"] = result.trial if proposal.config is None else proposal.config
+        record["start_epoch"] = proposal.start_epoch
         record["finished_at"] = self.previous_wall + time.perf_counter() - self.started
         return record
 
     def _score_tests(self) -> None:
         """Touch the test split once per search: retrain its chosen configuration."""
-        tasks = [(s, s.best["trial"], s.best["params"]) for s in self.searches if s.best]
+        tasks = [(s, s.best["trial"], proposal_of(s.best)) for s in self.searches if s.best]
         with self._parallel() as parallel:
             for result in parallel(self._calls(tasks, with_test=True)):
                 self.tests[(result.strategy, result.repetition)] = result.to_record()
@@ -345,6 +499,8 @@ class Engine:
                 best[search.name] = min(best.get(search.name, np.inf), b["val_rmse"])
         return " ".join(f"{name}={value:.4f}" for name, value in best.items())
 
-    def cleanup(self) -> None:
-        for folder in (DATA_FOLDER, RUNNING_FOLDER):
+    def cleanup(self, complete: bool = True) -> None:
+        """Remove the working folders; saved network states only once the run is complete
+        (an interrupted run resumes from them)."""
+        for folder in (DATA_FOLDER, RUNNING_FOLDER) + ((STATES_FOLDER,) if complete else ()):
             shutil.rmtree(self.run_dir / folder, ignore_errors=True)

@@ -19,6 +19,7 @@ learning rate means the same whatever the units of the target.
 
 from __future__ import annotations
 
+import json
 import numbers
 import warnings
 
@@ -239,35 +240,61 @@ class NumpyMLPRegressor(RegressorMixin, BaseEstimator):
     def fit(self, X, y, X_val=None, y_val=None) -> "NumpyMLPRegressor":
         """Train from scratch; with ``X_val``/``y_val``, record the validation curve."""
         self._check_params()
+        X, y, X_val, y_val = self._validate(X, y, X_val, y_val, reset=True)
         dtype = np.dtype(self.dtype)
-        X, y = validate_data(self, X, y, y_numeric=True, dtype=[np.float64, np.float32])
+        self._y_mean = float(y.mean())
+        self._y_scale = float(y.std()) or 1.0
+        self._random = self._rng()
+        sizes = [X.shape[1]] + [self.hidden_width] * self.n_hidden_layers + [1]
+        self.coefs_ = [
+            (self._random.standard_normal((n_in, n_out)) * (self.init_scale / np.sqrt(n_in))).astype(dtype)
+            for n_in, n_out in zip(sizes[:-1], sizes[1:])
+        ]
+        self.intercepts_ = [np.zeros(n_out, dtype=dtype) for n_out in sizes[1:]]
+        self.n_iter_ = 0
+        self.loss_curve_ = np.empty(0)
+        self.validation_curve_ = np.empty(0)
+        self.status_ = "ok"
+        return self._train(X, y, X_val, y_val, self.epochs)
+
+    def continue_fit(self, X, y, X_val=None, y_val=None, *, epochs: int) -> "NumpyMLPRegressor":
+        """Train on from the epochs done so far until ``epochs`` in total.
+
+        Same data, same parameters: the result is bit for bit the network that
+        ``fit`` trains with ``epochs`` epochs (same weights, same shuffles: the
+        random generator's state is part of the model, see :meth:`get_state`).
+        """
+        check_is_fitted(self)
+        if epochs < self.n_iter_:
+            raise ValueError(f"epochs ({epochs}) is below the epochs already trained ({self.n_iter_})")
+        X, y, X_val, y_val = self._validate(X, y, X_val, y_val, reset=False)
+        if self.status_ == "diverged":
+            return self
+        return self._train(X, y, X_val, y_val, epochs)
+
+    def _validate(self, X, y, X_val, y_val, reset: bool):
+        dtype = np.dtype(self.dtype)
+        X, y = validate_data(self, X, y, y_numeric=True, dtype=[np.float64, np.float32], reset=reset)
         X = np.ascontiguousarray(X, dtype=dtype)
         y = np.asarray(y, dtype=np.float64)
         if X_val is not None:
             X_val = np.ascontiguousarray(validate_data(self, X_val, reset=False), dtype=dtype)
             y_val = np.asarray(y_val, dtype=np.float64).ravel()
+        return X, y, X_val, y_val
 
-        self._y_mean = float(y.mean())
-        self._y_scale = float(y.std()) or 1.0
+    def _train(self, X, y, X_val, y_val, until: int) -> "NumpyMLPRegressor":
+        """Epochs ``n_iter_ + 1`` ... ``until`` of mini-batch gradient descent."""
+        dtype = np.dtype(self.dtype)
         t = ((y - self._y_mean) / self._y_scale).astype(dtype).reshape(-1, 1)
-
-        rng = self._rng()
-        sizes = [X.shape[1]] + [self.hidden_width] * self.n_hidden_layers + [1]
-        self.coefs_ = [
-            (rng.standard_normal((n_in, n_out)) * (self.init_scale / np.sqrt(n_in))).astype(dtype)
-            for n_in, n_out in zip(sizes[:-1], sizes[1:])
-        ]
-        self.intercepts_ = [np.zeros(n_out, dtype=dtype) for n_out in sizes[1:]]
-
+        rng = self._random
         n = X.shape[0]
         batch = n if self.batch_size in (None, "full") else min(self.batch_size, n)
         lr = dtype.type(self.learning_rate)
         workspace = Workspace(self.coefs_, batch)
-        train_curve: list[float] = []
-        val_curve: list[float] = []
-        self.status_ = "ok"
+        train_curve: list[float] = list(self.loss_curve_)
+        val_curve: list[float] = list(self.validation_curve_)
         with np.errstate(over="ignore", invalid="ignore"):
-            for _ in range(self.epochs):
+            for _ in range(self.n_iter_, until):
                 saved = ([W.copy() for W in self.coefs_], [b.copy() for b in self.intercepts_])
                 order = rng.permutation(n) if self.shuffle and batch < n else None
                 Xe, te = (X, t) if order is None else (X[order], t[order])
@@ -298,8 +325,40 @@ class NumpyMLPRegressor(RegressorMixin, BaseEstimator):
                 f"training diverged (non-finite loss) in epoch {self.n_iter_ + 1} with "
                 f"learning_rate={self.learning_rate}; weights kept from epoch {self.n_iter_}",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
+        return self
+
+    # -- saving and restoring the training state ----------------------------------
+    def get_state(self) -> dict[str, np.ndarray]:
+        """Everything training needs to go on: weights, curves, target scaling and
+        the random generator's state, as arrays (``numpy.savez`` writes it).
+
+        Plain gradient descent keeps no optimiser state beyond the weights.
+        """
+        check_is_fitted(self)
+        state = {f"coef_{k}": W for k, W in enumerate(self.coefs_)}
+        state.update({f"intercept_{k}": b for k, b in enumerate(self.intercepts_)})
+        state.update(loss_curve=self.loss_curve_, validation_curve=self.validation_curve_,
+                     y_scaling=np.array([self._y_mean, self._y_scale]),
+                     n_iter=np.array(self.n_iter_), n_features_in=np.array(self.n_features_in_),
+                     status=np.array(self.status_),
+                     rng=np.array(json.dumps(self._random.bit_generator.state)))
+        return state
+
+    def set_state(self, state) -> "NumpyMLPRegressor":
+        """Restore what :meth:`get_state` saved (the parameters must be the same)."""
+        layers = sum(1 for key in state if str(key).startswith("coef_"))
+        self.coefs_ = [np.array(state[f"coef_{k}"]) for k in range(layers)]
+        self.intercepts_ = [np.array(state[f"intercept_{k}"]) for k in range(layers)]
+        self.loss_curve_ = np.array(state["loss_curve"])
+        self.validation_curve_ = np.array(state["validation_curve"])
+        self._y_mean, self._y_scale = (float(v) for v in state["y_scaling"])
+        self.n_iter_ = int(state["n_iter"])
+        self.n_features_in_ = int(state["n_features_in"])
+        self.status_ = str(state["status"])
+        self._random = np.random.default_rng()
+        self._random.bit_generator.state = json.loads(str(state["rng"]))
         return self
 
     def _predict(self, X: np.ndarray) -> np.ndarray:

@@ -59,7 +59,8 @@ def _one_blas_thread() -> None:
 
 
 def train_and_score(key: tuple[str, int, int], params: dict, data: str | Dataset, seed: int,
-                    model: dict, with_test: bool = False, markers: str | None = None) -> TrialResult:
+                    model: dict, with_test: bool = False, markers: str | None = None,
+                    checkpoint: tuple[str | None, str | None] = (None, None)) -> TrialResult:
     """Train ``NumpyMLPRegressor(**model, **params)`` on the training split; score it.
 
     Parameters
@@ -80,6 +81,11 @@ def train_and_score(key: tuple[str, int, int], params: dict, data: str | Dataset
     markers : str or None
         A folder where a file names this trial while it runs, so that the
         engine knows which trial was running if this worker process dies.
+    checkpoint : (load_from, save_to)
+        Continue from the network state saved in ``load_from`` (a promotion in
+        multi-fidelity search) instead of training from scratch, and/or save
+        the final state to ``save_to``. Continuing is bit-identical to
+        training straight through, so only the new epochs are paid for.
     """
     strategy, repetition, trial = key
     result = TrialResult(strategy, repetition, trial, seed, dict(params))
@@ -92,10 +98,21 @@ def train_and_score(key: tuple[str, int, int], params: dict, data: str | Dataset
         _one_blas_thread()
         dataset = load_dataset(data) if isinstance(data, str) else data
         net = NumpyMLPRegressor(**{**model, **params}, random_state=seed)
+        load_from, save_to = checkpoint
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            net.fit(dataset.X_train, dataset.y_train, dataset.X_val, dataset.y_val)
-        result.epochs_trained = net.n_iter_
+            if load_from is not None:
+                with np.load(load_from) as saved:
+                    net.set_state(dict(saved))
+                before = net.n_iter_
+                net.continue_fit(dataset.X_train, dataset.y_train, dataset.X_val, dataset.y_val,
+                                 epochs=net.epochs)
+            else:
+                before = 0
+                net.fit(dataset.X_train, dataset.y_train, dataset.X_val, dataset.y_val)
+        if save_to is not None:
+            _save_state(net, save_to)
+        result.epochs_trained = net.n_iter_ - before
         result.val_curve = [float(v) for v in net.validation_curve_]
         if net.status_ == "diverged":
             result.status = "diverged"
@@ -114,6 +131,13 @@ def train_and_score(key: tuple[str, int, int], params: dict, data: str | Dataset
     return result
 
 
+def _save_state(net: NumpyMLPRegressor, path: str) -> None:
+    """Write atomically: a state file is either whole or absent."""
+    tmp = f"{path}.tmp.npz"
+    np.savez(tmp, **net.get_state())
+    Path(tmp).replace(path)
+
+
 def failure_message(exc: BaseException) -> str:
     """``Type: message (file:line)`` of where it was raised."""
     last = traceback.extract_tb(exc.__traceback__)[-1]
@@ -121,10 +145,13 @@ def failure_message(exc: BaseException) -> str:
 
 
 def run_trial(objective, key: tuple[str, int, int], params: dict, data, seed: int, model: dict,
-              with_test: bool = False, markers: str | None = None) -> TrialResult:
+              with_test: bool = False, markers: str | None = None,
+              checkpoint: tuple[str | None, str | None] = (None, None)) -> TrialResult:
     """Call ``objective`` as a worker task; whatever it raises becomes a failed trial."""
     try:
-        return objective(key, params, data, seed, model, with_test, markers)
+        if checkpoint == (None, None):  # the plain signature, for objectives that know no checkpoints
+            return objective(key, params, data, seed, model, with_test, markers)
+        return objective(key, params, data, seed, model, with_test, markers, checkpoint)
     except Exception as exc:
         return TrialResult(*key, seed, dict(params), status="failed", message=failure_message(exc))
 

@@ -18,13 +18,14 @@ def trials_table(records: list[dict], param_names: list[str], strategy_order: li
     rows = []
     for r in records:
         row = {"strategy": r["strategy"], "repetition": r["repetition"], "trial": r["trial"],
-               "seed": r["seed"]}
+               "config": r.get("config", r["trial"]), "seed": r["seed"]}
         row.update({name: r["params"].get(name) for name in param_names})
         row.update({k: r.get(k) for k in ("train_rmse", "val_rmse", "epochs_trained", "status",
                                           "message", "seconds", "finished_at")})
+        row["start_epoch"] = r.get("start_epoch", 0)
         rows.append(row)
-    columns = ["strategy", "repetition", "trial", "seed", *param_names, "train_rmse", "val_rmse",
-               "epochs_trained", "status", "message", "seconds", "finished_at"]
+    columns = ["strategy", "repetition", "trial", "config", "seed", *param_names, "train_rmse",
+               "val_rmse", "start_epoch", "epochs_trained", "status", "message", "seconds", "finished_at"]
     table = pd.DataFrame(rows, columns=columns)
     order = {name: i for i, name in enumerate(strategy_order)}
     table = table.sort_values(["repetition", "strategy", "trial"],

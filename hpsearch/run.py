@@ -70,11 +70,13 @@ def run_experiment(exp: Experiment, run_dir: Path | None = None, progress: bool 
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.toml").write_text(exp.to_toml())
         resumed = sum(len(s.finished) for s in engine.searches)
+        complete = False
         try:
             engine.run()
+            complete = True
         finally:  # also on Ctrl-C or too many failures: tables of what finished
             output = write_tables(engine, run_dir, resumed)
-            engine.cleanup()
+            engine.cleanup(complete)
     return output
 
 

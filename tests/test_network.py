@@ -108,3 +108,23 @@ def test_usable_in_sklearn_search():
         search = GridSearchCV(NumpyMLPRegressor(epochs=20, random_state=0),
                               {"learning_rate": [0.05, 0.5]}, cv=2).fit(X, y)
     assert search.best_params_["learning_rate"] in (0.05, 0.5)
+
+
+@pytest.mark.parametrize("batch_size", [16, None])
+def test_continuing_is_bit_identical_to_training_straight_through(batch_size, tmp_path):
+    rng = np.random.default_rng(3)
+    X, X_val = rng.uniform(size=(150, 3)), rng.uniform(size=(40, 3))
+    y, y_val = np.sin(X.sum(1)), np.sin(X_val.sum(1))
+    straight = NumpyMLPRegressor(epochs=12, batch_size=batch_size, random_state=5).fit(X, y, X_val, y_val)
+    first = NumpyMLPRegressor(epochs=5, batch_size=batch_size, random_state=5).fit(X, y, X_val, y_val)
+    np.savez(tmp_path / "state.npz", **first.get_state())  # through a file, as between trials
+    with np.load(tmp_path / "state.npz") as saved:
+        resumed = NumpyMLPRegressor(epochs=5, batch_size=batch_size, random_state=5).set_state(dict(saved))
+    resumed.continue_fit(X, y, X_val, y_val, epochs=9).continue_fit(X, y, X_val, y_val, epochs=12)
+    for a, b in zip(straight.coefs_ + straight.intercepts_, resumed.coefs_ + resumed.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(straight.validation_curve_, resumed.validation_curve_)
+    np.testing.assert_array_equal(straight.loss_curve_, resumed.loss_curve_)
+    assert resumed.n_iter_ == 12
+    with pytest.raises(ValueError, match="below the epochs already trained"):
+        resumed.continue_fit(X, y, epochs=3)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import zlib
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -20,6 +21,42 @@ from hpsearch.space import Dimension
 def strategy_key(name: str) -> int:
     """A stable number for a strategy name, used in seed derivation."""
     return zlib.crc32(name.encode())
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """What ``ask`` may return instead of a plain dict of parameters.
+
+    Attributes
+    ----------
+    params : dict
+        The hyperparameters; ``epochs`` is the total to train to.
+    config : int or None
+        The configuration's number, which picks its network seed (paired across
+        strategies); None means the trial number.
+    parent : int or None
+        A trial of the same configuration whose saved state this one continues
+        (multi-fidelity: a promotion), or None to train from scratch.
+    start_epoch : int
+        Epochs the parent trained: this trial trains ``epochs - start_epoch``.
+    keep_state : bool
+        Save the network state at the end, for a later promotion.
+    """
+
+    params: dict
+    config: int | None = None
+    parent: int | None = None
+    start_epoch: int = 0
+    keep_state: bool = False
+
+
+class _Wait:
+    def __repr__(self) -> str:
+        return "WAIT"
+
+
+#: ``ask`` returns WAIT when it can propose nothing before more results are told.
+WAIT = _Wait()
 
 
 class Strategy(ABC):
@@ -51,6 +88,11 @@ class Strategy(ABC):
     batch_size: int | None = None
     #: keys accepted in the ``[strategy.<name>]`` table
     option_names: tuple[str, ...] = ()
+    #: on resume, the engine replays finished trials by asking for them again, in
+    #: order, and telling their results (True), or only by telling them (False)
+    replay_by_ask: bool = True
+    #: run trials as workers free up, without waves (results then depend on timing)
+    asynchronous: bool = False
 
     def __init__(self, name: str, space: tuple[Dimension, ...], seed: np.random.SeedSequence,
                  options: dict | None = None, n_jobs: int = 1, max_trials: int | None = None):
@@ -62,11 +104,20 @@ class Strategy(ABC):
         self.max_trials = max_trials
 
     @abstractmethod
-    def ask(self, trial: int) -> dict | None:
-        """Parameters for trial number ``trial``, or None when nothing is left to try."""
+    def ask(self, trial: int) -> dict | Proposal | _Wait | None:
+        """Parameters for trial number ``trial``; None when nothing is left to try,
+        WAIT when nothing can be proposed until more results are told."""
 
-    def tell(self, trial: int, params: dict, value: float | None, status: str) -> None:
-        """The result of a trial; ``value`` is None when it failed or diverged."""
+    def tell(self, trial: int, params: dict, value: float | None, status: str,
+             config: int | None = None) -> None:
+        """The result of a trial; ``value`` is None when it failed or diverged.
+
+        ``config`` is given when a resume tells a trial that an earlier run asked for.
+        """
+
+    def states_needed(self) -> set[int]:
+        """Trials whose saved network state may still be continued."""
+        return set()
 
     @classmethod
     def check_options(cls, name: str, options: dict) -> str | None:

@@ -36,6 +36,8 @@ def sampler_class(name: str) -> type[optuna.samplers.BaseSampler]:
 
 
 class OptunaStrategy(Strategy):
+    replay_by_ask = False  # asking again would draw new points: resume tells the old ones
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.batch_size = int(self.options.get("batch_size", max(self.n_jobs, 1)))
@@ -49,7 +51,8 @@ class OptunaStrategy(Strategy):
         self._running[trial] = optuna_trial
         return dict(optuna_trial.params)
 
-    def tell(self, trial: int, params: dict, value: float | None, status: str) -> None:
+    def tell(self, trial: int, params: dict, value: float | None, status: str,
+             config: int | None = None) -> None:
         running = self._running.pop(trial, None)
         state = optuna.trial.TrialState.COMPLETE if value is not None else optuna.trial.TrialState.FAIL
         if running is not None:
