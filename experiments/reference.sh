@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Regenerate the reference comparison (results/reference/) on the real catalog:
-# experiments/compare-strategies.toml on both feature sets, then the side-by-side table.
-# About 15 minutes on 2 cores. Usage: bash experiments/reference.sh [OUT_ROOT]
+# Regenerate the reference results (results/reference/) on the real catalog:
+# experiments/compare-strategies.toml and experiments/multi-fidelity.toml on both
+# feature sets, then the side-by-side tables. About 10 minutes on 2 cores.
+# Usage: bash experiments/reference.sh [OUT_ROOT]
 set -euo pipefail
 out=${1:-results/reference}
-for features in challenge extended; do
-    hpsearch run experiments/compare-strategies.toml --features "$features" \
-        --out "$out/compare-strategies-$features" --quiet
+for experiment in compare-strategies multi-fidelity; do
+    for features in challenge extended; do
+        hpsearch run "experiments/$experiment.toml" --features "$features" \
+            --out "$out/$experiment-$features" --quiet
+    done
+    hpsearch compare "$out/$experiment-challenge" "$out/$experiment-extended" \
+        --format md --output "$out/$experiment-features.md"
 done
-hpsearch compare "$out/compare-strategies-challenge" "$out/compare-strategies-extended" \
-    --format md --output "$out/compare-features.md"

@@ -20,6 +20,12 @@ Definitions (the columns of ``comparison.csv``):
 * ``failures``: trials that raised or diverged, over all repetitions.
 * ``mean_rank``: rank by best validation RMSE within each repetition (1 is
   best, ties share the mean rank), averaged over repetitions.
+* ``epochs_to_random_median``: epochs trained until the strategy's best so far
+  reaches the median (over repetitions) of random search's best validation
+  RMSE; median over the repetitions that reach it. ``epochs_ratio_vs_random``:
+  that divided by the epochs random search trained in total (median over
+  repetitions) to find its best: how much of random search's compute the
+  strategy needs for random search's typical result.
 * ``p_value_vs_random``: two-sided paired Wilcoxon signed-rank test of the
   per-repetition best validation RMSE against random search's (pairs are the
   repetitions, which share split and seeds). With R repetitions the smallest
@@ -41,6 +47,7 @@ COLUMNS = [
     "test_rmse_mean", "test_rmse_std", "baseline_rmse", "linear_rmse", "skill", "trials_mean",
     "trials_to_target", "seconds_to_target", "epochs_to_target", "reached_target",
     "trials_per_second", "epochs_trained_mean", "failures", "mean_rank", "p_value_vs_random",
+    "epochs_to_random_median", "epochs_ratio_vs_random",
 ]
 
 
@@ -99,7 +106,11 @@ def comparison_table(trials: pd.DataFrame, summary: pd.DataFrame,
                     "baseline_mean_test_rmse", "linear_test_rmse"]]
     wide = best.pivot(index="repetition", columns="strategy", values="best_val_rmse")
     ranks = wide.rank(axis=1, method="average")
-    target = _to_target(progress_curves(trials), best)
+    curves = progress_curves(trials)
+    target = _to_target(curves, best)
+    random_median = (best.loc[best["strategy"] == "random", "best_val_rmse"].median()
+                     if "random" in set(best["strategy"]) else np.nan)
+    random_epochs = trials[trials["strategy"] == "random"].groupby("repetition")["epochs_trained"].sum().median()
     rows = []
     for strategy in order:
         mine = best[best["strategy"] == strategy]
@@ -132,6 +143,11 @@ def comparison_table(trials: pd.DataFrame, summary: pd.DataFrame,
             "mean_rank": ranks[strategy].mean() if strategy in ranks else np.nan,
             "p_value_vs_random": p,
         })
+        reach_median = [c.loc[c["best_so_far"] <= random_median, "epochs_so_far"].min()
+                        for _, c in curves[curves["strategy"] == strategy].groupby("repetition")]
+        epochs = float(np.nanmedian(reach_median)) if np.isfinite(reach_median).any() else np.nan
+        rows[-1]["epochs_to_random_median"] = epochs
+        rows[-1]["epochs_ratio_vs_random"] = epochs / random_epochs if random_epochs else np.nan
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

@@ -145,6 +145,7 @@ class _Checker:
         self.source = source
 
     def fail(self, key: str, message: str) -> ConfigError:
+        key = key if key.isprintable() else repr(key)  # a key may hold a newline: keep one line
         return ConfigError(f"{self.source}: {key}: {message}")
 
     def keys(self, table: Any, key: str, allowed: tuple[str, ...] | list[str]) -> dict:

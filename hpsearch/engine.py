@@ -46,6 +46,7 @@ SPLIT, TRIAL = 1, 2
 DATA_FOLDER = "_data"
 RUNNING_FOLDER = "_running"
 STATES_FOLDER = "_states"
+OPTUNA_FOLDER = "_optuna"
 
 
 class _InProcessExecutor(concurrent.futures.Executor):
@@ -168,6 +169,8 @@ class Engine:
                 if r == 0:
                     for w in caught:
                         tqdm.write(f"warning: {w.message}")
+                if hasattr(strategy, "storage_dir"):  # Optuna with a pruner: a study workers can open
+                    strategy.storage_dir = self.run_dir / OPTUNA_FOLDER
                 self.searches.append(Search(strategy, r, data))
         self.n_features = dataset.X_train.shape[1]
         self._replay(self.store.read())
@@ -189,6 +192,14 @@ class Engine:
     # -- budget ------------------------------------------------------------------
     def _epochs_of(self, params: dict) -> int:
         return int(params.get("epochs", self.exp.model.get("epochs", 100)))
+
+    def _cost(self, proposal: Proposal, record: dict | None = None) -> int:
+        """Epochs a trial counts against an epoch budget: what it will train when
+        asked; once finished, what it did train (a pruned or diverged trial trains
+        less), at least 1 so that failing trials still spend budget."""
+        if record is not None:
+            return max(int(record.get("epochs_trained") or 0), 1)
+        return self._epochs_of(proposal.params) - proposal.start_epoch
 
     def _budget_left(self, search: Search) -> bool:
         kind, amount = self.exp.budget.kind, self.exp.budget.amount
@@ -226,7 +237,7 @@ class Engine:
                 proposal = answer if isinstance(answer, Proposal) else Proposal(answer)
             (to_run if done is None else replayed).append((search, trial, proposal))
             search.asked[trial] = proposal
-            search.epochs_asked += self._epochs_of(proposal.params) - proposal.start_epoch
+            search.epochs_asked += self._cost(proposal, done)
             search.next_trial += 1
         if not to_run and not replayed and not self._budget_left(search):
             search.exhausted = True
@@ -246,7 +257,7 @@ class Engine:
             yield joblib.delayed(run_trial)(
                 self.objective, (search.name, search.repetition, trial), proposal.params, search.data,
                 trial_seed(self.exp.seed, search.repetition, config), self.exp.model, with_test,
-                markers, checkpoint)
+                markers, checkpoint, None if with_test else proposal.pruning)
 
     def _state_path(self, search: Search, trial: int | None) -> str | None:
         if trial is None:
@@ -387,7 +398,7 @@ class Engine:
                     return None
                 proposal = answer if isinstance(answer, Proposal) else Proposal(answer)
             search.asked[trial] = proposal
-            search.epochs_asked += self._epochs_of(proposal.params) - proposal.start_epoch
+            search.epochs_asked += self._cost(proposal, done)
             search.next_trial += 1
             if done is None:
                 return search, trial, proposal
@@ -457,8 +468,10 @@ class Engine:
 
     def _accept(self, search: Search, result: TrialResult) -> None:
         """Store a finished trial (durably, first), then count it."""
-        record = self._record(result, search.asked[result.trial])
+        proposal = search.asked[result.trial]
+        record = self._record(result, proposal)
         self.store.append(record)
+        search.epochs_asked += self._cost(proposal, record) - self._cost(proposal)
         search.add(record)
         self._failures += result.status == "failed"
         self._bar.update(1)
@@ -502,5 +515,5 @@ class Engine:
     def cleanup(self, complete: bool = True) -> None:
         """Remove the working folders; saved network states only once the run is complete
         (an interrupted run resumes from them)."""
-        for folder in (DATA_FOLDER, RUNNING_FOLDER) + ((STATES_FOLDER,) if complete else ()):
+        for folder in (DATA_FOLDER, RUNNING_FOLDER) + ((STATES_FOLDER, OPTUNA_FOLDER) if complete else ()):
             shutil.rmtree(self.run_dir / folder, ignore_errors=True)

@@ -168,7 +168,7 @@ class NumpyMLPRegressor(RegressorMixin, BaseEstimator):
         ``fit``, else empty.
     n_iter_ : int
         Epochs completed.
-    status_ : {"ok", "diverged"}
+    status_ : {"ok", "diverged", "stopped"}
         "diverged" when the loss became non-finite; the weights are then those of
         the last finite epoch and a ``ConvergenceWarning`` is issued.
 
@@ -237,8 +237,13 @@ class NumpyMLPRegressor(RegressorMixin, BaseEstimator):
         return np.random.default_rng(rs)
 
     # -- scikit-learn API ---------------------------------------------------
-    def fit(self, X, y, X_val=None, y_val=None) -> "NumpyMLPRegressor":
-        """Train from scratch; with ``X_val``/``y_val``, record the validation curve."""
+    def fit(self, X, y, X_val=None, y_val=None, *, on_epoch=None) -> "NumpyMLPRegressor":
+        """Train from scratch; with ``X_val``/``y_val``, record the validation curve.
+
+        ``on_epoch(epoch, val_rmse)``, when given with validation data, is called
+        after every epoch; returning True stops training there (``status_`` is
+        then "stopped"): this is how a pruner ends a hopeless trial early.
+        """
         self._check_params()
         X, y, X_val, y_val = self._validate(X, y, X_val, y_val, reset=True)
         dtype = np.dtype(self.dtype)
@@ -255,7 +260,7 @@ class NumpyMLPRegressor(RegressorMixin, BaseEstimator):
         self.loss_curve_ = np.empty(0)
         self.validation_curve_ = np.empty(0)
         self.status_ = "ok"
-        return self._train(X, y, X_val, y_val, self.epochs)
+        return self._train(X, y, X_val, y_val, self.epochs, on_epoch)
 
     def continue_fit(self, X, y, X_val=None, y_val=None, *, epochs: int) -> "NumpyMLPRegressor":
         """Train on from the epochs done so far until ``epochs`` in total.
@@ -282,7 +287,7 @@ class NumpyMLPRegressor(RegressorMixin, BaseEstimator):
             y_val = np.asarray(y_val, dtype=np.float64).ravel()
         return X, y, X_val, y_val
 
-    def _train(self, X, y, X_val, y_val, until: int) -> "NumpyMLPRegressor":
+    def _train(self, X, y, X_val, y_val, until: int, on_epoch=None) -> "NumpyMLPRegressor":
         """Epochs ``n_iter_ + 1`` ... ``until`` of mini-batch gradient descent."""
         dtype = np.dtype(self.dtype)
         t = ((y - self._y_mean) / self._y_scale).astype(dtype).reshape(-1, 1)
@@ -317,6 +322,9 @@ class NumpyMLPRegressor(RegressorMixin, BaseEstimator):
                 train_curve.append(float(train_rmse))
                 if X_val is not None:
                     val_curve.append(_rmse(self._predict(X_val), y_val))
+                    if on_epoch is not None and on_epoch(len(val_curve), val_curve[-1]):
+                        self.status_ = "stopped"
+                        break
         self.n_iter_ = len(train_curve)
         self.loss_curve_ = np.array(train_curve)
         self.validation_curve_ = np.array(val_curve)

@@ -60,7 +60,8 @@ def _one_blas_thread() -> None:
 
 def train_and_score(key: tuple[str, int, int], params: dict, data: str | Dataset, seed: int,
                     model: dict, with_test: bool = False, markers: str | None = None,
-                    checkpoint: tuple[str | None, str | None] = (None, None)) -> TrialResult:
+                    checkpoint: tuple[str | None, str | None] = (None, None),
+                    pruning: tuple | None = None) -> TrialResult:
     """Train ``NumpyMLPRegressor(**model, **params)`` on the training split; score it.
 
     Parameters
@@ -86,6 +87,10 @@ def train_and_score(key: tuple[str, int, int], params: dict, data: str | Dataset
         multi-fidelity search) instead of training from scratch, and/or save
         the final state to ``save_to``. Continuing is bit-identical to
         training straight through, so only the new epochs are paid for.
+    pruning : (journal file, study name, trial id) or None
+        Report the validation RMSE of every epoch to that Optuna trial and stop
+        when its study's pruner says so; the trial then counts as trained for
+        the epochs it ran (``params["epochs"]`` becomes that number).
     """
     strategy, repetition, trial = key
     result = TrialResult(strategy, repetition, trial, seed, dict(params))
@@ -109,7 +114,11 @@ def train_and_score(key: tuple[str, int, int], params: dict, data: str | Dataset
                                  epochs=net.epochs)
             else:
                 before = 0
-                net.fit(dataset.X_train, dataset.y_train, dataset.X_val, dataset.y_val)
+                net.fit(dataset.X_train, dataset.y_train, dataset.X_val, dataset.y_val,
+                        on_epoch=None if pruning is None else _pruning_callback(*pruning))
+        if net.status_ == "stopped" and net.n_iter_ < net.epochs:  # pruned before the end
+            result.params["epochs"] = net.n_iter_
+            result.message = f"pruned by Optuna after epoch {net.n_iter_}"
         if save_to is not None:
             _save_state(net, save_to)
         result.epochs_trained = net.n_iter_ - before
@@ -131,6 +140,25 @@ def train_and_score(key: tuple[str, int, int], params: dict, data: str | Dataset
     return result
 
 
+def _pruning_callback(journal: str, study_name: str, trial_id: int, pruner: dict | None = None):
+    """Report to an Optuna trial kept in a journal file; True when it should be pruned."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = JournalStorage(JournalFileBackend(journal))
+    study = optuna.load_study(study_name=study_name, storage=storage,
+                              pruner=optuna.pruners.HyperbandPruner(**(pruner or {})))
+    trial = optuna.trial.Trial(study, trial_id)
+
+    def report(epoch: int, value: float) -> bool:
+        trial.report(value, epoch)
+        return trial.should_prune()
+
+    return report
+
+
 def _save_state(net: NumpyMLPRegressor, path: str) -> None:
     """Write atomically: a state file is either whole or absent."""
     tmp = f"{path}.tmp.npz"
@@ -146,9 +174,12 @@ def failure_message(exc: BaseException) -> str:
 
 def run_trial(objective, key: tuple[str, int, int], params: dict, data, seed: int, model: dict,
               with_test: bool = False, markers: str | None = None,
-              checkpoint: tuple[str | None, str | None] = (None, None)) -> TrialResult:
+              checkpoint: tuple[str | None, str | None] = (None, None),
+              pruning: tuple | None = None) -> TrialResult:
     """Call ``objective`` as a worker task; whatever it raises becomes a failed trial."""
     try:
+        if pruning is not None:
+            return objective(key, params, data, seed, model, with_test, markers, checkpoint, pruning)
         if checkpoint == (None, None):  # the plain signature, for objectives that know no checkpoints
             return objective(key, params, data, seed, model, with_test, markers)
         return objective(key, params, data, seed, model, with_test, markers, checkpoint)

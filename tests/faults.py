@@ -16,3 +16,10 @@ def raises_on_even_trials(key, *args, **kwargs):
     if key[2] % 2 == 0:
         raise MemoryError("pretend")
     return train_and_score(key, *args, **kwargs)
+
+
+def interrupted_at_trial_14(key, *args, **kwargs):
+    """Ctrl-C arrives while trial 14 runs (n_jobs=1: in this process)."""
+    if key[2] == 14:
+        raise KeyboardInterrupt
+    return train_and_score(key, *args, **kwargs)

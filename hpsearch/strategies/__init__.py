@@ -9,13 +9,13 @@ from hpsearch.strategies._base import WAIT, Proposal, Strategy, strategy_key
 from hpsearch.strategies._asha import ASHAStrategy
 from hpsearch.strategies._grid import GridStrategy
 from hpsearch.strategies._hyperband import HyperbandStrategy
-from hpsearch.strategies._optuna import OptunaStrategy
+from hpsearch.strategies._optuna import OptunaPrunedStrategy, OptunaStrategy
 from hpsearch.strategies._random import RandomStrategy
 
 BUILT_IN = {"random": RandomStrategy, "grid": GridStrategy, "tpe": OptunaStrategy,
-            "hyperband": HyperbandStrategy, "asha": ASHAStrategy}
+            "hyperband": HyperbandStrategy, "asha": ASHAStrategy, "tpe-hyperband": OptunaPrunedStrategy}
 
-__all__ = ["BUILT_IN", "WAIT", "ASHAStrategy", "GridStrategy", "HyperbandStrategy", "OptunaStrategy", "Proposal", "RandomStrategy", "Strategy",
+__all__ = ["BUILT_IN", "WAIT", "ASHAStrategy", "GridStrategy", "HyperbandStrategy", "OptunaPrunedStrategy", "OptunaStrategy", "Proposal", "RandomStrategy", "Strategy",
            "check_strategy_name", "check_strategy_options", "make_strategy", "strategy_key"]
 
 

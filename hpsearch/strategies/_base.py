@@ -41,6 +41,9 @@ class Proposal:
         Epochs the parent trained: this trial trains ``epochs - start_epoch``.
     keep_state : bool
         Save the network state at the end, for a later promotion.
+    pruning : tuple or None
+        (journal file, study name, trial id) of an Optuna trial that the worker
+        reports each epoch's validation RMSE to, stopping when Optuna's pruner says.
     """
 
     params: dict
@@ -48,6 +51,7 @@ class Proposal:
     parent: int | None = None
     start_epoch: int = 0
     keep_state: bool = False
+    pruning: tuple | None = None
 
 
 class _Wait:

@@ -17,15 +17,15 @@ import inspect
 
 import optuna
 
-from hpsearch.strategies._base import Strategy
+from hpsearch.strategies._base import Proposal, Strategy
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-OWN_OPTIONS = ("batch_size",)
+OWN_OPTIONS = ("batch_size", "min_epochs", "max_epochs", "eta")
 
 
 def sampler_class(name: str) -> type[optuna.samplers.BaseSampler]:
     """``tpe`` -> TPESampler; ``optuna:QMCSampler`` -> optuna.samplers.QMCSampler."""
-    if name == "tpe":
+    if name in ("tpe", "tpe-hyperband"):
         return optuna.samplers.TPESampler
     cls_name = name.split(":", 1)[1]
     cls = getattr(optuna.samplers, cls_name, None)
@@ -101,3 +101,63 @@ class _quiet_experimental:
 
     def __exit__(self, *exc):
         return self._catch.__exit__(*exc)
+
+
+class OptunaPrunedStrategy(OptunaStrategy):
+    """``tpe-hyperband``: Optuna's own multi-fidelity peer of Hyperband and ASHA.
+
+    TPE proposes every dimension but epochs; each trial is set to train
+    ``max_epochs`` and reports its validation RMSE after every epoch to Optuna,
+    whose ``HyperbandPruner`` (``min_epochs``, ``max_epochs``, reduction factor
+    ``eta``) stops it when it falls behind. The study lives in an Optuna journal
+    file in the run folder (``_optuna/``), which the worker processes open to
+    report and ask; it therefore needs workers that see this machine's files
+    (loky, or a Dask cluster on one machine). A pruned trial is recorded with the
+    epochs it trained and its validation RMSE at that epoch.
+    """
+
+    storage_dir = None  # set by the engine: the run folder's _optuna/
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        epochs = next((d for d in self.space if d.name == "epochs"), None)
+        self.min_epochs = int(self.options.get("min_epochs", epochs.low if epochs else 1))
+        self.max_epochs = int(self.options.get("max_epochs", epochs.high if epochs else 81))
+        self.pruner_options = {"min_resource": self.min_epochs, "max_resource": self.max_epochs,
+                               "reduction_factor": int(self.options.get("eta", 3))}
+        self.distributions = {n: d for n, d in self.distributions.items() if n != "epochs"}
+        self.study = None
+
+    def _open(self) -> optuna.Study:
+        if self.study is None:
+            from optuna.storages import JournalStorage
+            from optuna.storages.journal import JournalFileBackend
+
+            self.storage_dir.mkdir(parents=True, exist_ok=True)
+            key = "-".join(str(k) for k in self.seed.spawn_key)
+            self.journal = str(self.storage_dir / f"{key}.log")
+            self.study_name = f"{self.name}/{key}"
+            self.study = optuna.create_study(
+                study_name=self.study_name, direction="minimize", sampler=self.sampler,
+                storage=JournalStorage(JournalFileBackend(self.journal)), load_if_exists=True,
+                pruner=optuna.pruners.HyperbandPruner(**self.pruner_options))
+        return self.study
+
+    def ask(self, trial: int) -> Proposal:
+        optuna_trial = self._open().ask(self.distributions)
+        self._running[trial] = optuna_trial
+        return Proposal({**optuna_trial.params, "epochs": self.max_epochs},
+                        pruning=(self.journal, self.study_name, optuna_trial._trial_id, self.pruner_options))
+
+    def tell(self, trial: int, params: dict, value: float | None, status: str,
+             config: int | None = None) -> None:
+        running = self._running.pop(trial, None)
+        pruned = value is not None and params.get("epochs", self.max_epochs) < self.max_epochs
+        if running is None:  # finished in an earlier run: its journal has it already
+            return
+        if pruned:
+            self._open().tell(running, state=optuna.trial.TrialState.PRUNED)
+        elif value is None:
+            self._open().tell(running, state=optuna.trial.TrialState.FAIL)
+        else:
+            self._open().tell(running, value)

@@ -1,0 +1,118 @@
+"""Hyperband and ASHA: schedules, continuation from saved state, reproducibility, resume."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hpsearch.config import parse
+from hpsearch.errors import ConfigError
+from hpsearch.objective import train_and_score
+from hpsearch.run import run_experiment
+from hpsearch.strategies._hyperband import rung_epochs
+
+import faults
+from test_engine import experiment, without_timing
+
+MF_SPACE = {"epochs": {"type": "int", "low": 2, "high": 18},
+            "hidden_width": {"type": "int", "low": 2, "high": 16, "log": True},
+            "learning_rate": {"type": "float", "low": 0.01, "high": 1.0, "log": True}}
+
+
+def mf(strategies, **kw):
+    return experiment(strategies=strategies, space=MF_SPACE, budget=kw.pop("budget", {"trials": 30}), **kw)
+
+
+def test_rungs():
+    assert rung_epochs(5, 135, 3) == [5, 15, 45, 135]
+    assert rung_epochs(2, 18, 3) == [2, 6, 18]
+    assert rung_epochs(10, 10, 3) == [10]
+
+
+def test_hyperband_schedule_and_continuation(small_catalog, tmp_path):
+    out = run_experiment(mf(["hyperband"]), tmp_path / "hb", progress=False)
+    t = out.trials
+    assert set(t["epochs"]) <= {2, 6, 18}
+    # the first bracket: 9 configurations at 2 epochs, the best 3 go on to 6, the best 1 to 18
+    first = t[t["config"] < 9]
+    assert (first["epochs"] == 2).sum() == 9
+    promoted = t[t["start_epoch"] > 0]
+    assert len(promoted) > 0
+    assert (promoted["epochs_trained"] == promoted["epochs"] - promoted["start_epoch"]).all()
+    rung0 = first[first["epochs"] == 2].sort_values(["val_rmse", "config"])
+    assert set(first[first["epochs"] == 6]["config"]) == set(rung0["config"].iloc[:3])
+    assert not (tmp_path / "hb" / "_states").exists()  # cleaned at the end
+
+
+def test_a_promoted_trial_equals_training_straight_through(small_catalog, tmp_path):
+    """The continued trial's score is exactly that of a network trained from scratch."""
+    run_experiment(mf(["hyperband"]), tmp_path / "hb", progress=False)
+    t = pd.read_csv(tmp_path / "hb" / "trials.csv")
+    row = t[t["start_epoch"] > 0].iloc[0]
+    params = {"epochs": int(row["epochs"]), "hidden_width": int(row["hidden_width"]),
+              "learning_rate": float(row["learning_rate"])}
+    from hpsearch.catalog import load_catalog
+    from hpsearch.engine import split_seed
+    from hpsearch.features import prepare
+
+    table, _, _ = load_catalog()
+    data = prepare(table, "challenge", "random", (0.7, 0.15, 0.15), split_seed(5, 0))
+    fresh = train_and_score(("x", 0, 0), params, data, int(row["seed"]), {"batch_size": 64})
+    assert fresh.val_rmse == row["val_rmse"]
+    assert fresh.epochs_trained == row["epochs"] > row["epochs_trained"]
+
+
+def test_hyperband_identical_for_one_and_two_workers_and_after_resume(small_catalog, tmp_path):
+    one = run_experiment(mf(["hyperband"]), tmp_path / "1", progress=False)
+    two = run_experiment(mf(["hyperband"], n_jobs=2), tmp_path / "2", progress=False)
+    pd.testing.assert_frame_equal(without_timing(one.trials), without_timing(two.trials))
+    # interrupted in trial 14: the states it saved stay for the resume, which ends the same
+    part = tmp_path / "part"
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(mf(["hyperband"]), part, progress=False, objective=faults.interrupted_at_trial_14)
+    assert any((part / "_states").iterdir())
+    resumed = run_experiment(mf(["hyperband"], n_jobs=2), part, progress=False)
+    assert 0 < resumed.resumed_trials < len(one.trials)
+    pd.testing.assert_frame_equal(without_timing(one.trials), without_timing(resumed.trials))
+
+
+def test_asha_promotes_asynchronously_and_spends_the_budget(small_catalog, tmp_path):
+    out = run_experiment(mf(["asha"], n_jobs=2, budget={"epochs": 200}), tmp_path / "a", progress=False)
+    t = out.trials
+    assert (t["start_epoch"] > 0).any() and set(t["epochs"]) <= {2, 6, 18}
+    spent = t.sort_values("trial")["epochs_trained"].cumsum()
+    assert spent.iloc[-1] >= 200 and spent.iloc[-2] < 200 + 18
+    assert t["trial"].is_unique and (t["status"] == "ok").all()
+    assert not (tmp_path / "a" / "_states").exists()
+
+
+def test_multi_fidelity_next_to_random_in_one_comparison(small_catalog, tmp_path):
+    out = run_experiment(mf(["random", "hyperband", "asha"], budget={"epochs": 150}, repetitions=2),
+                         tmp_path / "c", progress=False)
+    table = pd.read_csv(tmp_path / "c" / "comparison.csv")
+    assert table["strategy"].tolist() == ["random", "hyperband", "asha"]
+    assert {"epochs_trained_mean", "epochs_to_target", "epochs_to_random_median",
+            "epochs_ratio_vs_random"} <= set(table.columns)
+    assert (table["epochs_trained_mean"] >= 150).all()
+
+
+@pytest.mark.parametrize("options, match", [
+    ({"eta": 1}, "eta: expected an integer >= 2"),
+    ({"min_epochs": 9, "max_epochs": 3}, r"min_epochs \(9\) must be <= max_epochs \(3\)"),
+    ({"etta": 3}, "unknown option 'etta'"),
+])
+def test_bad_multi_fidelity_options(options, match):
+    with pytest.raises(ConfigError, match=match):
+        parse({"strategies": ["hyperband"], "space": MF_SPACE, "strategy": {"hyperband": options}}, "t.toml")
+
+
+def test_optuna_tpe_with_hyperband_pruner_stops_trials_early(small_catalog, tmp_path):
+    out = run_experiment(mf(["tpe-hyperband"], n_jobs=2, budget={"epochs": 300},
+                            strategy={"tpe-hyperband": {"n_startup_trials": 4}}), tmp_path / "p",
+                         progress=False)
+    t = out.trials
+    pruned = t[t["message"].fillna("").str.startswith("pruned by Optuna")]
+    assert len(pruned) > 0 and (pruned["epochs"] < 18).all()
+    assert (pruned["epochs_trained"] == pruned["epochs"]).all() and (t["status"] == "ok").all()
+    spent = t["epochs_trained"].sum()
+    assert 300 <= spent < 300 + 2 * 18  # the budget counts epochs trained, not epochs asked
+    assert not (tmp_path / "p" / "_optuna").exists()
