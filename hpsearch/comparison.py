@@ -22,7 +22,8 @@ Definitions (the columns of ``comparison.csv``):
   best, ties share the mean rank), averaged over repetitions.
 * ``epochs_to_random_median``: epochs trained until the strategy's best so far
   reaches the median (over repetitions) of random search's best validation
-  RMSE; median over the repetitions that reach it. ``epochs_ratio_vs_random``:
+  RMSE; median over the repetitions that reach it (``reached_random_median``
+  says how many). ``epochs_ratio_vs_random``:
   that divided by the epochs random search trained in total (median over
   repetitions) to find its best: how much of random search's compute the
   strategy needs for random search's typical result.
@@ -47,7 +48,7 @@ COLUMNS = [
     "test_rmse_mean", "test_rmse_std", "baseline_rmse", "linear_rmse", "skill", "trials_mean",
     "trials_to_target", "seconds_to_target", "epochs_to_target", "reached_target",
     "trials_per_second", "epochs_trained_mean", "failures", "mean_rank", "p_value_vs_random",
-    "epochs_to_random_median", "epochs_ratio_vs_random",
+    "epochs_to_random_median", "reached_random_median", "epochs_ratio_vs_random",
 ]
 
 
@@ -147,6 +148,7 @@ def comparison_table(trials: pd.DataFrame, summary: pd.DataFrame,
                         for _, c in curves[curves["strategy"] == strategy].groupby("repetition")]
         epochs = float(np.nanmedian(reach_median)) if np.isfinite(reach_median).any() else np.nan
         rows[-1]["epochs_to_random_median"] = epochs
+        rows[-1]["reached_random_median"] = int(np.isfinite(reach_median).sum())
         rows[-1]["epochs_ratio_vs_random"] = epochs / random_epochs if random_epochs else np.nan
     return pd.DataFrame(rows, columns=COLUMNS)
 
