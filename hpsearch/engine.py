@@ -267,15 +267,23 @@ class Engine:
         return str(folder / f"{marker_name(search.name, search.repetition, trial)}.npz")
 
     def _release_states(self, search: Search) -> None:
-        """Delete the saved states that the strategy will not continue any more."""
+        """Delete the saved states that the strategy will not continue any more.
+
+        Only trials it has asked for in this process count: during a resume the
+        states of trials it has not asked for again yet are still to be used.
+        """
         folder = self.run_dir / STATES_FOLDER
         if not folder.is_dir():
             return
-        keep = {f"{marker_name(search.name, search.repetition, t)}.npz"
-                for t in search.strategy.states_needed()}
+        needed = search.strategy.states_needed()
         prefix = marker_name(search.name, search.repetition, 0).rsplit("-", 1)[0] + "-"
         for path in folder.glob(f"{prefix}*.npz"):
-            if path.name not in keep:
+            number = path.stem.rsplit("-", 1)[1]
+            if not number.isdigit():  # a temporary file left by a crash while saving
+                path.unlink(missing_ok=True)
+                continue
+            trial = int(number)
+            if trial in search.asked and trial not in needed:
                 path.unlink(missing_ok=True)
 
     def _parallel(self, n_jobs: int | None = None) -> joblib.Parallel:

@@ -83,7 +83,10 @@ def run_experiment(exp: Experiment, run_dir: Path | None = None, progress: bool 
 def write_tables(engine: Engine, run_dir: Path, resumed: int) -> RunOutput:
     exp = engine.exp
     names = [d.name for d in exp.space]
-    records = [r for s in engine.searches for r in s.finished.values()]
+    # The store is the truth: a Ctrl-C can land between storing a trial and counting it.
+    known = {(s.name, s.repetition) for s in engine.searches}
+    records = list({(r["strategy"], r["repetition"], r["trial"]): r for r in reversed(engine.store.read())
+                    if (r["strategy"], r["repetition"]) in known}.values())
     trials = report.trials_table(records, names, list(exp.strategies))
     report.write_csv(trials, run_dir / "trials.csv")
     summary = report.summary_table(trials, engine.tests, engine.baselines, names, list(exp.strategies))

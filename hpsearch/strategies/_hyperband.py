@@ -10,10 +10,11 @@ longer, up to R. A promoted configuration continues from its saved network
 state (weights and random generator), so it pays only the new epochs and ends
 bit for bit where training straight through would.
 
-All brackets of one Hyperband iteration run side by side; a rung waits for its
-bracket's previous rung to finish (synchronous successive halving). When every
-bracket is done, a new iteration starts with new configurations, until the
-budget is spent. Decisions depend only on results, told in trial order: a run
+Brackets run one after the other, most exploratory first (as in the paper), and
+a rung waits for the previous rung of its bracket (synchronous successive
+halving): the engine runs each rung as a wave, beside the other searches of the
+experiment. When every bracket is done, a new iteration starts with new
+configurations, until the budget is spent. Decisions depend only on results, told in trial order: a run
 is identical for any number of workers, and after a resume.
 
 Options: ``min_epochs``, ``max_epochs`` (default: the range of ``space.epochs``),
@@ -121,15 +122,17 @@ class HyperbandStrategy(MultiFidelityBase):
             self.brackets.append(bracket)
 
     def ask(self, trial: int):
+        """The next job of the first unfinished bracket: brackets run one after the
+        other, most exploratory first, as in the paper (each rung a wave)."""
         if not self.brackets or all(b.done for b in self.brackets):
             self._new_iteration()
-        for bracket in self.brackets:
-            if bracket.queue:
-                proposal = bracket.queue.pop(0)
-                bracket.jobs[trial] = proposal.config
-                self.trial_of[(proposal.config, proposal.params["epochs"])] = trial
-                return proposal
-        return WAIT
+        bracket = next(b for b in self.brackets if not b.done)
+        if not bracket.queue:
+            return WAIT  # the rung is running; the next one needs its results
+        proposal = bracket.queue.pop(0)
+        bracket.jobs[trial] = proposal.config
+        self.trial_of[(proposal.config, proposal.params["epochs"])] = trial
+        return proposal
 
     def tell(self, trial: int, params: dict, value: float | None, status: str) -> None:
         for bracket in self.brackets:
