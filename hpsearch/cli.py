@@ -94,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--all-types", action="store_true", help="keep events other than earthquakes")
     info.set_defaults(handler=cmd_info)
 
-    export = commands.add_parser("export", help="write a run's table as csv, md, latex or json",
+    export = commands.add_parser("export",
+                                 help="write a run's table as csv, md, latex or json, or an Optuna study",
                                  description="Write one table of a run folder in another format.")
     export.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     export.add_argument("--format", default="csv", choices=("csv", "md", "latex", "json", "optuna"),

@@ -6,7 +6,9 @@ through :class:`numpy.random.SeedSequence`:
 * data split of repetition r: ``spawn_key=(SPLIT, r)``;
 * network initialisation and shuffling of trial i in repetition r:
   ``spawn_key=(TRIAL, r, i)``; the same for every strategy, so strategies are
-  compared on paired seeds (the ``seed`` column of ``trials.csv``);
+  compared on paired seeds (the ``seed`` column of ``trials.csv``); a
+  multi-fidelity strategy numbers configurations instead (``config``), and all
+  trials of a configuration share its seed;
 * proposals of strategy s in repetition r: ``spawn_key=(crc32(s), r)``, and for
   random search trial i draws from ``spawn_key=(crc32(s), r, i)``.
 
@@ -15,7 +17,9 @@ strategies can propose now (all of random and grid search's trials at once, a
 batch of an adaptive strategy), runs them on the joblib workers, stores each
 result the moment it arrives, and tells the strategies in trial order when the
 wave is over. What a strategy proposes therefore never depends on timing or on
-the number of workers.
+the number of workers. Asynchronous strategies (ASHA) are the exception, by
+design: they run after the others, on the backend's executor, and are asked
+for a new trial the moment one ends.
 """
 
 from __future__ import annotations
