@@ -18,7 +18,12 @@ X_LABELS = {"trials": "trials", "seconds": "training seconds (one worker)", "epo
 RATIO_LABEL = "validation RMSE / predict-the-mean RMSE"
 
 
-def anytime_plot(curve: pd.DataFrame, x: str, path: Path, title: str) -> Path:
+def _colours(order: list[str]) -> dict[str, str]:
+    """One colour per strategy, the same in every figure of a run (config order)."""
+    return {name: f"C{i % 10}" for i, name in enumerate(order)}
+
+
+def anytime_plot(curve: pd.DataFrame, x: str, path: Path, title: str, order: list[str]) -> Path:
     """Best-so-far validation RMSE relative to each repetition's mean baseline.
 
     Dividing by the baseline of the same split (paired) takes the split-to-split
@@ -26,9 +31,13 @@ def anytime_plot(curve: pd.DataFrame, x: str, path: Path, title: str) -> Path:
     strategies; the CSV beside the plot also has the raw RMSE.
     """
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=150)
-    for strategy, c in curve.groupby("strategy", sort=False):
-        line, = ax.plot(c[x], c["ratio_mean"], label=strategy, lw=1.6, drawstyle="steps-post")
-        ax.fill_between(c[x], c["ratio_low"], c["ratio_high"], color=line.get_color(), alpha=0.15,
+    colours = _colours(order)
+    for strategy in order:
+        c = curve[curve["strategy"] == strategy]
+        if c.empty:
+            continue
+        ax.plot(c[x], c["ratio_mean"], label=strategy, lw=1.6, drawstyle="steps-post", color=colours[strategy])
+        ax.fill_between(c[x], c["ratio_low"], c["ratio_high"], color=colours[strategy], alpha=0.15,
                         lw=0, step="post")
     ax.axhline(1.0, color="0.3", ls="--", lw=1, label="predict the mean")
     lows = curve["ratio_low"].to_numpy()
@@ -57,21 +66,23 @@ def _zoom(ax, values: np.ndarray, baseline: float) -> None:
 
 
 def hyperparameter_plots(trials: pd.DataFrame, space: tuple[Dimension, ...], path: Path,
-                         title: str) -> Path:
+                         title: str, order: list[str]) -> Path:
     """Validation RMSE (relative to the mean baseline of its split, column ``val_ratio``)
     against each hyperparameter, every strategy's trials."""
     dims = list(space)
     fig, axes = plt.subplots(1, len(dims), figsize=(3.2 * len(dims), 3.2), dpi=150, sharey=True,
                              squeeze=False)
     ok = trials[trials["status"] == "ok"]
+    colours = _colours(order)
     for ax, dim in zip(axes[0], dims):
-        for strategy, t in ok.groupby("strategy", sort=False):
+        for strategy in order:
+            t = ok[ok["strategy"] == strategy]
             x = t[dim.name]
             if dim.kind == "categorical":
                 codes = {c: i for i, c in enumerate(dim.choices)}
                 x = x.map(lambda v: codes.get(v, codes.get(str(v), np.nan)))
                 x = x + np.random.default_rng(0).uniform(-0.15, 0.15, len(x))  # jitter, fixed
-            ax.scatter(x, t["val_ratio"], s=9, alpha=0.6, label=strategy, lw=0)
+            ax.scatter(x, t["val_ratio"], s=9, alpha=0.6, label=strategy, lw=0, color=colours[strategy])
         if dim.kind == "categorical":
             ax.set_xticks(range(len(dim.choices)), [str(c) for c in dim.choices])
         elif dim.log:

@@ -113,6 +113,6 @@ def write_comparison(trials: pd.DataFrame, summary: pd.DataFrame, exp: Experimen
     for x in ("trials", "seconds", "epochs"):
         curve = comparison.anytime_table(curves, x)
         report.write_csv(curve, run_dir / f"curve_{x}.csv")
-        plots.anytime_plot(curve, x, run_dir / f"curve_{x}.png", title)
+        plots.anytime_plot(curve, x, run_dir / f"curve_{x}.png", title, list(exp.strategies))
     ratio = trials.assign(val_ratio=trials["val_rmse"] / trials["repetition"].map(baselines))
-    plots.hyperparameter_plots(ratio, exp.space, run_dir / "hyperparameters.png", title)
+    plots.hyperparameter_plots(ratio, exp.space, run_dir / "hyperparameters.png", title, list(exp.strategies))
