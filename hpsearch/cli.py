@@ -106,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--output", "-o", type=Path, help="file to write (default: stdout)")
     export.set_defaults(handler=cmd_export)
 
+    show = commands.add_parser("show", help="print a run's results (also of a run still going)",
+                               description="The best configurations beside the baselines, and "
+                                           "the trials by status, from a run folder.")
+    show.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    show.set_defaults(handler=cmd_show)
+
     compare = commands.add_parser("compare", help="put several runs' comparisons side by side",
                                   description="One table with a row per (run, strategy), e.g. "
                                               "challenge vs extended features.")
@@ -135,6 +141,29 @@ def cmd_export(args: argparse.Namespace) -> int:
     table = export.read_table(args.run_dir, args.table)
     caption = export.caption_for(table) if args.table == "comparison" else None
     _emit(export.render(table, args.format, caption), args.output)
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from hpsearch import export, report
+    from hpsearch.store import TrialStore
+
+    records = TrialStore(args.run_dir).read()
+    if not records and not (args.run_dir / "summary.csv").is_file():
+        export.read_table(args.run_dir, "summary")  # raises the clean "not a run folder" error
+    counts: dict[str, int] = {}
+    for record in records:
+        counts[record["status"]] = counts.get(record["status"], 0) + 1
+    print(f"{args.run_dir}: {len(records)} trials stored ("
+          + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) + ")")
+    if (args.run_dir / "summary.csv").is_file():
+        summary = export.read_table(args.run_dir, "summary")
+        fixed = {"strategy", "repetition", "trials", "failures", "best_trial", "best_val_rmse", "test_rmse",
+                 "baseline_mean_val_rmse", "baseline_mean_test_rmse", "linear_val_rmse",
+                 "linear_test_rmse", "epochs_trained", "train_seconds"}
+        print(report.results_text(summary, [c for c in summary.columns if c not in fixed]))
+    else:
+        print("no summary yet: the run has not written its tables (it writes them when it ends or stops)")
     return 0
 
 

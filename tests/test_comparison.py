@@ -93,3 +93,7 @@ def test_compare_strategies_run_exports_and_compares(small_catalog, data_dir, tm
     assert main(["compare", str(out), str(out)]) == 0
     assert capsys.readouterr().out.count("| cmp ") == 6
     assert main(["export", str(tmp_path / "nope")]) == 2
+    capsys.readouterr()
+    assert main(["show", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert "108 trials stored" in shown and "mean over 3 repetitions" in shown and "predict the mean" in shown
