@@ -200,7 +200,10 @@ class Engine:
     def _cost(self, proposal: Proposal, record: dict | None = None) -> int:
         """Epochs a trial counts against an epoch budget: what it will train when
         asked; once finished, what it did train (a pruned or diverged trial trains
-        less), at least 1 so that failing trials still spend budget."""
+        less), at least 1 so that failing trials still spend budget; a trial answered
+        from another's epoch curve costs nothing."""
+        if proposal.answered_by is not None:
+            return 0
         if record is not None:
             return max(int(record.get("epochs_trained") or 0), 1)
         return self._epochs_of(proposal.params) - proposal.start_epoch
@@ -239,8 +242,11 @@ class Engine:
                     search.exhausted = True
                     break
                 proposal = answer if isinstance(answer, Proposal) else Proposal(answer)
-            (to_run if done is None else replayed).append((search, trial, proposal))
             search.asked[trial] = proposal
+            if done is None and proposal.answered_by is not None:
+                self._accept(search, self._answer(search, trial, proposal))  # no training
+                done = search.finished[trial]
+            (to_run if done is None else replayed).append((search, trial, proposal))
             search.epochs_asked += self._cost(proposal, done)
             search.next_trial += 1
         if not to_run and not replayed and not self._budget_left(search):
@@ -393,6 +399,21 @@ class Engine:
                                    "trial, twice (killed, or out of memory?)")
                 self._accept(search, dead)
         return [t for t in remaining if t[1] not in t[0].finished]
+
+    def _answer(self, search: Search, trial: int, proposal: Proposal) -> TrialResult:
+        """A trial read from the validation curve of a finished trial of the same configuration."""
+        source = search.finished[proposal.answered_by]
+        epochs = self._epochs_of(proposal.params)
+        curve = source.get("val_curve") or []
+        result = TrialResult(search.name, search.repetition, trial, source["seed"], dict(proposal.params),
+                             message=f"read from the epoch curve of trial {proposal.answered_by}")
+        if len(curve) >= epochs and curve[epochs - 1] is not None:
+            result.val_rmse = float(curve[epochs - 1])
+            result.val_curve = curve[:epochs]
+        else:
+            result.status = source["status"] if source["status"] != "ok" else "failed"
+            result.message = f"trial {proposal.answered_by} ({source['status']}) has no epoch {epochs}"
+        return result
 
     def _ask_one(self, search: Search) -> tuple | None:
         """The next trial of an asynchronous search, or None (wait, exhausted, budget spent)."""

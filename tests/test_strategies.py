@@ -34,9 +34,9 @@ def test_grid_subset_is_seeded_and_warns():
         warnings.simplefilter("ignore")
         b = make_strategy("grid", space, np.random.SeedSequence(1), max_trials=12)
         c = make_strategy("grid", space, np.random.SeedSequence(2), max_trials=12)
-    first = [a.ask(i) for i in range(12)]
-    assert first == [b.ask(i) for i in range(12)]
-    assert first != [c.ask(i) for i in range(12)]
+    first = a.points[:12]  # the points it will run, trainers first (epoch curves)
+    assert first == b.points[:12]
+    assert first != c.points[:12]
     assert len({tuple(p.values()) for p in first}) == 12
 
 
@@ -98,3 +98,29 @@ def test_seconds_budget_stops(small_catalog, tmp_path):
     out = run_experiment(experiment(budget={"seconds": 0.05}), tmp_path / "s", progress=False)
     assert 1 <= len(out.trials) < 200
     assert out.trials["seconds"].iloc[:-1].sum() < 0.05
+
+
+def test_grid_reads_shorter_epochs_from_the_curve_of_the_longest(small_catalog, tmp_path):
+    from hpsearch.catalog import load_catalog
+    from hpsearch.engine import split_seed
+    from hpsearch.features import prepare
+    from hpsearch.objective import train_and_score
+
+    space = {"epochs": {"type": "int", "low": 2, "high": 12, "grid": [3, 7, 12]},
+             "learning_rate": {"type": "float", "low": 0.05, "high": 0.5, "log": True, "grid": 2}}
+    one = run_experiment(experiment(strategies=["grid"], space=space, budget={"trials": 6}), tmp_path / "1",
+                         progress=False)
+    two = run_experiment(experiment(strategies=["grid"], space=space, budget={"trials": 6}, n_jobs=2),
+                         tmp_path / "2", progress=False)
+    pd.testing.assert_frame_equal(without_timing(one.trials), without_timing(two.trials))
+    t = one.trials
+    trained, answered = t[t["epochs_trained"] > 0], t[t["epochs_trained"] == 0]
+    assert len(trained) == 2 and (trained["epochs"] == 12).all()
+    assert len(answered) == 4 and answered["message"].str.contains("epoch curve").all()
+    assert t["epochs_trained"].sum() == 24
+    table, _, _ = load_catalog()
+    data = prepare(table, "challenge", "random", (0.7, 0.15, 0.15), split_seed(5, 0))
+    for _, row in answered.iterrows():
+        fresh = train_and_score(("x", 0, 0), {"epochs": int(row["epochs"]), "learning_rate": row["learning_rate"]},
+                                data, int(row["seed"]), {"batch_size": 64})
+        assert fresh.val_rmse == row["val_rmse"]  # exactly what training for that many epochs gives

@@ -44,6 +44,10 @@ class Proposal:
     pruning : tuple or None
         (journal file, study name, trial id) of an Optuna trial that the worker
         reports each epoch's validation RMSE to, stopping when Optuna's pruner says.
+    answered_by : int or None
+        A finished trial of the same configuration and seed trained for at least
+        ``epochs``: its validation curve answers this trial, which trains nothing
+        (the first k values of a curve are exactly the result of k epochs).
     """
 
     params: dict
@@ -52,6 +56,7 @@ class Proposal:
     start_epoch: int = 0
     keep_state: bool = False
     pruning: tuple | None = None
+    answered_by: int | None = None
 
 
 class _Wait:

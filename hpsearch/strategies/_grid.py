@@ -12,6 +12,13 @@ visited in a seeded random order (a permutation drawn from the strategy seed),
 so that a partial grid is spread over the space instead of piling into one
 corner; a warning says how much of the grid the budget covers. A point is never
 proposed twice: trial ``i`` is the ``i``-th point of that order.
+
+Epoch curves for free (option ``epoch_curves``, on by default): when ``epochs``
+has several grid points, the points that differ only in epochs share one
+training run. The point with the most epochs trains (these come first); the
+others are answered from its validation curve, which after k epochs is exactly
+what training for k epochs gives with the same seed, so they cost no epochs and
+share its seed. They are still trials of their own in the tables.
 """
 
 from __future__ import annotations
@@ -22,11 +29,11 @@ import warnings
 
 import numpy as np
 
-from hpsearch.strategies._base import Strategy
+from hpsearch.strategies._base import WAIT, Proposal, Strategy
 
 
 class GridStrategy(Strategy):
-    option_names = ("points",)
+    option_names = ("points", "epoch_curves")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -43,7 +50,30 @@ class GridStrategy(Strategy):
                     else "the whole grid, then stops early")
             warnings.warn(f"grid has {len(self.points)} points and the budget is {self.max_trials} "
                           f"trials: grid search runs {covered}, {rule}", stacklevel=2)
+        self.answered_by: dict[int, int] = {}  # trial -> the trial whose curve answers it
+        self.told: set[int] = set()
+        if self.options.get("epoch_curves", True):
+            self._share_epoch_curves()
 
+    def _share_epoch_curves(self) -> None:
+        """Reorder the points to be run: one trainer per group of points equal but for
+        epochs (its most epochs), the trainers first, then the points they answer."""
+        chosen = self.points[: self.max_trials] if self.max_trials is not None else self.points
+        groups: dict[tuple, list[dict]] = {}
+        for point in chosen:
+            if "epochs" not in point:
+                return
+            key = tuple((k, repr(v)) for k, v in point.items() if k != "epochs")
+            groups.setdefault(key, []).append(point)
+        if all(len(group) == 1 for group in groups.values()):
+            return
+        trainers, answered = [], []
+        for group in groups.values():
+            group = sorted(group, key=lambda p: -p["epochs"])
+            trainers.append(group[0])
+            answered += [(len(trainers) - 1, point) for point in group[1:]]
+        self.points = trainers + [point for _, point in answered] + self.points[len(chosen):]
+        self.answered_by = {len(trainers) + i: t for i, (t, _) in enumerate(answered)}
     def _points_per_dimension(self) -> int:
         points = self.options.get("points", "auto")
         if points != "auto":
@@ -58,8 +88,19 @@ class GridStrategy(Strategy):
             k += 1
         return max(k, 2)
 
-    def ask(self, trial: int) -> dict | None:
-        return dict(self.points[trial]) if trial < len(self.points) else None
+    def ask(self, trial: int) -> dict | Proposal | None:
+        if trial >= len(self.points):
+            return None
+        trainer = self.answered_by.get(trial)
+        if trainer is None:
+            return dict(self.points[trial])
+        if trainer not in self.told:
+            return WAIT  # its curve is not there yet
+        return Proposal(dict(self.points[trial]), config=trainer, answered_by=trainer)
+
+    def tell(self, trial: int, params: dict, value: float | None, status: str,
+             config: int | None = None) -> None:
+        self.told.add(trial)
 
     @classmethod
     def check_options(cls, name: str, options: dict) -> str | None:
@@ -68,4 +109,6 @@ class GridStrategy(Strategy):
         if problem is None and points != "auto" and not (
                 isinstance(points, int) and not isinstance(points, bool) and points >= 1):
             problem = f"points: expected \"auto\" or an integer >= 1, got {points!r}"
+        if problem is None and not isinstance(options.get("epoch_curves", True), bool):
+            problem = f"epoch_curves: expected true or false, got {options['epoch_curves']!r}"
         return problem
