@@ -62,8 +62,8 @@ class ASHAStrategy(MultiFidelityBase):
         self.results[rung][config] = math.inf if value is None else value
 
     def states_needed(self) -> set[int]:
-        """Every result below the top rung may still be promoted later."""
+        """Every result below the top rung may still be promoted later (the states
+        of an asynchronous run are removed when it completes)."""
         return {self.trial_of[(c, self.levels[r])] for r in range(len(self.levels) - 1)
                 for c in self.results[r] if c not in self.promoted[r]
-                and (c, self.levels[r]) in self.trial_of} | {
-                    t for t, (c, r) in self.job.items()}
+                and (c, self.levels[r]) in self.trial_of}

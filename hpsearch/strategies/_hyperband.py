@@ -134,7 +134,8 @@ class HyperbandStrategy(MultiFidelityBase):
         self.trial_of[(proposal.config, proposal.params["epochs"])] = trial
         return proposal
 
-    def tell(self, trial: int, params: dict, value: float | None, status: str) -> None:
+    def tell(self, trial: int, params: dict, value: float | None, status: str,
+             config: int | None = None) -> None:
         for bracket in self.brackets:
             if trial in bracket.jobs:
                 bracket.results[bracket.jobs.pop(trial)] = math.inf if value is None else value
