@@ -7,6 +7,7 @@ it to any worker process; it never writes results (the engine does).
 from __future__ import annotations
 
 import functools
+import os
 import time
 import traceback
 import warnings
@@ -44,9 +45,17 @@ class TrialResult:
         return asdict(self)
 
 
-@functools.lru_cache(maxsize=4)
 def load_dataset(folder: str) -> Dataset:
-    """Each worker process reads a prepared split once, memory-mapped."""
+    """Each worker process reads a prepared split once, memory-mapped.
+
+    The cache key includes the file's modification time, so a folder written
+    again (a run with a changed config, ``--force``) is never served stale.
+    """
+    return _load_dataset(folder, os.stat(Path(folder, "X_train.npy")).st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)  # one split per repetition: keep them all
+def _load_dataset(folder: str, version: int) -> Dataset:
     return Dataset.load(Path(folder))
 
 
