@@ -13,6 +13,7 @@ of what was dropped and why is always at hand (``hpsearch data info``).
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
@@ -65,7 +66,7 @@ def read_catalog_file(path: str | os.PathLike) -> tuple[pd.DataFrame, str]:
     try:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
                           encoding="utf-8", on_bad_lines="skip", engine="python")
-    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, csv_error()) as exc:
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
         raise DataError(f"{path}: not a readable CSV file ({type(exc).__name__}: "
                         f"{str(exc).splitlines()[0][:120]})") from None
     raw.columns = [str(c).strip() for c in raw.columns]
@@ -87,12 +88,6 @@ def read_catalog_file(path: str | os.PathLike) -> tuple[pd.DataFrame, str]:
     if table["time"].isna().all() or table["magnitude"].isna().all():
         raise DataError(f"{path}: no row has a readable time and magnitude; is this a catalog?")
     return table, layout
-
-
-def csv_error() -> type[Exception]:
-    import csv
-
-    return csv.Error
 
 
 def _numeric(series: pd.Series) -> pd.Series:

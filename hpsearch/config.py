@@ -22,7 +22,7 @@ import tomli_w
 from hpsearch.backends import BACKENDS
 from hpsearch.errors import ConfigError
 from hpsearch.features import FEATURE_SETS, SPLITS
-from hpsearch.network import ACTIVATIONS, NumpyMLPRegressor
+from hpsearch.network import NumpyMLPRegressor
 from hpsearch.space import KINDS, Dimension
 
 NETWORK_PARAMS = tuple(p for p in inspect.signature(NumpyMLPRegressor).parameters if p != "random_state")

@@ -230,25 +230,11 @@ class Engine:
             limit = self.n_jobs  # a time budget is checked between small waves
         to_run, replayed = [], []
         while (limit is None or len(to_run) < limit) and self._budget_left(search):
-            trial = search.next_trial
-            done = search.finished.get(trial)
-            if done is not None and not search.strategy.replay_by_ask:
-                proposal = proposal_of(done)
-            else:
-                answer = search.strategy.ask(trial)
-                if answer is WAIT:
-                    break
-                if answer is None:
-                    search.exhausted = True
-                    break
-                proposal = answer if isinstance(answer, Proposal) else Proposal(answer)
-            search.asked[trial] = proposal
-            if done is None and proposal.answered_by is not None:
-                self._accept(search, self._answer(search, trial, proposal))  # no training
-                done = search.finished[trial]
+            step = self._next(search)
+            if step is None:
+                break
+            trial, proposal, done = step
             (to_run if done is None else replayed).append((search, trial, proposal))
-            search.epochs_asked += self._cost(proposal, done)
-            search.next_trial += 1
         if not to_run and not replayed and not self._budget_left(search):
             search.exhausted = True
         return to_run, replayed
@@ -415,24 +401,36 @@ class Engine:
             result.message = f"trial {proposal.answered_by} ({source['status']}) has no epoch {epochs}"
         return result
 
+    def _next(self, search: Search) -> tuple[int, Proposal, dict | None] | None:
+        """Ask the search for its next trial (or, resuming, take the finished one):
+        (trial, proposal, finished record or None), or None when it has nothing now."""
+        trial = search.next_trial
+        done = search.finished.get(trial)
+        if done is not None and not search.strategy.replay_by_ask:  # told in _replay
+            proposal = proposal_of(done)
+        else:
+            answer = search.strategy.ask(trial)
+            if answer is WAIT:
+                return None
+            if answer is None:
+                search.exhausted = True
+                return None
+            proposal = answer if isinstance(answer, Proposal) else Proposal(answer)
+        search.asked[trial] = proposal
+        if done is None and proposal.answered_by is not None:
+            self._accept(search, self._answer(search, trial, proposal))  # no training
+            done = search.finished[trial]
+        search.epochs_asked += self._cost(proposal, done)
+        search.next_trial += 1
+        return trial, proposal, done
+
     def _ask_one(self, search: Search) -> tuple | None:
         """The next trial of an asynchronous search, or None (wait, exhausted, budget spent)."""
         while not search.exhausted and self._budget_left(search):
-            trial = search.next_trial
-            done = search.finished.get(trial)
-            if done is not None:  # finished in an earlier run, and told in _replay
-                proposal = proposal_of(done)
-            else:
-                answer = search.strategy.ask(trial)
-                if answer is WAIT:
-                    return None
-                if answer is None:
-                    search.exhausted = True
-                    return None
-                proposal = answer if isinstance(answer, Proposal) else Proposal(answer)
-            search.asked[trial] = proposal
-            search.epochs_asked += self._cost(proposal, done)
-            search.next_trial += 1
+            step = self._next(search)
+            if step is None:
+                return None
+            trial, proposal, done = step
             if done is None:
                 return search, trial, proposal
         return None

@@ -63,7 +63,7 @@ def run_experiment(exp: Experiment, run_dir: Path | None = None, progress: bool 
     signature, module-level so that workers can import it).
     """
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(exp)
-    resuming = check_run_dir(exp, run_dir, force)
+    check_run_dir(exp, run_dir, force)
     engine = Engine(exp, run_dir, progress=progress, **({"objective": objective} if objective else {}))
     engine.prepare()  # reads the catalog: fails before anything is written if there is none
     with engine.backend():  # reaches the cluster, if any: fails before anything is written too

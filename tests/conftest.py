@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -81,8 +79,3 @@ def experiments() -> Path:
 def _run_in_tmp(tmp_path, monkeypatch):
     """Default run folders (results/...) land in the test's own folder."""
     monkeypatch.chdir(tmp_path)
-
-
-def copy_tree(src: Path, dst: Path) -> Path:
-    shutil.copytree(src, dst)
-    return dst

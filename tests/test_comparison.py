@@ -1,8 +1,6 @@
 """Comparison statistics on hand-made tables, and the comparison run end to end."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd

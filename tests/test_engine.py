@@ -1,8 +1,5 @@
 """The search engine: reproducibility across workers, failures, resume, seeds."""
 
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

@@ -5,7 +5,6 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pandas as pd
-import pytest
 
 from hpsearch.catalog import load_catalog
 from hpsearch.cli import main

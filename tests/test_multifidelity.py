@@ -1,6 +1,5 @@
 """Hyperband and ASHA: schedules, continuation from saved state, reproducibility, resume."""
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -86,7 +85,7 @@ def test_asha_promotes_asynchronously_and_spends_the_budget(small_catalog, tmp_p
 
 
 def test_multi_fidelity_next_to_random_in_one_comparison(small_catalog, tmp_path):
-    out = run_experiment(mf(["random", "hyperband", "asha"], budget={"epochs": 150}, repetitions=2),
+    run_experiment(mf(["random", "hyperband", "asha"], budget={"epochs": 150}, repetitions=2),
                          tmp_path / "c", progress=False)
     table = pd.read_csv(tmp_path / "c" / "comparison.csv")
     assert table["strategy"].tolist() == ["random", "hyperband", "asha"]

@@ -124,3 +124,9 @@ def test_grid_reads_shorter_epochs_from_the_curve_of_the_longest(small_catalog, 
         fresh = train_and_score(("x", 0, 0), {"epochs": int(row["epochs"]), "learning_rate": row["learning_rate"]},
                                 data, int(row["seed"]), {"batch_size": 64})
         assert fresh.val_rmse == row["val_rmse"]  # exactly what training for that many epochs gives
+
+
+def test_tpe_refuses_the_pruner_options_that_only_tpe_hyperband_takes():
+    with pytest.raises(ConfigError, match="TPESampler has no option 'min_epochs'"):
+        parse({"strategies": ["tpe"], "space": SPACE, "strategy": {"tpe": {"min_epochs": 3}}}, "t.toml")
+    parse({"strategies": ["tpe-hyperband"], "space": SPACE, "strategy": {"tpe-hyperband": {"min_epochs": 3}}}, "t.toml")

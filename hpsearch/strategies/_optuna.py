@@ -14,13 +14,13 @@ given ``n_jobs``. Timing-dependent asynchrony is never used.
 from __future__ import annotations
 
 import inspect
+import warnings
 
 import optuna
 
 from hpsearch.strategies._base import Proposal, Strategy
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-OWN_OPTIONS = ("batch_size", "min_epochs", "max_epochs", "eta")
 
 
 def sampler_class(name: str) -> type[optuna.samplers.BaseSampler]:
@@ -37,12 +37,15 @@ def sampler_class(name: str) -> type[optuna.samplers.BaseSampler]:
 
 class OptunaStrategy(Strategy):
     replay_by_ask = False  # asking again would draw new points: resume tells the old ones
+    #: options that are ours; every other key of [strategy.<name>] goes to the sampler
+    own_options: tuple[str, ...] = ("batch_size",)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.batch_size = int(self.options.get("batch_size", max(self.n_jobs, 1)))
         self.distributions = {dim.name: dim.to_optuna() for dim in self.space}
-        self.sampler = make_sampler(self.name, self.options, int(self.seed.generate_state(1)[0]))
+        self.sampler = make_sampler(self.name, self.options, int(self.seed.generate_state(1)[0]),
+                                    self.own_options)
         self.study = optuna.create_study(direction="minimize", sampler=self.sampler)
         self._running: dict[int, optuna.trial.Trial] = {}
 
@@ -67,15 +70,17 @@ class OptunaStrategy(Strategy):
         if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
             return f"batch_size: expected an integer >= 1, got {batch!r}"
         try:
-            make_sampler(name, options, seed=0)
+            make_sampler(name, options, 0, cls.own_options)
         except (TypeError, ValueError, ImportError) as exc:
             return f"cannot create the sampler for '{name}': {exc}"
         return None
 
 
-def make_sampler(name: str, options: dict, seed: int) -> optuna.samplers.BaseSampler:
+def make_sampler(name: str, options: dict, seed: int,
+                 own: tuple[str, ...] = ("batch_size",)) -> optuna.samplers.BaseSampler:
+    """The sampler ``name`` with the options that are not hpsearch's ``own``."""
     cls = sampler_class(name)
-    kwargs = {k: v for k, v in options.items() if k not in OWN_OPTIONS}
+    kwargs = {k: v for k, v in options.items() if k not in own}
     accepted = inspect.signature(cls).parameters
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:
@@ -85,22 +90,9 @@ def make_sampler(name: str, options: dict, seed: int) -> optuna.samplers.BaseSam
         kwargs.setdefault("seed", seed)
     if cls is optuna.samplers.TPESampler:
         kwargs.setdefault("constant_liar", True)
-    with _quiet_experimental():
-        return cls(**kwargs)
-
-
-class _quiet_experimental:
-    """Optuna marks some samplers and options experimental; that is not the user's problem."""
-
-    def __enter__(self):
-        import warnings
-
-        self._catch = warnings.catch_warnings()
-        self._catch.__enter__()
+    with warnings.catch_warnings():  # some samplers are "experimental": not the user's problem
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-
-    def __exit__(self, *exc):
-        return self._catch.__exit__(*exc)
+        return cls(**kwargs)
 
 
 class OptunaPrunedStrategy(OptunaStrategy):
@@ -117,6 +109,7 @@ class OptunaPrunedStrategy(OptunaStrategy):
     """
 
     storage_dir = None  # set by the engine: the run folder's _optuna/
+    own_options = ("batch_size", "min_epochs", "max_epochs", "eta")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
