@@ -158,13 +158,19 @@ def cmd_show(args: argparse.Namespace) -> int:
           + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) + ")")
     if (args.run_dir / "summary.csv").is_file():
         summary = export.read_table(args.run_dir, "summary")
-        fixed = {"strategy", "repetition", "trials", "failures", "best_trial", "best_val_rmse", "test_rmse",
-                 "baseline_mean_val_rmse", "baseline_mean_test_rmse", "linear_val_rmse",
-                 "linear_test_rmse", "epochs_trained", "train_seconds"}
-        print(report.results_text(summary, [c for c in summary.columns if c not in fixed]))
+        print(report.results_text(summary, _param_names(args.run_dir)))
     else:
         print("no summary yet: the run has not written its tables (it writes them when it ends or stops)")
     return 0
+
+
+def _param_names(run_dir: Path) -> list[str]:
+    """The searched hyperparameters of a run folder, from its config."""
+    from hpsearch.config import load
+
+    if (run_dir / "config.toml").is_file():
+        return [d.name for d in load(run_dir / "config.toml").space]
+    return []
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

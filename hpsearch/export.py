@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from hpsearch.errors import RunError
+from hpsearch.trial import TrialResult
 
 TABLES = ("trials", "summary", "comparison")
 FORMATS = ("csv", "md", "latex", "json", "optuna")
@@ -137,22 +138,21 @@ def to_optuna(run_dir: Path, path: Path | None = None) -> tuple[Path, dict[str, 
     counts: dict[str, int] = {}
     groups: dict[tuple[str, int], list[dict]] = {}
     for record in records:
-        groups.setdefault((record["strategy"], record["repetition"]), []).append(record)
+        result = TrialResult.from_record(record)
+        groups.setdefault((result.strategy, result.repetition), []).append(result)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     for (strategy, repetition), group in groups.items():
         study = optuna.create_study(study_name=study_name(strategy, repetition), storage=storage,
                                     direction="minimize")
         trials = []
-        for r in sorted(group, key=lambda r: r["trial"]):
-            ok = r["status"] == "ok" and r["val_rmse"] is not None
+        for r in sorted(group, key=lambda r: r.trial):
             trials.append(optuna.trial.create_trial(
-                params=r["params"], distributions=distributions,
-                value=r["val_rmse"] if ok else None,
-                state=optuna.trial.TrialState.COMPLETE if ok else optuna.trial.TrialState.FAIL,
-                intermediate_values={i + 1: v for i, v in enumerate(r.get("val_curve") or [])
-                                     if v is not None},
-                user_attrs={"trial": r["trial"], "seed": r["seed"], "status": r["status"],
-                            "message": r.get("message", ""), "seconds": r["seconds"]}))
+                params={k: v for k, v in r.params.items() if k in distributions},
+                distributions=distributions, value=r.value,
+                state=optuna.trial.TrialState.COMPLETE if r.value is not None else optuna.trial.TrialState.FAIL,
+                intermediate_values={i + 1: v for i, v in enumerate(r.val_curve or []) if v is not None},
+                user_attrs={"trial": r.trial, "seed": r.seed, "status": r.status,
+                            "message": r.message, "seconds": r.seconds}))
         study.add_trials(trials)
         counts[study.study_name] = len(trials)
     return path, counts

@@ -262,8 +262,8 @@ class NumpyMLPRegressor(RegressorMixin, BaseEstimator):
         self.status_ = "ok"
         return self._train(X, y, X_val, y_val, self.epochs, on_epoch)
 
-    def continue_fit(self, X, y, X_val=None, y_val=None, *, epochs: int) -> "NumpyMLPRegressor":
-        """Train on from the epochs done so far until ``epochs`` in total.
+    def continue_fit(self, X, y, X_val=None, y_val=None, *, epochs: int, on_epoch=None) -> "NumpyMLPRegressor":
+        """Train on from the epochs done so far until ``epochs`` in total (``on_epoch`` as in :meth:`fit`).
 
         Same data, same parameters: the result is bit for bit the network that
         ``fit`` trains with ``epochs`` epochs (same weights, same shuffles: the
@@ -275,7 +275,8 @@ class NumpyMLPRegressor(RegressorMixin, BaseEstimator):
         X, y, X_val, y_val = self._validate(X, y, X_val, y_val, reset=False)
         if self.status_ == "diverged":
             return self
-        return self._train(X, y, X_val, y_val, epochs)
+        self.status_ = "ok"  # a network stopped early may go on
+        return self._train(X, y, X_val, y_val, epochs, on_epoch)
 
     def _validate(self, X, y, X_val, y_val, reset: bool):
         dtype = np.dtype(self.dtype)

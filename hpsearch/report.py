@@ -10,23 +10,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-TIMING_COLUMNS = ("seconds", "finished_at")
+from hpsearch.trial import TIMING_COLUMNS, TrialResult, table_columns  # noqa: F401  (TIMING_COLUMNS: re-exported)
 
 
 def trials_table(records: list[dict], param_names: list[str], strategy_order: list[str]) -> pd.DataFrame:
-    """One row per trial, one column per quantity; sorted so it does not depend on timing."""
-    rows = []
-    for r in records:
-        row = {"strategy": r["strategy"], "repetition": r["repetition"], "trial": r["trial"],
-               "config": r.get("config", r["trial"]), "seed": r["seed"]}
-        row.update({name: r["params"].get(name) for name in param_names})
-        row.update({k: r.get(k) for k in ("train_rmse", "val_rmse", "epochs_trained", "status",
-                                          "message", "seconds", "finished_at")})
-        row["start_epoch"] = r.get("start_epoch", 0)
-        rows.append(row)
-    columns = ["strategy", "repetition", "trial", "config", "seed", *param_names, "train_rmse",
-               "val_rmse", "start_epoch", "epochs_trained", "status", "message", "seconds", "finished_at"]
-    table = pd.DataFrame(rows, columns=columns)
+    """One row per trial, one column per quantity (:mod:`hpsearch.trial`); sorted so
+    it does not depend on timing."""
+    rows = [TrialResult.from_record(r).row(param_names) for r in records]
+    table = pd.DataFrame(rows, columns=table_columns(param_names))
     order = {name: i for i, name in enumerate(strategy_order)}
     table = table.sort_values(["repetition", "strategy", "trial"],
                               key=lambda c: c.map(order) if c.name == "strategy" else c)
@@ -43,14 +34,14 @@ def summary_table(trials: pd.DataFrame, tests: dict, baselines: dict, param_name
         ok = group[group["status"] == "ok"]
         best = ok.sort_values(["val_rmse", "trial"]).iloc[0] if len(ok) else None
         base = baselines[repetition]
-        test = tests.get((strategy, repetition), {})
+        test = tests.get((strategy, repetition))
         row = {"strategy": strategy, "repetition": repetition, "trials": len(group),
                "failures": int((group["status"] != "ok").sum()),
                "best_trial": None if best is None else int(best["trial"])}
         row.update({name: None if best is None else best[name] for name in param_names})
         row.update({
             "best_val_rmse": np.nan if best is None else float(best["val_rmse"]),
-            "test_rmse": test.get("test_rmse", np.nan),
+            "test_rmse": np.nan if test is None else test.test_rmse,
             "baseline_mean_val_rmse": base.mean_val_rmse,
             "baseline_mean_test_rmse": base.mean_test_rmse,
             "linear_val_rmse": base.linear_val_rmse,

@@ -1,19 +1,39 @@
-"""Run an experiment into a run folder: set up or resume, search, write the tables."""
+"""Run an experiment into a run folder: assemble the parts, resume, search, write the tables.
+
+The parts: the problem (data and baselines, :mod:`hpsearch.evaluation`), one
+search per (strategy, repetition) (:mod:`hpsearch.budget`), the store, the
+backend, and the loop (:mod:`hpsearch.loop`) that runs them.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import tomllib
+import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from hpsearch import report
+from hpsearch.backends import make_backend
+from hpsearch.budget import Meter, Search
+from hpsearch.checkpoints import STATES_FOLDER, Checkpoints
 from hpsearch.config import Experiment
-from hpsearch.engine import Engine
 from hpsearch.errors import RunError
+from hpsearch.evaluation import Problem, data_key, prepare_problem, score_tests
+from hpsearch.loop import Session, epoch_handler, replay, run_searches
+from hpsearch.network import NumpyMLPRegressor
+from hpsearch.objective import Objective, train_and_score
+from hpsearch.seeds import strategy_seed
+from hpsearch.store import TrialStore
+from hpsearch.strategies import make_strategy
+from hpsearch.trial import TrialResult
 
 # Keys that may change between a run and its resume: they do not change results.
 RESUMABLE_CHANGES = ("n_jobs", "backend", "scheduler")
@@ -26,6 +46,7 @@ class RunOutput:
     summary: pd.DataFrame
     text: str
     resumed_trials: int
+    seconds: float = float("nan")  # wall time of the search itself (nan if it did not end)
 
 
 def default_run_dir(exp: Experiment) -> Path:
@@ -55,50 +76,104 @@ def check_run_dir(exp: Experiment, run_dir: Path, force: bool) -> bool:
     return True
 
 
+def make_searches(exp: Experiment, workers: int) -> list[Search]:
+    """One search per (repetition, strategy); strategy warnings shown once."""
+    max_trials = exp.budget.amount if exp.budget.kind == "trials" else None
+    searches = []
+    for r in range(exp.repetitions):
+        for name in exp.strategies:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                strategy = make_strategy(name, exp.space, strategy_seed(exp.seed, name, r),
+                                         exp.strategy_options.get(name), workers, max_trials)
+            if r == 0:
+                for w in caught:
+                    tqdm.write(f"warning: {w.message}")
+            searches.append(Search(strategy, r, data_key(r)))
+    return searches
+
+
+class _Progress:
+    """A progress bar of trials, with the best validation value so far per strategy."""
+
+    def __init__(self, exp: Experiment, searches: list[Search], meter: Meter, enabled: bool):
+        self.searches = searches
+        done = sum(len(s.finished) for s in searches)
+        self.bar = tqdm(total=meter.expected_trials(searches), initial=done, disable=not enabled,
+                        unit="trial", desc=exp.name, dynamic_ncols=True)
+
+    def __call__(self, search: Search, result: TrialResult) -> None:
+        best: dict[str, float] = {}
+        for s in self.searches:
+            if s.best is not None:
+                best[s.name] = min(best.get(s.name, np.inf), s.best.value)
+        self.bar.update(1)
+        self.bar.set_postfix_str(" ".join(f"{n}={v:.4f}" for n, v in best.items()), refresh=False)
+
+
 def run_experiment(exp: Experiment, run_dir: Path | None = None, progress: bool = True,
-                   force: bool = False, objective=None) -> RunOutput:
+                   force: bool = False, objective: Objective = train_and_score) -> RunOutput:
     """Run (or resume) ``exp`` in ``run_dir`` and write its tables there.
 
-    ``objective`` replaces :func:`hpsearch.objective.train_and_score` (same
-    signature, module-level so that workers can import it).
+    ``objective`` replaces :func:`hpsearch.objective.train_and_score` (the same
+    contract, ``objective(spec, dataset) -> TrialResult``, module-level so that
+    workers can import it).
     """
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(exp)
     check_run_dir(exp, run_dir, force)
-    engine = Engine(exp, run_dir, progress=progress, **({"objective": objective} if objective else {}))
-    engine.prepare()  # reads the catalog: fails before anything is written if there is none
-    with engine.backend():  # reaches the cluster, if any: fails before anything is written too
+    problem = prepare_problem(exp)  # reads the catalog: fails before anything is written if there is none
+    workers = exp.n_jobs if exp.n_jobs > 0 else (os.cpu_count() or 1)
+    searches = make_searches(exp, workers)
+    store = TrialStore(run_dir)
+    default_epochs = NumpyMLPRegressor().epochs
+    session = Session(store, Meter(exp.budget, int(exp.model.get("epochs", default_epochs))), objective,
+                      Checkpoints(run_dir), exp.seed, exp.model, exp.max_failures)
+    resumed = replay(session, searches, store.read())
+    # reaches the cluster, if any: fails before anything is written too
+    with make_backend(exp.backend, workers, run_dir, exp.scheduler) as backend:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.toml").write_text(exp.to_toml())
-        resumed = sum(len(s.finished) for s in engine.searches)
-        complete = False
+        backend.share(problem.datasets)
+        complete, tests, seconds = False, {}, float("nan")
+        session.on_result = _Progress(exp, searches, session.meter, progress)
         try:
-            engine.run()
+            with backend.channel(epoch_handler(session, searches)):
+                seconds = run_searches(session, searches, backend)
+                tests = score_tests(session, searches, backend)
             complete = True
         finally:  # also on Ctrl-C or too many failures: tables of what finished
-            output = write_tables(engine, run_dir, resumed)
-            engine.cleanup(complete)
+            session.on_result.bar.close()
+            store.close()
+            output = write_tables(exp, problem, searches, tests, run_dir, resumed, seconds)
+            cleanup(run_dir, complete)
     return output
 
 
-def write_tables(engine: Engine, run_dir: Path, resumed: int) -> RunOutput:
-    exp = engine.exp
+def cleanup(run_dir: Path, complete: bool) -> None:
+    """Saved network states go once the run is complete (an interrupted run resumes from them)."""
+    if complete:
+        shutil.rmtree(run_dir / STATES_FOLDER, ignore_errors=True)
+
+
+def write_tables(exp: Experiment, problem: Problem, searches: list[Search], tests: dict, run_dir: Path,
+                 resumed: int, seconds: float) -> RunOutput:
     names = [d.name for d in exp.space]
     # The store is the truth: a Ctrl-C can land between storing a trial and counting it.
-    known = {(s.name, s.repetition) for s in engine.searches}
-    records = list({(r["strategy"], r["repetition"], r["trial"]): r for r in reversed(engine.store.read())
+    known = {(s.name, s.repetition) for s in searches}
+    records = list({(r["strategy"], r["repetition"], r["trial"]): r for r in reversed(TrialStore(run_dir).read())
                     if (r["strategy"], r["repetition"]) in known}.values())
     trials = report.trials_table(records, names, list(exp.strategies))
     report.write_csv(trials, run_dir / "trials.csv")
-    summary = report.summary_table(trials, engine.tests, engine.baselines, names, list(exp.strategies))
+    summary = report.summary_table(trials, tests, problem.baselines, names, list(exp.strategies))
     if not summary.empty:
         report.write_csv(summary, run_dir / "summary.csv")
-    meta = {"catalog": engine.catalog_meta, "cleaning": engine.cleaning.lines(),
-            "features": exp.data.features, "n_features": engine.n_features}
+    meta = {"catalog": problem.meta, "cleaning": problem.cleaning.lines(),
+            "features": exp.data.features, "n_features": problem.n_features}
     (run_dir / "run.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
     text = report.results_text(summary, names) if not summary.empty else "no trial finished"
     if not summary.empty:
         write_comparison(trials, summary, exp, run_dir)
-    return RunOutput(run_dir, trials, summary, text, resumed)
+    return RunOutput(run_dir, trials, summary, text, resumed, seconds)
 
 
 def write_comparison(trials: pd.DataFrame, summary: pd.DataFrame, exp: Experiment, run_dir: Path) -> None:

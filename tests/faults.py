@@ -5,21 +5,21 @@ import os
 from hpsearch.objective import train_and_score
 
 
-def dies_on_trial_3(key, *args, **kwargs):
+def dies_on_trial_3(spec, dataset):
     """The worker process dies (as if killed, or out of memory) whenever it runs trial 3."""
-    if key[2] == 3:
+    if spec.trial == 3:
         os._exit(1)
-    return train_and_score(key, *args, **kwargs)
+    return train_and_score(spec, dataset)
 
 
-def raises_on_even_trials(key, *args, **kwargs):
-    if key[2] % 2 == 0:
+def raises_on_even_trials(spec, dataset):
+    if spec.trial % 2 == 0:
         raise MemoryError("pretend")
-    return train_and_score(key, *args, **kwargs)
+    return train_and_score(spec, dataset)
 
 
-def interrupted_at_trial_14(key, *args, **kwargs):
+def interrupted_at_trial_14(spec, dataset):
     """Ctrl-C arrives while trial 14 runs (n_jobs=1: in this process)."""
-    if key[2] == 14:
+    if spec.trial == 14:
         raise KeyboardInterrupt
-    return train_and_score(key, *args, **kwargs)
+    return train_and_score(spec, dataset)

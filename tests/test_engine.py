@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from hpsearch.config import parse
-from hpsearch.engine import trial_seed
+from hpsearch.seeds import trial_seed
 from hpsearch.report import TIMING_COLUMNS
 from hpsearch.run import run_experiment
 

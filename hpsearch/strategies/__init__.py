@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from hpsearch.space import Dimension
-from hpsearch.strategies._base import WAIT, Proposal, Strategy, strategy_key
+from hpsearch.strategies._base import WAIT, Proposal, Strategy
 from hpsearch.strategies._asha import ASHAStrategy
 from hpsearch.strategies._grid import GridStrategy
 from hpsearch.strategies._hyperband import HyperbandStrategy
@@ -16,7 +16,7 @@ BUILT_IN = {"random": RandomStrategy, "grid": GridStrategy, "tpe": OptunaStrateg
             "hyperband": HyperbandStrategy, "asha": ASHAStrategy, "tpe-hyperband": OptunaPrunedStrategy}
 
 __all__ = ["BUILT_IN", "WAIT", "ASHAStrategy", "GridStrategy", "HyperbandStrategy", "OptunaPrunedStrategy", "OptunaStrategy", "Proposal", "RandomStrategy", "Strategy",
-           "check_strategy_name", "check_strategy_options", "make_strategy", "strategy_key"]
+           "check_strategy_name", "check_strategy_options", "make_strategy"]
 
 
 def _class_for(name: str) -> type[Strategy]:

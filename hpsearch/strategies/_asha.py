@@ -18,6 +18,7 @@ import math
 
 from hpsearch.strategies._base import Proposal
 from hpsearch.strategies._hyperband import MultiFidelityBase
+from hpsearch.trial import TrialResult
 
 
 class ASHAStrategy(MultiFidelityBase):
@@ -49,10 +50,10 @@ class ASHAStrategy(MultiFidelityBase):
         self.job[trial] = (config, rung)
         return proposal
 
-    def tell(self, trial: int, params: dict, value: float | None, status: str,
-             config: int | None = None) -> None:
+    def tell(self, result: TrialResult) -> None:
+        trial, params, value = result.trial, result.params, result.value
         if trial not in self.job:  # finished in an earlier run (resume): rebuild what it says
-            config = self.next_config if config is None else config
+            config = result.config
             self.configs[config] = {k: v for k, v in params.items() if k != "epochs"}
             self.next_config = max(self.next_config, config + 1)
             rung = self.levels.index(params["epochs"]) if params.get("epochs") in self.levels else 0

@@ -1,26 +1,24 @@
-"""The ask/tell protocol every search strategy speaks.
+"""The protocol every search strategy speaks: ``ask``, ``tell``, ``on_epoch``.
 
-The engine is the only place that trains. A strategy proposes parameters
-(``ask``) and hears back the validation RMSE (``tell``). Trials are numbered
-0, 1, 2, ... within one strategy and repetition; a strategy must give the same
-answer to ``ask(i)`` whatever the number of workers, so that random and grid
-results do not depend on ``n_jobs``.
+A strategy never trains and never reads files. It proposes parameters
+(``ask``), hears every finished trial's whole record (``tell``, a
+:class:`~hpsearch.trial.TrialResult`) and, for the trials it asked to report
+epochs, each epoch's validation value while they train (``on_epoch``, answering
+continue or stop). Trials are numbered 0, 1, 2, ... within one strategy and
+repetition; a strategy must give the same answer to ``ask(i)`` whatever the
+number of workers, so that random and grid results do not depend on ``n_jobs``.
+The loop reads only what this protocol declares.
 """
 
 from __future__ import annotations
 
-import zlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
 
 from hpsearch.space import Dimension
-
-
-def strategy_key(name: str) -> int:
-    """A stable number for a strategy name, used in seed derivation."""
-    return zlib.crc32(name.encode())
+from hpsearch.trial import CONTINUE, Decision, TrialResult
 
 
 @dataclass(frozen=True)
@@ -41,13 +39,13 @@ class Proposal:
         Epochs the parent trained: this trial trains ``epochs - start_epoch``.
     keep_state : bool
         Save the network state at the end, for a later promotion.
-    pruning : tuple or None
-        (journal file, study name, trial id) of an Optuna trial that the worker
-        reports each epoch's validation RMSE to, stopping when Optuna's pruner says.
-    answered_by : int or None
-        A finished trial of the same configuration and seed trained for at least
-        ``epochs``: its validation curve answers this trial, which trains nothing
-        (the first k values of a curve are exactly the result of k epochs).
+    report_epochs : bool
+        The worker reports each epoch's validation value to ``on_epoch``, which
+        may stop the trial.
+    answer : dict or None
+        The strategy answers this trial itself, without training: the result's
+        values (``val_rmse``, ``val_curve``, ``status``, ``message``). It costs
+        no epochs.
     """
 
     params: dict
@@ -55,8 +53,8 @@ class Proposal:
     parent: int | None = None
     start_epoch: int = 0
     keep_state: bool = False
-    pruning: tuple | None = None
-    answered_by: int | None = None
+    report_epochs: bool = False
+    answer: dict | None = None
 
 
 class _Wait:
@@ -117,16 +115,23 @@ class Strategy(ABC):
         """Parameters for trial number ``trial``; None when nothing is left to try,
         WAIT when nothing can be proposed until more results are told."""
 
-    def tell(self, trial: int, params: dict, value: float | None, status: str,
-             config: int | None = None) -> None:
-        """The result of a trial; ``value`` is None when it failed or diverged.
+    def tell(self, result: TrialResult) -> None:
+        """A finished trial, the whole record (``result.value`` is None when it failed
+        or diverged). A resume also tells trials that an earlier run asked for."""
 
-        ``config`` is given when a resume tells a trial that an earlier run asked for.
-        """
+    def on_epoch(self, trial: int, epoch: int, value: float) -> Decision:
+        """The validation value of trial ``trial`` after ``epoch`` epochs, while it
+        trains (only trials proposed with ``report_epochs``): CONTINUE or STOP."""
+        return CONTINUE
 
     def states_needed(self) -> set[int]:
         """Trials whose saved network state may still be continued."""
         return set()
+
+    @property
+    def size(self) -> int | None:
+        """How many trials it can propose at most (None: no limit of its own)."""
+        return None
 
     @classmethod
     def check_options(cls, name: str, options: dict) -> str | None:

@@ -30,6 +30,7 @@ import warnings
 import numpy as np
 
 from hpsearch.strategies._base import WAIT, Proposal, Strategy
+from hpsearch.trial import TrialResult
 
 
 class GridStrategy(Strategy):
@@ -51,7 +52,7 @@ class GridStrategy(Strategy):
             warnings.warn(f"grid has {len(self.points)} points and the budget is {self.max_trials} "
                           f"trials: grid search runs {covered}, {rule}", stacklevel=2)
         self.answered_by: dict[int, int] = {}  # trial -> the trial whose curve answers it
-        self.told: set[int] = set()
+        self.told: dict[int, TrialResult] = {}  # the trainers' curves answer the others
         if self.options.get("epoch_curves", True):
             self._share_epoch_curves()
 
@@ -74,6 +75,7 @@ class GridStrategy(Strategy):
             answered += [(len(trainers) - 1, point) for point in group[1:]]
         self.points = trainers + [point for _, point in answered] + self.points[len(chosen):]
         self.answered_by = {len(trainers) + i: t for i, (t, _) in enumerate(answered)}
+
     def _points_per_dimension(self) -> int:
         points = self.options.get("points", "auto")
         if points != "auto":
@@ -88,6 +90,10 @@ class GridStrategy(Strategy):
             k += 1
         return max(k, 2)
 
+    @property
+    def size(self) -> int:
+        return len(self.points)
+
     def ask(self, trial: int) -> dict | Proposal | None:
         if trial >= len(self.points):
             return None
@@ -96,11 +102,21 @@ class GridStrategy(Strategy):
             return dict(self.points[trial])
         if trainer not in self.told:
             return WAIT  # its curve is not there yet
-        return Proposal(dict(self.points[trial]), config=trainer, answered_by=trainer)
+        params = dict(self.points[trial])
+        return Proposal(params, config=trainer, answer=self._read_curve(trainer, params["epochs"]))
 
-    def tell(self, trial: int, params: dict, value: float | None, status: str,
-             config: int | None = None) -> None:
-        self.told.add(trial)
+    def _read_curve(self, trainer: int, epochs: int) -> dict:
+        """The result of ``epochs`` epochs, read from the validation curve of ``trainer``."""
+        source = self.told[trainer]
+        curve = source.val_curve or []
+        if len(curve) >= epochs and curve[epochs - 1] is not None:
+            return {"val_rmse": float(curve[epochs - 1]), "val_curve": list(curve[:epochs]),
+                    "message": f"read from the epoch curve of trial {trainer}"}
+        return {"status": source.status if source.status != "ok" else "failed",
+                "message": f"trial {trainer} ({source.status}) has no epoch {epochs}"}
+
+    def tell(self, result: TrialResult) -> None:
+        self.told[result.trial] = result
 
     @classmethod
     def check_options(cls, name: str, options: dict) -> str | None:

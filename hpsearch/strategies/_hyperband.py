@@ -30,6 +30,7 @@ import numpy as np
 
 from hpsearch.space import sample_point
 from hpsearch.strategies._base import WAIT, Proposal, Strategy
+from hpsearch.trial import TrialResult
 
 OPTIONS = ("min_epochs", "max_epochs", "eta", "brackets")
 
@@ -134,11 +135,11 @@ class HyperbandStrategy(MultiFidelityBase):
         self.trial_of[(proposal.config, proposal.params["epochs"])] = trial
         return proposal
 
-    def tell(self, trial: int, params: dict, value: float | None, status: str,
-             config: int | None = None) -> None:
+    def tell(self, result: TrialResult) -> None:
         for bracket in self.brackets:
-            if trial in bracket.jobs:
-                bracket.results[bracket.jobs.pop(trial)] = math.inf if value is None else value
+            if result.trial in bracket.jobs:
+                value = result.value
+                bracket.results[bracket.jobs.pop(result.trial)] = math.inf if value is None else value
                 if not bracket.jobs and not bracket.queue:
                     self._promote(bracket)
                 return

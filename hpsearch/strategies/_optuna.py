@@ -19,6 +19,7 @@ import warnings
 import optuna
 
 from hpsearch.strategies._base import Proposal, Strategy
+from hpsearch.trial import CONTINUE, STOP, Decision, TrialResult
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -54,15 +55,19 @@ class OptunaStrategy(Strategy):
         self._running[trial] = optuna_trial
         return dict(optuna_trial.params)
 
-    def tell(self, trial: int, params: dict, value: float | None, status: str,
-             config: int | None = None) -> None:
-        running = self._running.pop(trial, None)
+    def tell(self, result: TrialResult) -> None:
+        running = self._running.pop(result.trial, None)
+        value = result.value
         state = optuna.trial.TrialState.COMPLETE if value is not None else optuna.trial.TrialState.FAIL
         if running is not None:
-            self.study.tell(running, value if value is not None else None, state=state)
+            self.study.tell(running, value, state=state)
         else:  # a trial finished in an earlier run (resume): add it as it was
             self.study.add_trial(optuna.trial.create_trial(
-                params=params, distributions=self.distributions, value=value, state=state))
+                params=self._searched(result.params), distributions=self.distributions, value=value,
+                state=state))
+
+    def _searched(self, params: dict) -> dict:
+        return {k: v for k, v in params.items() if k in self.distributions}
 
     @classmethod
     def check_options(cls, name: str, options: dict) -> str | None:
@@ -99,16 +104,17 @@ class OptunaPrunedStrategy(OptunaStrategy):
     """``tpe-hyperband``: Optuna's own multi-fidelity peer of Hyperband and ASHA.
 
     TPE proposes every dimension but epochs; each trial is set to train
-    ``max_epochs`` and reports its validation RMSE after every epoch to Optuna,
-    whose ``HyperbandPruner`` (``min_epochs``, ``max_epochs``, reduction factor
-    ``eta``) stops it when it falls behind. The study lives in an Optuna journal
-    file in the run folder (``_optuna/``), which the worker processes open to
-    report and ask; it therefore needs workers that see this machine's files
-    (loky, or a Dask cluster on one machine). A pruned trial is recorded with the
-    epochs it trained and its validation RMSE at that epoch.
+    ``max_epochs`` and reports its validation RMSE after every epoch
+    (``on_epoch``, fed by the workers through the backend's epoch channel) to
+    its Optuna trial, whose study's ``HyperbandPruner`` (``min_epochs``,
+    ``max_epochs``, reduction factor ``eta``) stops it when it falls behind. The
+    study lives in this process, in memory; a resume tells it the stored trials
+    with their epoch curves. A pruned trial is recorded with the epochs it
+    trained and its validation RMSE at that epoch. What the pruner decides
+    depends on which trials reported first: like Optuna's own parallel
+    optimisation, runs are not reproducible with several workers.
     """
 
-    storage_dir = None  # set by the engine: the run folder's _optuna/
     own_options = ("batch_size", "min_epochs", "max_epochs", "eta")
 
     def __init__(self, *args, **kwargs):
@@ -116,41 +122,36 @@ class OptunaPrunedStrategy(OptunaStrategy):
         epochs = next((d for d in self.space if d.name == "epochs"), None)
         self.min_epochs = int(self.options.get("min_epochs", epochs.low if epochs else 1))
         self.max_epochs = int(self.options.get("max_epochs", epochs.high if epochs else 81))
-        self.pruner_options = {"min_resource": self.min_epochs, "max_resource": self.max_epochs,
-                               "reduction_factor": int(self.options.get("eta", 3))}
         self.distributions = {n: d for n, d in self.distributions.items() if n != "epochs"}
-        self.study = None
-
-    def _open(self) -> optuna.Study:
-        if self.study is None:
-            from optuna.storages import JournalStorage
-            from optuna.storages.journal import JournalFileBackend
-
-            self.storage_dir.mkdir(parents=True, exist_ok=True)
-            key = "-".join(str(k) for k in self.seed.spawn_key)
-            self.journal = str(self.storage_dir / f"{key}.log")
-            self.study_name = f"{self.name}/{key}"
-            self.study = optuna.create_study(
-                study_name=self.study_name, direction="minimize", sampler=self.sampler,
-                storage=JournalStorage(JournalFileBackend(self.journal)), load_if_exists=True,
-                pruner=optuna.pruners.HyperbandPruner(**self.pruner_options))
-        return self.study
+        self.study = optuna.create_study(direction="minimize", sampler=self.sampler,
+                                         pruner=optuna.pruners.HyperbandPruner(
+                                             min_resource=self.min_epochs, max_resource=self.max_epochs,
+                                             reduction_factor=int(self.options.get("eta", 3))))
 
     def ask(self, trial: int) -> Proposal:
-        optuna_trial = self._open().ask(self.distributions)
+        optuna_trial = self.study.ask(self.distributions)
         self._running[trial] = optuna_trial
-        return Proposal({**optuna_trial.params, "epochs": self.max_epochs},
-                        pruning=(self.journal, self.study_name, optuna_trial._trial_id, self.pruner_options))
+        return Proposal({**optuna_trial.params, "epochs": self.max_epochs}, report_epochs=True)
 
-    def tell(self, trial: int, params: dict, value: float | None, status: str,
-             config: int | None = None) -> None:
-        running = self._running.pop(trial, None)
-        pruned = value is not None and params.get("epochs", self.max_epochs) < self.max_epochs
-        if running is None:  # finished in an earlier run: its journal has it already
-            return
-        if pruned:
-            self._open().tell(running, state=optuna.trial.TrialState.PRUNED)
-        elif value is None:
-            self._open().tell(running, state=optuna.trial.TrialState.FAIL)
+    def on_epoch(self, trial: int, epoch: int, value: float) -> Decision:
+        running = self._running.get(trial)
+        if running is None:
+            return CONTINUE
+        running.report(value, epoch)
+        return STOP if running.should_prune() else CONTINUE
+
+    def tell(self, result: TrialResult) -> None:
+        running = self._running.pop(result.trial, None)
+        value = result.value
+        pruned = value is not None and result.params.get("epochs", self.max_epochs) < self.max_epochs
+        state = (optuna.trial.TrialState.PRUNED if pruned else optuna.trial.TrialState.COMPLETE
+                 if value is not None else optuna.trial.TrialState.FAIL)
+        if running is None:  # finished in an earlier run (resume): add it with its curve
+            curve = {i + 1: v for i, v in enumerate(result.val_curve or []) if v is not None}
+            self.study.add_trial(optuna.trial.create_trial(
+                params=self._searched(result.params), distributions=self.distributions,
+                value=None if pruned else value, state=state, intermediate_values=curve))
+        elif pruned or value is None:
+            self.study.tell(running, state=state)
         else:
-            self._open().tell(running, value)
+            self.study.tell(running, value)

@@ -1,0 +1,91 @@
+"""Data preparation, baselines and test scoring.
+
+Every repetition has its own split (paired: the same for every strategy);
+baselines are fit on its training split; the test split is touched once per
+search, for the configuration that validation chose.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hpsearch.backends import Backend
+from hpsearch.budget import Search
+from hpsearch.catalog import load_catalog
+from hpsearch.config import Experiment
+from hpsearch.features import Dataset, prepare
+from hpsearch.seeds import split_seed
+from hpsearch.strategies import Proposal
+from hpsearch.trial import TrialResult
+
+
+@dataclass
+class Baselines:
+    """Reference predictors on one repetition's split."""
+
+    mean_val_rmse: float
+    mean_test_rmse: float
+    linear_val_rmse: float
+    linear_test_rmse: float
+
+
+@dataclass
+class Problem:
+    """The prepared data of every repetition, their baselines, and what cleaning did."""
+
+    datasets: dict[str, Dataset]  # by data key, one per repetition
+    baselines: dict[int, Baselines]  # by repetition
+    cleaning: object
+    meta: dict
+
+    @property
+    def n_features(self) -> int:
+        return next(iter(self.datasets.values())).X_train.shape[1]
+
+
+def data_key(repetition: int) -> str:
+    return f"rep{repetition}"
+
+
+def baselines(data: Dataset) -> Baselines:
+    """Predict-the-mean and ordinary least squares, fit on the training split."""
+    from sklearn.linear_model import LinearRegression
+
+    def rmse(prediction, target):
+        return float(np.sqrt(np.mean((prediction - target) ** 2)))
+
+    mean = float(np.mean(data.y_train))
+    linear = LinearRegression().fit(data.X_train, data.y_train)
+    return Baselines(rmse(mean, data.y_val), rmse(mean, data.y_test),
+                     rmse(linear.predict(data.X_val), data.y_val),
+                     rmse(linear.predict(data.X_test), data.y_test))
+
+
+def prepare_problem(exp: Experiment) -> Problem:
+    """Read the catalog (fails before anything is written if there is none) and
+    prepare every repetition's split."""
+    table, cleaning, meta = load_catalog(exp.data.event_types)
+    datasets, base = {}, {}
+    for r in range(exp.repetitions):
+        dataset = prepare(table, exp.data.features, exp.data.split, exp.data.fractions,
+                          split_seed(exp.seed, r))
+        datasets[data_key(r)] = dataset
+        base[r] = baselines(dataset)
+    return Problem(datasets, base, cleaning, meta)
+
+
+def score_tests(session, searches: list[Search], backend: Backend) -> dict[tuple[str, int], TrialResult]:
+    """Touch the test split once per search: retrain its chosen configuration (same
+    seed, from scratch) and score it on test."""
+    by_key = {}
+    for search in searches:
+        if search.best is not None:
+            best = search.best
+            spec = session.spec(search, best.trial, Proposal(best.params, best.config), with_test=True)
+            backend.submit(session.objective, [spec])
+    while backend.in_flight:
+        for result in backend.next_completed():
+            by_key[(result.strategy, result.repetition)] = result
+    return by_key

@@ -1,0 +1,242 @@
+"""The search loop, as plain functions over (searches, backend, session).
+
+Scheduling works in *waves*. A wave gathers every trial the strategies can
+propose now (all of random and grid search's trials at once, a batch of an
+adaptive strategy, a rung of Hyperband), runs them on the backend, stores each
+result the moment it arrives, and tells the strategies in trial order when the
+wave is over. What a strategy proposes therefore never depends on timing or on
+the number of workers. Asynchronous strategies (ASHA) are the exception, by
+design: they run after the others, and are asked for a new trial the moment
+one ends.
+
+The loop knows strategies only through their protocol (``ask``, ``tell``,
+``on_epoch``, ``states_needed``, ``batch_size``, ``asynchronous``,
+``replay_by_ask``) and backends only through theirs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from hpsearch.backends import Backend
+from hpsearch.budget import Meter, Search
+from hpsearch.checkpoints import Checkpoints
+from hpsearch.errors import RunError
+from hpsearch.objective import Objective
+from hpsearch.seeds import trial_seed
+from hpsearch.store import TrialStore
+from hpsearch.strategies import WAIT, Proposal
+from hpsearch.trial import STOP, TrialResult, TrialSpec
+
+Task = tuple[Search, int, Proposal]
+
+
+def _nothing(search: Search, result: TrialResult) -> None:
+    pass
+
+
+@dataclass
+class Session:
+    """What running a trial needs, beside the strategy and the backend."""
+
+    store: TrialStore
+    meter: Meter
+    objective: Objective
+    checkpoints: Checkpoints
+    root_seed: int
+    model: dict
+    max_failures: int | None = None
+    on_result: Callable[[Search, TrialResult], None] = _nothing
+    failures: int = 0
+    clock_offset: float = 0.0  # finished_at of the last trial of earlier runs of this folder
+    started: float = field(default_factory=time.perf_counter)
+    lock: threading.RLock = field(default_factory=threading.RLock)  # strategy calls, one at a time
+
+    def spec(self, search: Search, trial: int, proposal: Proposal, with_test: bool = False) -> TrialSpec:
+        config = trial if proposal.config is None else proposal.config
+        states = not with_test
+        return TrialSpec(
+            search.name, search.repetition, trial, config, dict(proposal.params),
+            trial_seed(self.root_seed, search.repetition, config), search.data, self.model,
+            start_epoch=proposal.start_epoch if states else 0,
+            load_state=self.checkpoints.path(search.name, search.repetition, proposal.parent) if states else None,
+            save_state=self.checkpoints.path(search.name, search.repetition, trial)
+            if states and proposal.keep_state else None,
+            report_epochs=proposal.report_epochs and states, with_test=with_test)
+
+    def accept(self, search: Search, result: TrialResult) -> None:
+        """Store a finished trial (durably, first), then count it."""
+        proposal = search.asked[result.trial]
+        result.finished_at = self.clock_offset + time.perf_counter() - self.started
+        self.store.append(result.to_record())
+        search.epochs_spent += self.meter.cost(proposal, result) - self.meter.cost(proposal)
+        search.add(result)
+        self.failures += result.status == "failed"
+        self.on_result(search, result)
+        if self.max_failures is not None and self.failures > self.max_failures:
+            raise RunError(f"{self.failures} trials failed, more than max_failures = "
+                           f"{self.max_failures}; last: {result.message or result.status}")
+
+
+def replay(session: Session, searches: list[Search], records: list[dict]) -> int:
+    """Resume: give the searches what earlier runs of this folder finished; how many."""
+    by_key = {(s.name, s.repetition): s for s in searches}
+    count = 0
+    for record in sorted(records, key=lambda r: (r["repetition"], r["trial"])):
+        search = by_key.get((record["strategy"], record["repetition"]))
+        if search is None or record["trial"] in search.finished:
+            continue
+        result = TrialResult.from_record(record)
+        search.add(result)
+        count += 1
+        session.failures += result.status == "failed"
+        session.clock_offset = max(session.clock_offset, result.finished_at or 0.0)
+        if not search.strategy.replay_by_ask:  # the others hear it when they ask again
+            search.strategy.tell(result)
+    return count
+
+
+def epoch_handler(session: Session, searches: list[Search]):
+    """What the backend's epoch channel calls: True when the strategy says stop."""
+    by_key = {(s.name, s.repetition): s for s in searches}
+
+    def handle(key: tuple, epoch: int, value: float) -> bool:
+        strategy, repetition, trial = key
+        with session.lock:
+            return by_key[(strategy, repetition)].strategy.on_epoch(trial, epoch, value) is STOP
+
+    return handle
+
+
+def next_trial(session: Session, search: Search) -> tuple[int, Proposal, TrialResult | None] | None:
+    """Ask the search for its next trial (or, resuming, take the finished one):
+    (trial, proposal, finished result or None), or None when it has nothing now."""
+    trial = search.next_trial
+    done = search.finished.get(trial)
+    if done is not None and not search.strategy.replay_by_ask:  # told in replay()
+        proposal = Proposal(done.params, done.config, start_epoch=done.start_epoch)
+    else:
+        with session.lock:
+            answer = search.strategy.ask(trial)
+        if answer is WAIT:
+            return None
+        if answer is None:
+            search.exhausted = True
+            return None
+        proposal = answer if isinstance(answer, Proposal) else Proposal(answer)
+    search.asked[trial] = proposal
+    if done is None and proposal.answer is not None:  # answered by the strategy: no training
+        session.accept(search, TrialResult.from_spec(session.spec(search, trial, proposal), **proposal.answer))
+        done = search.finished[trial]
+    search.epochs_spent += session.meter.cost(proposal, done)
+    search.next_trial += 1
+    return trial, proposal, done
+
+
+def ask_wave(session: Session, search: Search, workers: int) -> tuple[list[Task], list[Task]]:
+    """The trials this search can start now, and finished ones it asked for again.
+
+    A resumed search asks again for the trials an earlier run finished, in the
+    same order, so that its state is what it was (``Strategy.replay_by_ask``).
+    """
+    if search.exhausted or any(t not in search.finished for t in search.asked):
+        return [], []
+    limit = session.meter.wave_limit(search.strategy, workers)
+    to_run, replayed = [], []
+    while (limit is None or len(to_run) < limit) and session.meter.left(search):
+        step = next_trial(session, search)
+        if step is None:
+            break
+        trial, proposal, done = step
+        (to_run if done is None else replayed).append((search, trial, proposal))
+    if not to_run and not replayed and not session.meter.left(search):
+        search.exhausted = True
+    return to_run, replayed
+
+
+def tell(session: Session, search: Search, trial: int) -> None:
+    with session.lock:
+        search.strategy.tell(search.finished[trial])
+
+
+def run_tasks(session: Session, backend: Backend, tasks: list[Task]) -> None:
+    """Run trials to the end, longest first (the wave ends sooner; results do not
+    depend on the order), storing each result as it arrives."""
+    by_key = {(s.name, s.repetition): s for s, _, _ in tasks}
+    tasks = sorted(tasks, key=lambda t: -(session.meter.epochs_of(t[2].params) - t[2].start_epoch)
+                   * t[2].params.get("hidden_width", 1))
+    for search, trial, proposal in tasks:
+        backend.submit(session.objective, [session.spec(search, trial, proposal)])
+    while backend.in_flight:
+        for result in backend.next_completed():
+            session.accept(by_key[(result.strategy, result.repetition)], result)
+
+
+def run_waves(session: Session, searches: list[Search], backend: Backend) -> None:
+    """Run the synchronous searches to their budgets, wave after wave."""
+    while True:
+        to_run, replayed = [], []
+        for search in searches:
+            run, again = ask_wave(session, search, backend.workers)
+            to_run += run
+            replayed += [t for t in again if t[0].strategy.replay_by_ask]
+        if not to_run and not replayed:
+            return
+        run_tasks(session, backend, to_run)
+        for search, trial, _ in sorted(to_run + replayed, key=lambda t: (t[0].repetition, t[1])):
+            tell(session, search, trial)
+        for search in {id(t[0]): t[0] for t in to_run + replayed}.values():
+            session.checkpoints.release(search.name, search.repetition, search.asked,
+                                        search.strategy.states_needed())
+
+
+def _ask_one(session: Session, search: Search) -> Task | None:
+    """The next trial of an asynchronous search, or None (wait, exhausted, budget spent)."""
+    while not search.exhausted and session.meter.left(search):
+        step = next_trial(session, search)
+        if step is None:
+            return None
+        trial, proposal, done = step
+        if done is None:
+            return search, trial, proposal
+    return None
+
+
+def run_asynchronous(session: Session, searches: list[Search], backend: Backend) -> None:
+    """Keep every worker busy: a new trial is asked for the moment one ends (ASHA).
+
+    What is proposed then depends on which trial ended first.
+    """
+    by_key = {(s.name, s.repetition): s for s in searches}
+    idle = list(searches)
+    while True:
+        while backend.in_flight < backend.workers and idle:
+            task = _ask_one(session, idle[0])
+            if task is None:
+                idle.pop(0)
+                continue
+            search, trial, proposal = task
+            backend.submit(session.objective, [session.spec(search, trial, proposal)])
+            idle.append(idle.pop(0))  # round robin over the searches
+        if not backend.in_flight:
+            return
+        for result in backend.next_completed():
+            search = by_key[(result.strategy, result.repetition)]
+            session.accept(search, result)
+            tell(session, search, result.trial)
+            if search not in idle:
+                idle.append(search)
+
+
+def run_searches(session: Session, searches: list[Search], backend: Backend) -> float:
+    """Every search to its budget: the synchronous ones in waves, then the
+    asynchronous ones; the wall time in seconds."""
+    start = time.perf_counter()
+    run_waves(session, [s for s in searches if not s.strategy.asynchronous], backend)
+    asynchronous = [s for s in searches if s.strategy.asynchronous]
+    if asynchronous:
+        run_asynchronous(session, asynchronous, backend)
+    return time.perf_counter() - start

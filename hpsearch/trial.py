@@ -1,0 +1,158 @@
+"""A trial as data: what a worker needs (:class:`TrialSpec`) and what comes back
+(:class:`TrialResult`).
+
+The fields of :class:`TrialResult` are the one list of a trial's fields: the
+store writes them (one JSON line per trial), ``trials.csv`` shows them in this
+order (``params`` expanded to one column per hyperparameter; fields marked
+``table=False`` stay in the store only), ``hpsearch show`` counts them and the
+Optuna export reads them. Nothing else lists them.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import asdict, dataclass, field, fields
+
+
+class Decision(enum.Enum):
+    """What a strategy answers to an epoch report (``Strategy.on_epoch``)."""
+
+    CONTINUE = "continue"
+    STOP = "stop"
+
+
+CONTINUE, STOP = Decision.CONTINUE, Decision.STOP
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """Everything a worker needs to run one trial (picklable, no open handles).
+
+    Attributes
+    ----------
+    strategy, repetition, trial : str, int, int
+        Which trial this is: trials are numbered 0, 1, ... per (strategy, repetition).
+    config : int
+        The configuration number; it picks the network seed (paired across
+        strategies). The trial number unless a multi-fidelity strategy numbers
+        configurations itself.
+    params : dict
+        The searched hyperparameters; ``epochs`` is the total to train to.
+    seed : int
+        Seeds the initial weights and the shuffling.
+    data : str
+        Which prepared data set (one per repetition); the backend resolves it.
+    model : dict
+        Fixed estimator parameters from the config.
+    start_epoch : int
+        Epochs already trained in ``load_state``: the trial trains the rest.
+    load_state, save_state : str or None
+        A saved network state to continue from; where to save the final state.
+    report_epochs : bool
+        Report the validation value of every epoch to the strategy (which may stop the trial).
+    with_test : bool
+        Also score the test split (once per search, for the configuration validation chose).
+    """
+
+    strategy: str
+    repetition: int
+    trial: int
+    config: int
+    params: dict
+    seed: int
+    data: str
+    model: dict = field(default_factory=dict)
+    start_epoch: int = 0
+    load_state: str | None = None
+    save_state: str | None = None
+    report_epochs: bool = False
+    with_test: bool = False
+
+    @property
+    def key(self) -> tuple[str, int, int]:
+        return (self.strategy, self.repetition, self.trial)
+
+
+def _column(default=None, *, table: bool = True, factory=None):
+    metadata = {"table": table}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+NAN = float("nan")
+
+
+@dataclass
+class TrialResult:
+    """One finished trial: the record stored, and a row of ``trials.csv``."""
+
+    strategy: str
+    repetition: int
+    trial: int
+    config: int
+    seed: int
+    params: dict
+    train_rmse: float = _column(NAN)
+    val_rmse: float = _column(NAN)
+    test_rmse: float = _column(NAN, table=False)
+    start_epoch: int = _column(0)
+    epochs_trained: int = _column(0)
+    status: str = _column("ok")  # ok | diverged | failed
+    message: str = _column("")
+    seconds: float = _column(0.0)
+    finished_at: float | None = _column(None)  # seconds since the run started (across resumes)
+    val_curve: list = _column(table=False, factory=list)
+
+    @classmethod
+    def from_spec(cls, spec: TrialSpec, **values) -> "TrialResult":
+        """A result for ``spec`` (identity copied from it) with ``values`` set."""
+        return cls(spec.strategy, spec.repetition, spec.trial, spec.config, spec.seed, dict(spec.params),
+                   start_epoch=spec.start_epoch, **values)
+
+    @classmethod
+    def from_record(cls, record: dict) -> "TrialResult":
+        """A stored record (JSON: NaN stored as null; old records may lack late fields)."""
+        values = {}
+        for f in fields(cls):
+            if f.name in record:
+                value = record[f.name]
+                values[f.name] = NAN if value is None and f.default is NAN else value
+        values.setdefault("config", record["trial"])
+        return cls(**values)
+
+    def to_record(self) -> dict:
+        return asdict(self)
+
+    @property
+    def value(self) -> float | None:
+        """The objective the strategies minimise, or None when the trial failed or diverged."""
+        if self.status != "ok" or self.val_rmse is None or math.isnan(self.val_rmse):
+            return None
+        return self.val_rmse
+
+    def row(self, param_names: list[str]) -> dict:
+        """The row of ``trials.csv``."""
+        row = {}
+        for f in fields(self):
+            if f.name == "params":
+                row.update({name: self.params.get(name) for name in param_names})
+            elif f.metadata.get("table", True):
+                row[f.name] = getattr(self, f.name)
+        return row
+
+
+def table_columns(param_names: list[str]) -> list[str]:
+    """The columns of ``trials.csv``, in order."""
+    columns = []
+    for f in fields(TrialResult):
+        if f.name == "params":
+            columns += list(param_names)
+        elif f.metadata.get("table", True):
+            columns.append(f.name)
+    return columns
+
+
+#: columns of ``trials.csv`` that depend on timing (the rest is reproducible)
+TIMING_COLUMNS = ("seconds", "finished_at")
