@@ -25,8 +25,8 @@ import pandas as pd
 
 from _common import median, report, synthetic_cache
 from hpsearch.config import parse
-from hpsearch.engine import Engine
 from hpsearch.network import NumpyMLPRegressor
+from hpsearch.run import run_experiment
 
 
 def experiment(n_jobs: int, trials: int, epochs: int, batch: int | None, **backend):
@@ -39,13 +39,9 @@ def experiment(n_jobs: int, trials: int, epochs: int, batch: int | None, **backe
 def search(n_jobs: int, trials: int, epochs: int, batch: int | None, **backend) -> dict:
     """One search; ``backend`` as in a config (``backend="dask", scheduler=...``)."""
     with tempfile.TemporaryDirectory() as tmp:
-        engine = Engine(experiment(n_jobs, trials, epochs, batch, **backend), Path(tmp) / "run",
-                        progress=False)
-        engine.prepare()
-        with engine.backend():
-            engine.run()
-        train = sum(r["seconds"] for s in engine.searches for r in s.finished.values())
-        wall = engine.search_seconds
+        out = run_experiment(experiment(n_jobs, trials, epochs, batch, **backend), Path(tmp) / "run",
+                             progress=False)
+        train, wall = float(out.trials["seconds"].sum()), out.seconds
     return {"wall": wall, "train": train, "trials": trials}
 
 

@@ -29,9 +29,11 @@ from threadpoolctl import threadpool_limits
 from _common import median, report, synthetic_cache
 from hpsearch.catalog import load_catalog
 from hpsearch.config import parse
-from hpsearch.engine import Engine, split_seed
 from hpsearch.features import prepare
 from hpsearch.objective import train_and_score
+from hpsearch.run import run_experiment
+from hpsearch.seeds import split_seed
+from hpsearch.trial import TrialSpec
 
 RATES = [float(r) for r in np.geomspace(0.01, 0.1, 24)]
 
@@ -41,8 +43,9 @@ def optuna_run(data, epochs: int, batch: int | None) -> float:
 
     def objective(trial: optuna.Trial) -> float:
         lr = trial.suggest_float("learning_rate", 0.01, 0.1, log=True)
-        return train_and_score(("optuna", 0, trial.number), {"learning_rate": lr}, data, trial.number,
-                               model).val_rmse
+        spec = TrialSpec("optuna", 0, trial.number, trial.number, {"learning_rate": lr}, trial.number,
+                         "rep0", model)
+        return train_and_score(spec, data).val_rmse
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study()
@@ -59,10 +62,7 @@ def hpsearch_run(epochs: int, batch: int | None) -> float:
                  "space": {"learning_rate": {"type": "float", "low": 0.01, "high": 0.1, "log": True,
                                              "grid": RATES}}}, "bench")
     with tempfile.TemporaryDirectory() as tmp:
-        engine = Engine(exp, Path(tmp) / "run", progress=False)
-        engine.prepare()
-        engine.run()
-        return len(RATES) / engine.search_seconds
+        return len(RATES) / run_experiment(exp, Path(tmp) / "run", progress=False).seconds
 
 
 def main() -> None:

@@ -311,7 +311,8 @@ class DaskBackend(Backend):
         from distributed import wait
         from distributed.scheduler import KilledWorker
 
-        done = wait(list(self._futures), return_when="FIRST_COMPLETED").done
+        with self.client.as_current():
+            done = wait(list(self._futures), return_when="FIRST_COMPLETED").done
         future = next(iter(done))
         specs = self._futures.pop(future)
         try:

@@ -45,6 +45,19 @@ def to_comcat(events: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
+def train_fresh(params: dict, seed: int, model: dict, repetition: int = 0, root_seed: int = 5):
+    """Train one network from scratch on repetition ``repetition``'s split of the cached catalog."""
+    from hpsearch.catalog import load_catalog
+    from hpsearch.features import prepare
+    from hpsearch.objective import train_and_score
+    from hpsearch.seeds import split_seed
+    from hpsearch.trial import TrialSpec
+
+    table, _, _ = load_catalog()
+    data = prepare(table, "challenge", "random", (0.7, 0.15, 0.15), split_seed(root_seed, repetition))
+    return train_and_score(TrialSpec("x", repetition, 0, 0, params, seed, "rep0", model), data)
+
+
 @pytest.fixture
 def data_dir(tmp_path, monkeypatch) -> Path:
     """An empty data cache for this test."""

@@ -12,6 +12,7 @@ from hpsearch.run import run_experiment
 from hpsearch.space import Dimension
 from hpsearch.strategies import make_strategy
 
+from conftest import train_fresh
 from test_engine import SPACE, experiment, without_timing
 
 PARAMS = ["epochs", "hidden_width", "learning_rate"]
@@ -101,11 +102,6 @@ def test_seconds_budget_stops(small_catalog, tmp_path):
 
 
 def test_grid_reads_shorter_epochs_from_the_curve_of_the_longest(small_catalog, tmp_path):
-    from hpsearch.catalog import load_catalog
-    from hpsearch.engine import split_seed
-    from hpsearch.features import prepare
-    from hpsearch.objective import train_and_score
-
     space = {"epochs": {"type": "int", "low": 2, "high": 12, "grid": [3, 7, 12]},
              "learning_rate": {"type": "float", "low": 0.05, "high": 0.5, "log": True, "grid": 2}}
     one = run_experiment(experiment(strategies=["grid"], space=space, budget={"trials": 6}), tmp_path / "1",
@@ -118,11 +114,9 @@ def test_grid_reads_shorter_epochs_from_the_curve_of_the_longest(small_catalog, 
     assert len(trained) == 2 and (trained["epochs"] == 12).all()
     assert len(answered) == 4 and answered["message"].str.contains("epoch curve").all()
     assert t["epochs_trained"].sum() == 24
-    table, _, _ = load_catalog()
-    data = prepare(table, "challenge", "random", (0.7, 0.15, 0.15), split_seed(5, 0))
     for _, row in answered.iterrows():
-        fresh = train_and_score(("x", 0, 0), {"epochs": int(row["epochs"]), "learning_rate": row["learning_rate"]},
-                                data, int(row["seed"]), {"batch_size": 64})
+        fresh = train_fresh({"epochs": int(row["epochs"]), "learning_rate": row["learning_rate"]},
+                            int(row["seed"]), {"batch_size": 64})
         assert fresh.val_rmse == row["val_rmse"]  # exactly what training for that many epochs gives
 
 
