@@ -43,6 +43,8 @@ from hpsearch.objective import Objective, run_trials
 from hpsearch.trial import TrialResult, TrialSpec
 
 BACKENDS = ("loky", "dask")
+DEFAULT_BACKEND = "loky"
+SCHEDULER_BACKEND = "dask"  # the backend a scheduler address is for
 CONNECT_TIMEOUT = 10.0  # seconds to reach a scheduler
 INSTALL_DASK = "pip install 'hpsearch[dask]'"
 DATA_FOLDER = "_data"

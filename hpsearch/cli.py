@@ -196,7 +196,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.strategies is not None:
         strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     exp = exp.with_overrides(trials=args.trials, n_jobs=args.n_jobs, seed=args.seed,
-                             backend=args.backend or ("dask" if args.scheduler else None),
+                             backend=args.backend,
                              scheduler=args.scheduler,
                              repetitions=args.repetitions, strategies=strategies,
                              features=args.features)

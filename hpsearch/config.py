@@ -19,10 +19,10 @@ from typing import Any
 
 import tomli_w
 
-from hpsearch.backends import BACKENDS
+from hpsearch.backends import BACKENDS, DEFAULT_BACKEND, SCHEDULER_BACKEND
 from hpsearch.errors import ConfigError
 from hpsearch.features import FEATURE_SETS, SPLITS
-from hpsearch.network import NumpyMLPRegressor
+from hpsearch.network import NumpyMLPRegressor, check_params
 from hpsearch.space import KINDS, Dimension
 
 NETWORK_PARAMS = tuple(p for p in inspect.signature(NumpyMLPRegressor).parameters if p != "random_state")
@@ -58,7 +58,7 @@ class Experiment:
     name: str
     seed: int = 0
     n_jobs: int = 1
-    backend: str = "loky"
+    backend: str = DEFAULT_BACKEND
     scheduler: str | None = None
     strategies: tuple[str, ...] = ("random",)
     repetitions: int = 1
@@ -75,8 +75,13 @@ class Experiment:
                        seed: int | None = None, repetitions: int | None = None,
                        strategies: list[str] | None = None,
                        features: str | None = None) -> "Experiment":
-        """Apply command-line overrides, validated like the file's own values."""
+        """Apply command-line overrides, validated like the file's own values.
+
+        A ``scheduler`` without a ``backend`` implies the backend that has schedulers.
+        """
         raw = self.to_dict()
+        if scheduler is not None and backend is None:
+            backend = SCHEDULER_BACKEND
         where = "command line"
         if trials is not None:
             raw["budget"] = {"trials": trials}
@@ -211,11 +216,11 @@ def parse(raw: dict, source: str = "<config>") -> Experiment:
     n_jobs = c.integer(raw.get("n_jobs", 1), "n_jobs")
     if n_jobs == 0 or n_jobs < -1:
         raise c.fail("n_jobs", f"must be >= 1, or -1 for all cores, got {n_jobs}")
-    backend = c.choice(raw.get("backend", "loky"), "backend", BACKENDS)
+    backend = c.choice(raw.get("backend", DEFAULT_BACKEND), "backend", BACKENDS)
     scheduler = raw.get("scheduler")
     if scheduler is not None and (not isinstance(scheduler, str) or "://" not in scheduler):
         raise c.fail("scheduler", f"expected an address such as 'tcp://host:8786', got {_show(scheduler)}")
-    if scheduler is not None and backend != "dask":
+    if scheduler is not None and backend != SCHEDULER_BACKEND:
         raise c.fail("scheduler", "is used by the dask backend only; add backend = \"dask\"")
     repetitions = c.integer(raw.get("repetitions", 1), "repetitions", minimum=1)
     max_failures = raw.get("max_failures")
@@ -283,7 +288,7 @@ def _parse_model(c: _Checker, raw: Any, searched: set[str]) -> dict:
         if key in searched:
             raise c.fail(f"model.{key}", "is also searched in [space]; fix it in one place only")
     try:
-        NumpyMLPRegressor(**raw)._check_params()
+        check_params(NumpyMLPRegressor(**raw))
     except ValueError as exc:
         key = str(exc).split()[0]
         raise c.fail(f"model.{key}", str(exc)) from None
@@ -341,6 +346,6 @@ def _check_value_range(c: _Checker, dim: Dimension, key: str) -> None:
     values = dim.choices if dim.kind == "categorical" else (dim.low, dim.high)
     for value in values:
         try:
-            NumpyMLPRegressor(**{dim.name: value})._check_params()
+            check_params(NumpyMLPRegressor(**{dim.name: value}))
         except (ValueError, TypeError) as exc:
             raise c.fail(key, f"{exc}; {dim.name} cannot take {value!r}") from None

@@ -128,59 +128,42 @@ def loss_and_gradients(
     return loss, ws.grad_w, ws.grad_b
 
 
-class NumpyMLPRegressor(RegressorMixin, BaseEstimator):
-    """Feed-forward network trained by mini-batch gradient descent, NumPy only.
+def check_params(net) -> None:
+    """ValueError naming the first parameter of the network ``net`` out of its range."""
 
-    Parameters
-    ----------
-    hidden_width : int, default=32
-        Units in each hidden layer.
-    epochs : int, default=100
-        Passes over the training data.
-    learning_rate : float, default=0.1
-        Step size of gradient descent (the target is standardised, see module doc).
-    n_hidden_layers : int, default=1
-        Hidden layers; 1 gives the classic three-layer network
-        (input, hidden, output).
-    batch_size : int, "full" or None, default=None
-        Rows per gradient step; None or "full" use the whole training set (full
-        batch; "full" is how a TOML config says it).
-    activation : {"sigmoid", "tanh", "relu"}, default="sigmoid"
-        Non-linearity of the hidden layers; the output is linear.
-    init_scale : float, default=1.0
-        Weights start as ``N(0, (init_scale / sqrt(fan_in))^2)``.
-    shuffle : bool, default=True
-        Shuffle the rows before each epoch (mini-batch training only).
-    dtype : {"float64", "float32"}, default="float64"
-        Floating-point type of the computation.
-    random_state : int, numpy Generator, SeedSequence or None, default=None
-        Seeds the initial weights and the shuffling.
+    def positive_int(name: str, value, allow_none: bool = False) -> None:
+        if value is None and allow_none:
+            return
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
 
-    Attributes
-    ----------
-    coefs_, intercepts_ : list of ndarray
-        Weights and biases per layer.
-    loss_curve_ : ndarray
-        Training RMSE (target units) per epoch, averaged over the epoch's batches
-        as they were seen (no extra pass over the data).
-    validation_curve_ : ndarray
-        Validation RMSE after each epoch when ``X_val``/``y_val`` are given to
-        ``fit``, else empty.
-    n_iter_ : int
-        Epochs completed.
-    status_ : {"ok", "diverged", "stopped"}
-        "diverged" when the loss became non-finite; the weights are then those of
-        the last finite epoch and a ``ConvergenceWarning`` is issued.
+    positive_int("hidden_width", net.hidden_width)
+    positive_int("epochs", net.epochs)
+    positive_int("n_hidden_layers", net.n_hidden_layers)
+    if net.batch_size != "full":
+        positive_int("batch_size", net.batch_size, allow_none=True)
+    for name in ("learning_rate", "init_scale"):
+        value = getattr(net, name)
+        if not isinstance(value, numbers.Real) or not value > 0 or not np.isfinite(value):
+            raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    if net.activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {net.activation!r}")
+    if np.dtype(net.dtype) not in (np.dtype("float64"), np.dtype("float32")):
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {net.dtype!r}")
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from hpsearch import NumpyMLPRegressor
-    >>> X = np.linspace(0, 1, 200).reshape(-1, 1)
-    >>> model = NumpyMLPRegressor(epochs=50, batch_size=16, random_state=0)
-    >>> model.fit(X, np.sin(6 * X.ravel())).status_
-    'ok'
-    """
+
+def _rng(rs) -> np.random.Generator:
+    """A generator from a ``random_state`` as scikit-learn accepts it."""
+    if isinstance(rs, np.random.Generator):
+        return rs
+    if isinstance(rs, np.random.RandomState):
+        return np.random.default_rng(rs.randint(2**32, dtype=np.uint64))
+    return np.random.default_rng(rs)
+
+
+class _NumpyMLP(BaseEstimator):
+    """What every NumPy network shares: parameters and their checks, the epochs of
+    gradient descent, continuation and the saved training state."""
 
     def __init__(
         self,
@@ -205,62 +188,6 @@ class NumpyMLPRegressor(RegressorMixin, BaseEstimator):
         self.shuffle = shuffle
         self.dtype = dtype
         self.random_state = random_state
-
-    # -- parameter checks ---------------------------------------------------
-    def _check_params(self) -> None:
-        def positive_int(name: str, value, allow_none: bool = False) -> None:
-            if value is None and allow_none:
-                return
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-
-        positive_int("hidden_width", self.hidden_width)
-        positive_int("epochs", self.epochs)
-        positive_int("n_hidden_layers", self.n_hidden_layers)
-        if self.batch_size != "full":
-            positive_int("batch_size", self.batch_size, allow_none=True)
-        for name in ("learning_rate", "init_scale"):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Real) or not value > 0 or not np.isfinite(value):
-                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
-        if np.dtype(self.dtype) not in (np.dtype("float64"), np.dtype("float32")):
-            raise ValueError(f"dtype must be 'float64' or 'float32', got {self.dtype!r}")
-
-    def _rng(self) -> np.random.Generator:
-        rs = self.random_state
-        if isinstance(rs, np.random.Generator):
-            return rs
-        if isinstance(rs, np.random.RandomState):
-            return np.random.default_rng(rs.randint(2**32, dtype=np.uint64))
-        return np.random.default_rng(rs)
-
-    # -- scikit-learn API ---------------------------------------------------
-    def fit(self, X, y, X_val=None, y_val=None, *, on_epoch=None) -> "NumpyMLPRegressor":
-        """Train from scratch; with ``X_val``/``y_val``, record the validation curve.
-
-        ``on_epoch(epoch, val_rmse)``, when given with validation data, is called
-        after every epoch; returning True stops training there (``status_`` is
-        then "stopped"): this is how a pruner ends a hopeless trial early.
-        """
-        self._check_params()
-        X, y, X_val, y_val = self._validate(X, y, X_val, y_val, reset=True)
-        dtype = np.dtype(self.dtype)
-        self._y_mean = float(y.mean())
-        self._y_scale = float(y.std()) or 1.0
-        self._random = self._rng()
-        sizes = [X.shape[1]] + [self.hidden_width] * self.n_hidden_layers + [1]
-        self.coefs_ = [
-            (self._random.standard_normal((n_in, n_out)) * (self.init_scale / np.sqrt(n_in))).astype(dtype)
-            for n_in, n_out in zip(sizes[:-1], sizes[1:])
-        ]
-        self.intercepts_ = [np.zeros(n_out, dtype=dtype) for n_out in sizes[1:]]
-        self.n_iter_ = 0
-        self.loss_curve_ = np.empty(0)
-        self.validation_curve_ = np.empty(0)
-        self.status_ = "ok"
-        return self._train(X, y, X_val, y_val, self.epochs, on_epoch)
 
     def continue_fit(self, X, y, X_val=None, y_val=None, *, epochs: int, on_epoch=None) -> "NumpyMLPRegressor":
         """Train on from the epochs done so far until ``epochs`` in total (``on_epoch`` as in :meth:`fit`).
@@ -369,6 +296,87 @@ class NumpyMLPRegressor(RegressorMixin, BaseEstimator):
         self._random = np.random.default_rng()
         self._random.bit_generator.state = json.loads(str(state["rng"]))
         return self
+
+
+class NumpyMLPRegressor(RegressorMixin, _NumpyMLP):
+    """Feed-forward network trained by mini-batch gradient descent, NumPy only.
+
+    Parameters
+    ----------
+    hidden_width : int, default=32
+        Units in each hidden layer.
+    epochs : int, default=100
+        Passes over the training data.
+    learning_rate : float, default=0.1
+        Step size of gradient descent (the target is standardised, see module doc).
+    n_hidden_layers : int, default=1
+        Hidden layers; 1 gives the classic three-layer network
+        (input, hidden, output).
+    batch_size : int, "full" or None, default=None
+        Rows per gradient step; None or "full" use the whole training set (full
+        batch; "full" is how a TOML config says it).
+    activation : {"sigmoid", "tanh", "relu"}, default="sigmoid"
+        Non-linearity of the hidden layers; the output is linear.
+    init_scale : float, default=1.0
+        Weights start as ``N(0, (init_scale / sqrt(fan_in))^2)``.
+    shuffle : bool, default=True
+        Shuffle the rows before each epoch (mini-batch training only).
+    dtype : {"float64", "float32"}, default="float64"
+        Floating-point type of the computation.
+    random_state : int, numpy Generator, SeedSequence or None, default=None
+        Seeds the initial weights and the shuffling.
+
+    Attributes
+    ----------
+    coefs_, intercepts_ : list of ndarray
+        Weights and biases per layer.
+    loss_curve_ : ndarray
+        Training RMSE (target units) per epoch, averaged over the epoch's batches
+        as they were seen (no extra pass over the data).
+    validation_curve_ : ndarray
+        Validation RMSE after each epoch when ``X_val``/``y_val`` are given to
+        ``fit``, else empty.
+    n_iter_ : int
+        Epochs completed.
+    status_ : {"ok", "diverged", "stopped"}
+        "diverged" when the loss became non-finite; the weights are then those of
+        the last finite epoch and a ``ConvergenceWarning`` is issued.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hpsearch import NumpyMLPRegressor
+    >>> X = np.linspace(0, 1, 200).reshape(-1, 1)
+    >>> model = NumpyMLPRegressor(epochs=50, batch_size=16, random_state=0)
+    >>> model.fit(X, np.sin(6 * X.ravel())).status_
+    'ok'
+    """
+
+    # -- scikit-learn API ---------------------------------------------------
+    def fit(self, X, y, X_val=None, y_val=None, *, on_epoch=None) -> "NumpyMLPRegressor":
+        """Train from scratch; with ``X_val``/``y_val``, record the validation curve.
+
+        ``on_epoch(epoch, val_rmse)``, when given with validation data, is called
+        after every epoch; returning True stops training there (``status_`` is
+        then "stopped"): this is how a pruner ends a hopeless trial early.
+        """
+        check_params(self)
+        X, y, X_val, y_val = self._validate(X, y, X_val, y_val, reset=True)
+        dtype = np.dtype(self.dtype)
+        self._y_mean = float(y.mean())
+        self._y_scale = float(y.std()) or 1.0
+        self._random = _rng(self.random_state)
+        sizes = [X.shape[1]] + [self.hidden_width] * self.n_hidden_layers + [1]
+        self.coefs_ = [
+            (self._random.standard_normal((n_in, n_out)) * (self.init_scale / np.sqrt(n_in))).astype(dtype)
+            for n_in, n_out in zip(sizes[:-1], sizes[1:])
+        ]
+        self.intercepts_ = [np.zeros(n_out, dtype=dtype) for n_out in sizes[1:]]
+        self.n_iter_ = 0
+        self.loss_curve_ = np.empty(0)
+        self.validation_curve_ = np.empty(0)
+        self.status_ = "ok"
+        return self._train(X, y, X_val, y_val, self.epochs, on_epoch)
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         out = forward(self.coefs_, self.intercepts_, X, self.activation)[-1]

@@ -8,6 +8,8 @@ import pandas as pd
 import pytest
 
 from hpsearch.catalog import import_catalog
+from hpsearch.config import parse
+from hpsearch.trial import TIMING_COLUMNS
 from hpsearch.synthetic import synthetic_events  # noqa: F401  (tests import it from here)
 
 KAGGLE_HEADER = ("Date,Time,Latitude,Longitude,Type,Depth,Depth Error,Depth Seismic Stations,"
@@ -43,6 +45,24 @@ def to_comcat(events: pd.DataFrame) -> pd.DataFrame:
     rows["net"], rows["id"], rows["type"] = events["source"].str.lower(), events["id"], events["event_type"]
     rows["status"] = "reviewed"
     return rows
+
+
+SPACE = {
+    "epochs": {"type": "int", "low": 2, "high": 12},
+    "hidden_width": {"type": "int", "low": 2, "high": 16, "log": True},
+    "learning_rate": {"type": "float", "low": 0.01, "high": 1.0, "log": True},
+}
+
+
+def experiment(**overrides):
+    raw = {"name": "t", "seed": 5, "n_jobs": 1, "budget": {"trials": 8}, "space": SPACE,
+           "model": {"batch_size": 64}}
+    raw.update(overrides)
+    return parse(raw, "test.toml")
+
+
+def without_timing(table: pd.DataFrame) -> pd.DataFrame:
+    return table.drop(columns=list(TIMING_COLUMNS))
 
 
 def train_fresh(params: dict, seed: int, model: dict, repetition: int = 0, root_seed: int = 5):

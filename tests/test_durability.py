@@ -16,7 +16,7 @@ from hpsearch.errors import ConfigError, RunError
 from hpsearch.run import run_experiment
 
 import faults
-from test_engine import experiment, without_timing
+from conftest import experiment, without_timing
 
 # Trials of about 0.15 s, so that a signal lands while the run is going.
 SLOW_CONFIG = """

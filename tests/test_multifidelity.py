@@ -10,7 +10,7 @@ from hpsearch.strategies._hyperband import rung_epochs
 
 import faults
 from conftest import train_fresh
-from test_engine import experiment, without_timing
+from conftest import experiment, without_timing
 
 MF_SPACE = {"epochs": {"type": "int", "low": 2, "high": 18},
             "hidden_width": {"type": "int", "low": 2, "high": 16, "log": True},

@@ -13,7 +13,7 @@ from hpsearch.space import Dimension
 from hpsearch.strategies import make_strategy
 
 from conftest import train_fresh
-from test_engine import SPACE, experiment, without_timing
+from conftest import SPACE, experiment, without_timing
 
 PARAMS = ["epochs", "hidden_width", "learning_rate"]
 
@@ -124,3 +124,145 @@ def test_tpe_refuses_the_pruner_options_that_only_tpe_hyperband_takes():
     with pytest.raises(ConfigError, match="TPESampler has no option 'min_epochs'"):
         parse({"strategies": ["tpe"], "space": SPACE, "strategy": {"tpe": {"min_epochs": 3}}}, "t.toml")
     parse({"strategies": ["tpe-hyperband"], "space": SPACE, "strategy": {"tpe-hyperband": {"min_epochs": 3}}}, "t.toml")
+
+
+# -- scripted ask/tell, no training ------------------------------------------------------
+def told(trial, params, value, config=None, curve=None, status="ok"):
+    """A finished trial as a strategy hears it."""
+    from hpsearch.trial import TrialResult
+
+    return TrialResult("s", 0, trial, trial if config is None else config, 0, dict(params),
+                       val_rmse=np.nan if value is None else value, status=status,
+                       val_curve=list(curve or []))
+
+
+MF = parse({"space": {"epochs": {"type": "int", "low": 2, "high": 18},
+                      "learning_rate": {"type": "float", "low": 0.01, "high": 1.0, "log": True}}}, "t").space
+
+
+def test_random_answers_depend_only_on_the_trial_number():
+    space = parse({"space": SPACE}, "t").space
+    a = make_strategy("random", space, np.random.SeedSequence(3))
+    b = make_strategy("random", space, np.random.SeedSequence(3))
+    forwards = [a.ask(i) for i in range(5)]
+    backwards = [b.ask(i) for i in reversed(range(5))][::-1]
+    assert forwards == backwards
+    assert len({p["learning_rate"] for p in forwards}) == 5
+
+
+def test_hyperband_promotes_the_best_third_from_their_saved_states():
+    from hpsearch.strategies import WAIT
+
+    hb = make_strategy("hyperband", MF, np.random.SeedSequence(0), {"brackets": 1})
+    first = [hb.ask(t) for t in range(9)]
+    assert hb.ask(9) is WAIT  # the rung is running
+    assert [p.params["epochs"] for p in first] == [2] * 9 and all(p.keep_state for p in first)
+    assert [p.config for p in first] == list(range(9)) and all(p.parent is None for p in first)
+    values = [0.5, 0.1, 0.9, 0.3, 0.8, 0.2, 0.7, 0.6, 0.4]  # best: configs 1, 5, 3
+    for t, p in enumerate(first):
+        hb.tell(told(t, p.params, values[t], config=p.config))
+    assert hb.states_needed() == {1, 3, 5}
+    second = [hb.ask(t) for t in range(9, 12)]
+    assert hb.ask(12) is WAIT
+    assert [p.config for p in second] == [1, 5, 3]
+    assert all(p.params["epochs"] == 6 and p.start_epoch == 2 and p.keep_state for p in second)
+    assert [p.parent for p in second] == [1, 5, 3]  # the trials that trained them to 2 epochs
+    for t, p, v in zip(range(9, 12), second, [0.3, 0.05, None]):  # config 3 fails at 6 epochs
+        hb.tell(told(t, p.params, v, config=p.config, status="ok" if v is not None else "failed"))
+    last = hb.ask(12)
+    assert last.config == 5 and last.params["epochs"] == 18 and last.parent == 10
+    assert not last.keep_state and last.start_epoch == 6
+
+
+def test_asha_promotes_as_soon_as_a_rung_has_eta_results():
+    asha = make_strategy("asha", MF, np.random.SeedSequence(0))
+    asked = [asha.ask(t) for t in range(3)]
+    assert [p.params["epochs"] for p in asked] == [2, 2, 2]
+    asha.tell(told(0, asked[0].params, 0.4, config=asked[0].config))
+    asha.tell(told(1, asked[1].params, 0.2, config=asked[1].config))
+    assert asha.ask(3).params["epochs"] == 2  # two results: top third is empty
+    asha.tell(told(2, asked[2].params, 0.3, config=asked[2].config))
+    promoted = asha.ask(4)
+    assert promoted.config == asked[1].config and promoted.params["epochs"] == 6
+    assert promoted.parent == 1 and promoted.start_epoch == 2
+    assert asha.ask(5).params["epochs"] == 2  # promoted once only
+
+
+def test_grid_answers_shorter_epochs_from_the_trainer_curve():
+    from hpsearch.strategies import WAIT
+
+    space = parse({"space": {"epochs": {"type": "int", "low": 2, "high": 12, "grid": [3, 12]},
+                             "learning_rate": {"type": "float", "low": 0.1, "high": 0.2, "grid": [0.1]}}},
+                  "t").space
+    grid = make_strategy("grid", space, np.random.SeedSequence(0), max_trials=2)
+    trainer = grid.ask(0)
+    assert trainer == {"epochs": 12, "learning_rate": 0.1}
+    assert grid.ask(1) is WAIT
+    grid.tell(told(0, trainer, 0.25, curve=[0.5 - 0.01 * k for k in range(12)]))
+    answered = grid.ask(1)
+    assert answered.params["epochs"] == 3 and answered.config == 0
+    assert answered.answer["val_rmse"] == pytest.approx(0.48) and len(answered.answer["val_curve"]) == 3
+    assert grid.ask(2) is None and grid.size == 2
+
+
+def test_grid_answer_of_a_diverged_trainer_is_not_a_value():
+    space = parse({"space": {"epochs": {"type": "int", "low": 2, "high": 12, "grid": [3, 12]}}}, "t").space
+    grid = make_strategy("grid", space, np.random.SeedSequence(0), max_trials=2)
+    grid.tell(told(0, grid.ask(0), None, curve=[0.5], status="diverged"))
+    answer = grid.ask(1).answer
+    assert answer["status"] == "diverged" and "has no epoch 3" in answer["message"]
+
+
+def _distance_after_startup(name, options, trials=60, tail=20):
+    """Median distance in decades from the best learning rate (0.05) of the last
+    ``tail`` proposals on a problem whose value is that distance squared."""
+    space = parse({"space": {"learning_rate": {"type": "float", "low": 1e-4, "high": 10.0, "log": True}}},
+                  "t").space
+    strategy = make_strategy(name, space, np.random.SeedSequence(1), options)
+    rates = []
+    for t in range(trials):
+        params = strategy.ask(t)
+        rates.append(params["learning_rate"])
+        strategy.tell(told(t, params, (np.log10(params["learning_rate"]) - np.log10(0.05)) ** 2))
+    return float(np.median(np.abs(np.log10(rates[-tail:]) - np.log10(0.05))))
+
+
+def test_tpe_concentrates_its_proposals_after_the_startup_trials():
+    tpe = _distance_after_startup("tpe", {"n_startup_trials": 10})
+    random = _distance_after_startup("random", None)
+    print(f"median distance from the optimum, decades: tpe {tpe:.3f}, random {random:.3f}")
+    assert random > 0.7  # uniform over 5 decades around an optimum 1.3 decades from the top
+    assert tpe < 0.3 * random
+
+
+def test_qmc_scramble_option_reaches_the_sampler():
+    space = parse({"space": SPACE}, "t").space
+
+    def first(seed, scramble):
+        s = make_strategy("optuna:QMCSampler", space, np.random.SeedSequence(seed), {"scramble": scramble})
+        return s.ask(0)
+
+    assert first(1, False) == first(2, False)  # unscrambled Sobol: the seed does not matter
+    assert first(1, True) != first(2, True)
+
+
+def test_tpe_hyperband_stops_trials_that_fall_behind_through_on_epoch():
+    from hpsearch.trial import STOP
+
+    strategy = make_strategy("tpe-hyperband", MF, np.random.SeedSequence(0),
+                             {"n_startup_trials": 2, "batch_size": 1})
+    decisions = {}
+    for t in range(12):
+        proposal = strategy.ask(t)
+        assert proposal.report_epochs and proposal.params["epochs"] == 18
+        curve = []
+        for epoch in range(1, 19):
+            curve.append(1.0 + t - 0.01 * epoch)  # every later trial is worse
+            if strategy.on_epoch(t, epoch, curve[-1]) is STOP:
+                decisions[t] = epoch
+                break
+        params = dict(proposal.params, epochs=len(curve))
+        strategy.tell(told(t, params, curve[-1], curve=curve))
+    assert 0 not in decisions and len(decisions) >= 5
+    states = [tr.state.name for tr in strategy.study.trials]
+    assert states.count("PRUNED") == len(decisions)

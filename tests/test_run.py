@@ -1,32 +1,14 @@
-"""The search engine: reproducibility across workers, failures, resume, seeds."""
+"""Running an experiment: reproducibility across workers, failures, resume, seeds, run folders."""
 
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from hpsearch.config import parse
 from hpsearch.seeds import trial_seed
-from hpsearch.report import TIMING_COLUMNS
 from hpsearch.run import run_experiment
 
-SPACE = {
-    "epochs": {"type": "int", "low": 2, "high": 12},
-    "hidden_width": {"type": "int", "low": 2, "high": 16, "log": True},
-    "learning_rate": {"type": "float", "low": 0.01, "high": 1.0, "log": True},
-}
-
-
-def experiment(**overrides):
-    raw = {"name": "t", "seed": 5, "n_jobs": 1, "budget": {"trials": 8}, "space": SPACE,
-           "model": {"batch_size": 64}}
-    raw.update(overrides)
-    return parse(raw, "test.toml")
-
-
-def without_timing(table: pd.DataFrame) -> pd.DataFrame:
-    return table.drop(columns=list(TIMING_COLUMNS))
-
+from conftest import experiment, without_timing
 
 @pytest.mark.parametrize("strategies", [["random"], ["grid"]])
 def test_trials_identical_for_one_and_two_workers(small_catalog, tmp_path, strategies):

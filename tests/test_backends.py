@@ -15,7 +15,7 @@ from hpsearch.cli import main  # noqa: E402
 from hpsearch.errors import RunError  # noqa: E402
 from hpsearch.run import run_experiment  # noqa: E402
 
-from test_engine import experiment, without_timing  # noqa: E402
+from conftest import experiment, without_timing  # noqa: E402
 
 
 @pytest.fixture(scope="module")
