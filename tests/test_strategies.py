@@ -238,12 +238,13 @@ def test_tpe_concentrates_its_proposals_after_the_startup_trials():
 def test_qmc_scramble_option_reaches_the_sampler():
     space = parse({"space": SPACE}, "t").space
 
-    def first(seed, scramble):
+    def second(seed, scramble):  # Optuna draws the first trial independently, at random
         s = make_strategy("optuna:QMCSampler", space, np.random.SeedSequence(seed), {"scramble": scramble})
-        return s.ask(0)
+        s.ask(0)
+        return s.ask(1)
 
-    assert first(1, False) == first(2, False)  # unscrambled Sobol: the seed does not matter
-    assert first(1, True) != first(2, True)
+    assert second(1, False) == second(2, False)  # unscrambled Sobol: the seed does not matter
+    assert second(1, True) != second(2, True)
 
 
 def test_tpe_hyperband_stops_trials_that_fall_behind_through_on_epoch():
@@ -263,6 +264,7 @@ def test_tpe_hyperband_stops_trials_that_fall_behind_through_on_epoch():
                 break
         params = dict(proposal.params, epochs=len(curve))
         strategy.tell(told(t, params, curve[-1], curve=curve))
-    assert 0 not in decisions and len(decisions) >= 5
+    early = {t: e for t, e in decisions.items() if e < 18}  # a stop after the last epoch changes nothing
+    assert 0 not in decisions and len(early) >= 5
     states = [tr.state.name for tr in strategy.study.trials]
-    assert states.count("PRUNED") == len(decisions)
+    assert states.count("PRUNED") == len(early)
