@@ -61,6 +61,21 @@ def test_best_so_far_never_rises_and_carries_over_failures():
 def test_paired_wilcoxon():
     assert comparison.paired_wilcoxon(np.ones(5), np.ones(5)) == 1.0
     assert comparison.paired_wilcoxon(np.arange(5.0), np.arange(5.0) + 1) == pytest.approx(0.0625)
+    # differences 1, 2, 3, 4, -5, 6: W- = 5; 10 of the 64 sign patterns have W- <= 5,
+    # so the exact two-sided p-value is 2 * 10 / 64
+    reference = np.zeros(6)
+    assert comparison.paired_wilcoxon(np.array([1, 2, 3, 4, -5, 6.0]), reference) == pytest.approx(20 / 64)
+
+
+def test_multi_fidelity_columns_on_a_hand_made_table():
+    """Random's median best is (0.44 + 0.57) / 2 = 0.505. TPE's best so far reaches it
+    after its first trial (10 epochs) in repetition 0 and never in repetition 1;
+    random search reaches it likewise; random trains 30 epochs per repetition."""
+    trials, summary = hand_made()
+    table = comparison.comparison_table(trials, summary, ["random", "tpe"]).set_index("strategy")
+    assert table.loc["tpe", "epochs_to_random_median"] == 10 and table.loc["tpe", "reached_random_median"] == 1
+    assert table.loc["tpe", "epochs_ratio_vs_random"] == pytest.approx(10 / 30)
+    assert table.loc["random", "epochs_trained_mean"] == 30 and table.loc["tpe", "epochs_to_target"] == 30
 
 
 @pytest.mark.parametrize("fmt, marker", [("csv", "strategy,"), ("md", "| strategy"),

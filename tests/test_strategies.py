@@ -9,21 +9,12 @@ import pytest
 from hpsearch.config import parse
 from hpsearch.errors import ConfigError
 from hpsearch.run import run_experiment
-from hpsearch.space import Dimension
 from hpsearch.strategies import make_strategy
 
 from conftest import train_fresh
 from conftest import SPACE, experiment, without_timing
 
 PARAMS = ["epochs", "hidden_width", "learning_rate"]
-
-
-def test_grid_points_per_dimension():
-    assert Dimension("e", "int", low=1, high=100, log=True).grid_points(3) == [1, 10, 100]
-    assert Dimension("lr", "float", low=0.0, high=1.0).grid_points(3) == [0.0, 0.5, 1.0]
-    assert Dimension("w", "int", low=1, high=3).grid_points(10) == [1, 2, 3]  # no repeats
-    assert Dimension("w", "int", low=1, high=9, grid=(2, 4)).grid_points(10) == [2, 4]
-    assert Dimension("a", "categorical", choices=("relu", "tanh")).grid_points(5) == ["relu", "tanh"]
 
 
 def test_grid_subset_is_seeded_and_warns():

@@ -1,0 +1,56 @@
+"""Data preparation per repetition, baselines, test scoring."""
+
+import numpy as np
+import pytest
+
+from hpsearch.backends import InProcessBackend
+from hpsearch.budget import Meter, Search
+from hpsearch.checkpoints import Checkpoints
+from hpsearch.evaluation import baselines, data_key, prepare_problem, score_tests
+from hpsearch.features import Dataset
+from hpsearch.loop import Session
+from hpsearch.store import TrialStore
+from hpsearch.strategies import make_strategy
+from hpsearch.trial import TrialResult
+
+from conftest import experiment
+
+
+def test_baselines_on_a_hand_made_split():
+    X = np.arange(8.0).reshape(-1, 1)
+    y = 2 * X.ravel() + 1
+    data = Dataset(X[:4], y[:4], X[4:6], y[4:6], X[6:], y[6:], ("x",))
+    b = baselines(data)
+    # the training mean is 4; validation targets 9 and 11, test 13 and 15
+    assert b.mean_val_rmse == pytest.approx(np.sqrt((25 + 49) / 2))
+    assert b.mean_test_rmse == pytest.approx(np.sqrt((81 + 121) / 2))
+    assert b.linear_val_rmse == pytest.approx(0, abs=1e-9) and b.linear_test_rmse == pytest.approx(0, abs=1e-9)
+
+
+def test_each_repetition_has_its_own_split_and_baselines(small_catalog):
+    problem = prepare_problem(experiment(repetitions=2))
+    a, b = problem.datasets[data_key(0)], problem.datasets[data_key(1)]
+    assert a.X_train.shape == b.X_train.shape and not np.array_equal(a.y_val, b.y_val)
+    assert problem.baselines[0] != problem.baselines[1] and problem.n_features == 4
+    again = prepare_problem(experiment(repetitions=1)).datasets[data_key(0)]
+    np.testing.assert_array_equal(again.X_train, a.X_train)  # the same seed, the same split
+    assert "rows kept" in " ".join(problem.cleaning.lines())
+
+
+def scored(spec, dataset):
+    return TrialResult.from_spec(spec, val_rmse=0.1, test_rmse=0.2 if spec.with_test else np.nan)
+
+
+def test_the_test_split_is_scored_once_per_search_for_its_best(tmp_path):
+    exp = experiment()
+    session = Session(TrialStore(tmp_path), Meter(exp.budget, 100), scored, Checkpoints(tmp_path), 5, {})
+    searches = [Search(make_strategy("random", exp.space, np.random.SeedSequence(0)), r, data_key(r))
+                for r in range(3)]
+    searches[0].add(TrialResult("random", 0, 4, 4, 1, {"epochs": 3}, val_rmse=0.3))
+    searches[1].add(TrialResult("random", 1, 2, 9, 1, {"epochs": 5}, val_rmse=0.3))
+    with InProcessBackend() as backend:
+        backend.share({data_key(r): None for r in range(3)})
+        tests = score_tests(session, searches, backend)
+    assert sorted(tests) == [("random", 0), ("random", 1)]  # repetition 2 has no best
+    assert tests[("random", 1)].config == 9 and tests[("random", 1)].test_rmse == 0.2
+    assert TrialStore(tmp_path).read() == []  # test scores are not trials

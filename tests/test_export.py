@@ -1,0 +1,62 @@
+"""Export formats, parsed back: what a reader gets is what the table holds."""
+
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hpsearch.errors import RunError
+from hpsearch.export import caption_for, read_table, render, side_by_side
+
+TABLE = pd.DataFrame({"strategy": ["random", "tpe_x"], "repetitions": [3, 3],
+                      "best_val_rmse_mean": [0.412345, 0.40001], "skill": [0.0123, np.nan],
+                      "p_value_vs_random": [np.nan, 0.03125]})
+
+
+def test_csv_round_trips_at_full_precision():
+    back = pd.read_csv(io.StringIO(render(TABLE, "csv")))
+    pd.testing.assert_frame_equal(back, TABLE)
+
+
+def test_json_records_with_null_for_missing():
+    records = json.loads(render(TABLE, "json"))
+    assert records[0]["best_val_rmse_mean"] == 0.412345 and records[0]["p_value_vs_random"] is None
+    assert [r["strategy"] for r in records] == ["random", "tpe_x"]
+
+
+def test_markdown_rows_parse_back_rounded():
+    lines = [line for line in render(TABLE, "md", "A caption.").splitlines() if line.startswith("|")]
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
+    assert cells[0] == list(TABLE.columns)
+    assert cells[2] == ["random", "3", "0.4123", "+1.23%", ""]
+    assert cells[3] == ["tpe_x", "3", "0.4000", "", "0.0312"]
+
+
+def test_latex_has_booktabs_rules_escaped_names_and_every_row():
+    text = render(TABLE, "latex", "Caption.")
+    body = text[text.index("\\midrule") + len("\\midrule"):text.index("\\bottomrule")]
+    rows = [r.strip().rstrip("\\\\").strip() for r in body.strip().splitlines()]
+    assert [r.split(" & ")[0] for r in rows] == ["random", "tpe\\_x"]
+    assert "\\toprule" in text and "\\caption{Caption.}" in text
+    assert rows[0].split(" & ")[2] == "0.4123"
+
+
+def test_unknown_format_and_missing_tables_are_clean_errors(tmp_path):
+    with pytest.raises(RunError, match="unknown format 'xls'"):
+        render(TABLE, "xls")
+    with pytest.raises(RunError, match="no such run folder"):
+        read_table(tmp_path / "nope", "summary")
+    (tmp_path / "run").mkdir()
+    with pytest.raises(RunError, match="summary.csv: not found"):
+        read_table(tmp_path / "run", "summary")
+
+
+def test_side_by_side_and_caption(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        TABLE.to_csv(tmp_path / name / "comparison.csv", index=False)
+    table = side_by_side([tmp_path / "a", tmp_path / "b"])
+    assert table["run"].tolist() == ["a", "a", "b", "b"] and (table["features"] == "?").all()
+    assert "smallest possible p-value is 0.25" in caption_for(TABLE)

@@ -1,0 +1,48 @@
+"""Tables from stored records: columns from the trial schema, the best per search."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hpsearch import report
+from hpsearch.evaluation import Baselines
+from hpsearch.trial import TrialResult, table_columns
+
+
+def records():
+    out = []
+    for strategy in ("tpe", "random"):
+        for trial, value in enumerate([0.5, 0.3, None, 0.3]):
+            out.append(TrialResult(strategy, 0, trial, trial, 7, {"learning_rate": 0.1 * (trial + 1)},
+                                   val_rmse=np.nan if value is None else value,
+                                   status="ok" if value is not None else "diverged",
+                                   epochs_trained=5, seconds=1.0).to_record())
+    return out
+
+
+def test_trials_table_columns_order_and_types():
+    table = report.trials_table(records()[::-1], ["learning_rate"], ["random", "tpe"])
+    assert list(table.columns) == table_columns(["learning_rate"])
+    assert table["strategy"].tolist() == ["random"] * 4 + ["tpe"] * 4  # config order, not store order
+    assert table["trial"].tolist() == [0, 1, 2, 3] * 2
+    assert table["val_rmse"].dtype == float and np.isnan(table["val_rmse"].iloc[2])
+
+
+def test_summary_picks_the_best_validation_lowest_trial_and_scores_its_test():
+    trials = report.trials_table(records(), ["learning_rate"], ["random", "tpe"])
+    test = TrialResult("random", 0, 1, 1, 7, {}, test_rmse=0.31)
+    summary = report.summary_table(trials, {("random", 0): test}, {0: Baselines(0.6, 0.61, 0.55, 0.56)},
+                                   ["learning_rate"], ["random", "tpe"])
+    random = summary.set_index("strategy").loc["random"]
+    assert random.best_trial == 1 and random.learning_rate == pytest.approx(0.2)
+    assert random.test_rmse == 0.31 and random.failures == 1 and random.trials == 4
+    assert random.epochs_trained == 20 and random.baseline_mean_test_rmse == 0.61
+    assert np.isnan(summary.set_index("strategy").loc["tpe", "test_rmse"])  # not scored
+    text = report.results_text(summary.iloc[:1], ["learning_rate"])
+    assert "predict the mean" in text and "0.6100" in text and "+49.18%" in text
+
+
+def test_write_csv_is_atomic(tmp_path):
+    report.write_csv(pd.DataFrame({"a": [1.0 / 3]}), tmp_path / "t.csv")
+    assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]
+    assert pd.read_csv(tmp_path / "t.csv")["a"].iloc[0] == 1.0 / 3
