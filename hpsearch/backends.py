@@ -30,6 +30,7 @@ import os
 import shutil
 import socket
 import threading
+import warnings
 from abc import ABC, abstractmethod
 from multiprocessing import AuthenticationError
 from multiprocessing.connection import Client, Listener
@@ -360,14 +361,15 @@ class SocketChannel:
         self.authkey = authkey
 
     def report(self, key: tuple, epoch: int, value: float) -> bool:
+        where = (self.address, self.authkey)
         try:
-            connection = self._connections.get(self.address)
+            connection = self._connections.get(where)
             if connection is None:
-                connection = self._connections[self.address] = Client(self.address, authkey=self.authkey)
+                connection = self._connections[where] = Client(self.address, authkey=self.authkey)
             connection.send((key, epoch, value))
             return bool(connection.recv())
-        except (OSError, EOFError):
-            self._connections.pop(self.address, None)
+        except (OSError, EOFError, AuthenticationError):
+            self._connections.pop(where, None)
             return False
 
 
@@ -378,6 +380,7 @@ class _ChannelServer:
         authkey = os.urandom(32)
         self.handler = handler
         self.closed = False
+        self.connections: list = []
         self.listener = Listener((host, 0), authkey=authkey)
         self.address = SocketChannel(self.listener.address, authkey)
         threading.Thread(target=self._accept, daemon=True, name="hpsearch-epoch-channel").start()
@@ -393,6 +396,7 @@ class _ChannelServer:
             if self.closed:
                 connection.close()
                 return
+            self.connections.append(connection)
             threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
 
     def _serve(self, connection) -> None:
@@ -400,9 +404,18 @@ class _ChannelServer:
             while True:
                 try:
                     key, epoch, value = connection.recv()
-                except (OSError, EOFError):
+                    connection.send(self._answer(tuple(key), epoch, value))
+                except (OSError, EOFError, TypeError):  # TypeError: closed under recv by close()
                     return
-                connection.send(bool(self.handler(tuple(key), epoch, value)))
+
+    def _answer(self, key: tuple, epoch: int, value: float) -> bool:
+        """The handler's answer; a handler that raises must not leave a worker waiting."""
+        try:
+            return bool(self.handler(key, epoch, value))
+        except Exception as exc:
+            warnings.warn(f"epoch report of trial {key} not handled, the trial goes on: "
+                          f"{type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=1)
+            return False
 
     def close(self) -> None:
         self.closed = True
@@ -411,3 +424,5 @@ class _ChannelServer:
         except OSError:
             pass
         self.listener.close()
+        for connection in self.connections:  # a worker still reporting hears nothing more
+            connection.close()

@@ -260,3 +260,10 @@ def main(argv: list[str] | None = None) -> int:
     except HpsearchError as exc:
         print(f"hpsearch: error: {exc}", file=sys.stderr)
         return 2
+    except Exception:  # a bug: the traceback, and a status scripts can tell from bad input
+        import traceback
+
+        traceback.print_exc()
+        print("hpsearch: internal error (a bug; finished trials are saved): please report it with "
+              "the traceback above", file=sys.stderr)
+        return 1

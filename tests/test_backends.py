@@ -1,4 +1,7 @@
-"""Trials on a Dask cluster: a LocalCluster on 127.0.0.1 with 2 worker processes."""
+"""Backends: in-process, loky and Dask behind one interface; worker deaths; the epoch channel.
+
+The Dask tests use a LocalCluster on 127.0.0.1 with 2 worker processes.
+"""
 
 import os
 import signal
@@ -9,9 +12,77 @@ import time
 import pandas as pd
 import pytest
 
-distributed = pytest.importorskip("distributed")
-
+from hpsearch.backends import DIED, InProcessBackend, LokyBackend, SocketChannel, _ChannelServer  # noqa: E402
 from hpsearch.cli import main  # noqa: E402
+from hpsearch.objective import train_and_score  # noqa: E402
+from hpsearch.trial import TrialSpec  # noqa: E402
+
+import faults  # noqa: E402
+from test_objective import tiny_dataset  # noqa: E402
+
+
+def specs(n, **kw):
+    return [TrialSpec("random", 0, t, t, {"epochs": 6, "learning_rate": 0.05 * (t + 1)}, 100 + t, "rep0",
+                      {"batch_size": 16}, **kw) for t in range(n)]
+
+
+def collect(backend, tasks, handler=None):
+    import contextlib
+
+    with backend:
+        backend.share({"rep0": tiny_dataset()})
+        with backend.channel(handler) if handler else contextlib.nullcontext():
+            for task in tasks:
+                backend.submit(task[0], task[1])
+            results = []
+            while backend.in_flight:
+                results += backend.next_completed()
+    return sorted(results, key=lambda r: r.trial)
+
+
+def comparable(results):
+    return [(r.trial, r.params, r.val_curve, r.status, r.message, r.epochs_trained) for r in results]
+
+
+def test_loky_and_in_process_give_the_same_results_and_clean_up(tmp_path):
+    tasks = [(train_and_score, specs(5)[i:i + 2]) for i in (0, 2, 4)]  # tasks of several specs
+    here = collect(InProcessBackend(), tasks)
+    there = collect(LokyBackend(2, tmp_path), tasks)
+    assert comparable(here) == comparable(there) and len(there) == 5
+    assert not (tmp_path / "_data").exists() and not (tmp_path / "_running").exists()
+
+
+def test_loky_reports_a_worker_death_as_a_failed_trial_and_reruns_the_others(tmp_path):
+    results = collect(LokyBackend(2, tmp_path), [(faults.dies_on_trial_3, [s]) for s in specs(6)])
+    assert [r.trial for r in results] == list(range(6))
+    assert results[3].status == "failed" and results[3].message.startswith(DIED)
+    assert all(r.status == "ok" for r in results if r.trial != 3)
+
+
+def test_the_epoch_channel_carries_reports_from_loky_workers_and_stops_them(tmp_path):
+    heard = []
+
+    def handler(key, epoch, value):
+        heard.append((key[2], epoch))
+        return epoch >= 2 and key[2] % 2 == 0  # stop the even trials after two epochs
+
+    results = collect(LokyBackend(2, tmp_path), [(train_and_score, [s]) for s in specs(4, report_epochs=True)],
+                      handler)
+    assert [r.epochs_trained for r in results] == [2, 6, 2, 6]
+    assert sorted(heard) == sorted([(t, e) for t in (0, 2) for e in (1, 2)] + [(t, e) for t in (1, 3)
+                                                                                for e in range(1, 7)])
+
+
+def test_a_socket_channel_fails_safe_when_the_driver_is_gone():
+    server = _ChannelServer(lambda key, epoch, value: True, "127.0.0.1")
+    channel = server.address
+    assert channel.report(("s", 0, 1), 1, 0.5) is True
+    assert SocketChannel(channel.address, b"wrong key" * 4).report(("s", 0, 1), 1, 0.5) is False
+    server.close()
+    assert channel.report(("s", 0, 1), 2, 0.5) is False  # the trial goes on
+
+
+distributed = pytest.importorskip("distributed")
 from hpsearch.errors import RunError  # noqa: E402
 from hpsearch.run import run_experiment  # noqa: E402
 

@@ -8,7 +8,7 @@ import pytest
 from hpsearch.seeds import trial_seed
 from hpsearch.run import run_experiment
 
-from conftest import experiment, without_timing
+from conftest import SPACE, experiment, without_timing
 
 @pytest.mark.parametrize("strategies", [["random"], ["grid"]])
 def test_trials_identical_for_one_and_two_workers(small_catalog, tmp_path, strategies):
