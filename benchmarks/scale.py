@@ -22,7 +22,7 @@ import pandas as pd
 
 from _common import report, synthetic_cache
 from hpsearch.config import parse
-from hpsearch.run import run_experiment
+from hpsearch.runner import run_experiment
 
 
 def main() -> None:

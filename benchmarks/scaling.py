@@ -26,7 +26,7 @@ import pandas as pd
 from _common import median, report, synthetic_cache
 from hpsearch.config import parse
 from hpsearch.network import NumpyMLPRegressor
-from hpsearch.run import run_experiment
+from hpsearch.runner import run_experiment
 
 
 def experiment(n_jobs: int, trials: int, epochs: int, batch: int | None, **backend):

@@ -31,7 +31,7 @@ from hpsearch.catalog import load_catalog
 from hpsearch.config import parse
 from hpsearch.features import prepare
 from hpsearch.objective import train_and_score
-from hpsearch.run import run_experiment
+from hpsearch.runner import run_experiment
 from hpsearch.seeds import split_seed
 from hpsearch.trial import TrialSpec
 

@@ -44,16 +44,19 @@ class Search:
 class Meter:
     """Counts what searches spend against ``budget``.
 
-    ``default_epochs``: the epochs of a trial whose parameters do not set them.
+    An epoch budget counts iterations of the estimator's ``fidelity`` (epochs of
+    the network); ``default_epochs`` is the count of a trial whose parameters do
+    not set it.
     """
 
-    def __init__(self, budget: Budget, default_epochs: int):
+    def __init__(self, budget: Budget, default_epochs: int, fidelity: str = "epochs"):
         self.kind = budget.kind
         self.amount = budget.amount
         self.default_epochs = default_epochs
+        self.fidelity = fidelity
 
     def epochs_of(self, params: dict) -> int:
-        return int(params.get("epochs", self.default_epochs))
+        return int(params.get(self.fidelity, self.default_epochs))
 
     def cost(self, proposal: Proposal, result: TrialResult | None = None) -> int:
         """Epochs a trial counts: what it will train when asked; once finished, what it

@@ -1,6 +1,6 @@
 """Saved network states: multi-fidelity strategies continue a trial from another's.
 
-A state is one ``.npz`` file per trial in the run folder's ``_states/``, named
+A state is one ``.state`` file (a zip) per trial in the run folder's ``_states/``, named
 after (strategy, repetition, trial). Workers write them (atomically: whole or
 absent) and read them; the driver deletes those the strategy will not continue
 any more, and the whole folder once the run is complete.
@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 STATES_FOLDER = "_states"
+SUFFIX = ".state"  # a zip: NumPy arrays (the network) or a skops file (a scikit-learn estimator)
 
 
 def trial_name(strategy: str, repetition: int, trial: int) -> str:
@@ -43,7 +44,7 @@ class Checkpoints:
         if trial is None:
             return None
         self.folder.mkdir(parents=True, exist_ok=True)
-        return str(self.folder / f"{trial_name(strategy, repetition, trial)}.npz")
+        return str(self.folder / f"{trial_name(strategy, repetition, trial)}{SUFFIX}")
 
     def release(self, strategy: str, repetition: int, asked, needed: set[int]) -> None:
         """Delete the states of trials in ``asked`` that are not ``needed`` any more.
@@ -55,9 +56,9 @@ class Checkpoints:
         if not self.folder.is_dir():
             return
         prefix = trial_name(strategy, repetition, 0).rsplit("-", 1)[0] + "-"
-        for path in self.folder.glob(f"{prefix}*.npz"):
-            number = path.stem.rsplit("-", 1)[1]
-            if not number.isdigit():
+        for path in self.folder.glob(f"{prefix}*"):
+            number = path.name.removesuffix(SUFFIX).rsplit("-", 1)[1]
+            if not path.name.endswith(SUFFIX) or not number.isdigit():  # a temporary file
                 path.unlink(missing_ok=True)
             elif int(number) in asked and int(number) not in needed:
                 path.unlink(missing_ok=True)

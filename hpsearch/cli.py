@@ -189,7 +189,7 @@ def _version() -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from hpsearch.config import load
-    from hpsearch.run import default_run_dir, run_experiment
+    from hpsearch.runner import default_run_dir, run_experiment
 
     exp = load(args.config)
     strategies = None

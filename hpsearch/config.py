@@ -9,7 +9,6 @@ file, the key, the bad value and what is allowed, for example::
 from __future__ import annotations
 
 import difflib
-import inspect
 import math
 import numbers
 import tomllib
@@ -22,10 +21,10 @@ import tomli_w
 from hpsearch.backends import BACKENDS, DEFAULT_BACKEND, SCHEDULER_BACKEND
 from hpsearch.errors import ConfigError
 from hpsearch.features import FEATURE_SETS, SPLITS
-from hpsearch.network import NumpyMLPRegressor, check_params
+from hpsearch import estimators
+from hpsearch.estimators import NETWORK
 from hpsearch.space import KINDS, Dimension
 
-NETWORK_PARAMS = tuple(p for p in inspect.signature(NumpyMLPRegressor).parameters if p != "random_state")
 BUDGET_KINDS = ("trials", "epochs", "seconds")
 DEFAULT_SPACE = {
     "epochs": {"type": "int", "low": 5, "high": 100},
@@ -37,10 +36,45 @@ DEFAULT_MODEL = {"batch_size": 256}
 
 @dataclass(frozen=True)
 class DataConfig:
-    features: str = "challenge"
+    """Where the data comes from (see ``hpsearch.problems``).
+
+    ``dataset``: ``earthquake`` (the catalog; ``features`` is a feature set),
+    ``diabetes`` or ``friedman1`` (built in), or ``table`` (a CSV/Parquet file
+    at ``path``, predicting ``target``; ``features`` is then a list of columns).
+    """
+
+    features: str | tuple[str, ...] | None = "challenge"
     split: str = "random"
     fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
     event_types: tuple[str, ...] | None = ("earthquake",)
+    dataset: str = "earthquake"
+    path: str | None = None
+    target: str | None = None
+    categorical: tuple[str, ...] | None = None
+    time: str | None = None
+    n_samples: int = 1000
+    noise: float = 1.0
+
+    def to_dict(self) -> dict:
+        out: dict[str, Any] = {}
+        if self.dataset == "earthquake":
+            out["features"] = self.features
+        elif self.dataset == "table":
+            out.update(path=self.path, target=self.target)
+        else:
+            out["dataset"] = self.dataset
+        if self.dataset != "earthquake":
+            for key in ("features", "categorical"):
+                if getattr(self, key) is not None:
+                    out[key] = list(getattr(self, key))
+            if self.time is not None:
+                out["time"] = self.time
+            if self.dataset == "friedman1":
+                out.update(n_samples=self.n_samples, noise=self.noise)
+        out.update(split=self.split, fractions=list(self.fractions))
+        if self.dataset == "earthquake":
+            out["event_types"] = list(self.event_types) if self.event_types else "all"
+        return out
 
 
 @dataclass(frozen=True)
@@ -66,6 +100,7 @@ class Experiment:
     budget: Budget = field(default_factory=Budget)
     data: DataConfig = field(default_factory=DataConfig)
     model: dict = field(default_factory=lambda: dict(DEFAULT_MODEL))
+    estimator: str = NETWORK
     space: tuple[Dimension, ...] = ()
     strategy_options: dict = field(default_factory=dict)
     source: str = "<config>"
@@ -110,13 +145,11 @@ class Experiment:
         if self.max_failures is not None:
             out["max_failures"] = self.max_failures
         out["budget"] = {self.budget.kind: self.budget.amount}
-        out["data"] = {
-            "features": self.data.features, "split": self.data.split,
-            "fractions": list(self.data.fractions),
-            "event_types": list(self.data.event_types) if self.data.event_types else "all",
-        }
+        out["data"] = self.data.to_dict()
         # TOML has no null: a full batch is written "full"
         out["model"] = {k: ("full" if k == "batch_size" and v is None else v) for k, v in self.model.items()}
+        if self.estimator != NETWORK:
+            out["model"] = {"estimator": self.estimator, **out["model"]}
         out["space"] = {dim.name: dim.to_dict() for dim in self.space}
         if self.strategy_options:
             out["strategy"] = {k: dict(v) for k, v in self.strategy_options.items()}
@@ -245,8 +278,17 @@ def parse(raw: dict, source: str = "<config>") -> Experiment:
         raise c.fail(f"budget.{kind}", f"must be > 0, got {amount}")
 
     data = _parse_data(c, raw.get("data", {}))
-    space = _parse_space(c, raw.get("space", DEFAULT_SPACE))
-    model = _parse_model(c, raw.get("model", DEFAULT_MODEL), {d.name for d in space})
+    model_raw = raw.get("model", DEFAULT_MODEL)
+    estimator = model_raw.get("estimator", NETWORK) if isinstance(model_raw, dict) else NETWORK
+    try:
+        cls = estimators.resolve(estimator)
+    except estimators.EstimatorError as exc:
+        raise c.fail("model.estimator", str(exc)) from None
+    if "space" not in raw and estimator != NETWORK:
+        raise c.fail("space", f"give the parameters of {cls.__name__} to search, e.g. [space.alpha]")
+    space = _parse_space(c, raw.get("space", DEFAULT_SPACE), cls)
+    model = _parse_model(c, model_raw, {d.name for d in space}, cls)
+    _check_fidelity(c, cls, strategies, kind)
 
     options_raw = c.keys(raw.get("strategy", {}), "strategy", list(strategies))
     options = {}
@@ -259,13 +301,18 @@ def parse(raw: dict, source: str = "<config>") -> Experiment:
     return Experiment(name=name, seed=seed, n_jobs=n_jobs, backend=backend, scheduler=scheduler,
                       strategies=tuple(strategies),
                       repetitions=repetitions, max_failures=max_failures,
-                      budget=Budget(kind, amount), data=data, model=model, space=space,
+                      budget=Budget(kind, amount), data=data, model=model, estimator=estimator, space=space,
                       strategy_options=options, source=source)
 
 
+DATA_KEYS = ("dataset", "path", "target", "features", "categorical", "time", "split", "fractions",
+             "event_types", "n_samples", "noise")
+
+
 def _parse_data(c: _Checker, raw: Any) -> DataConfig:
-    c.keys(raw, "data", ("features", "split", "fractions", "event_types"))
-    features = c.choice(raw.get("features", "challenge"), "data.features", FEATURE_SETS)
+    from hpsearch.problems import BUILT_IN
+
+    c.keys(raw, "data", DATA_KEYS)
     split = c.choice(raw.get("split", "random"), "data.split", SPLITS)
     fractions = raw.get("fractions", [0.7, 0.15, 0.15])
     if (not isinstance(fractions, list) or len(fractions) != 3
@@ -273,30 +320,98 @@ def _parse_data(c: _Checker, raw: Any) -> DataConfig:
             or abs(sum(fractions) - 1) > 1e-9):
         raise c.fail("data.fractions", f"expected three numbers > 0 (train, validation, test) "
                      f"that sum to 1, got {_show(fractions)}")
-    event_types = raw.get("event_types", ["earthquake"])
-    if event_types == "all":
-        event_types = None
-    else:
-        event_types = tuple(t.lower() for t in c.string_list(event_types, "data.event_types"))
-    return DataConfig(features, split, tuple(float(f) for f in fractions), event_types)
+    fractions = tuple(float(f) for f in fractions)
+    if "path" in raw:
+        if "dataset" in raw:
+            raise c.fail("data.dataset", "give either a dataset or a path, not both")
+        return _parse_table(c, raw, split, fractions)
+    dataset = c.choice(raw.get("dataset", "earthquake"), "data.dataset", ("earthquake", *BUILT_IN))
+    if dataset == "earthquake":
+        for key in ("target", "categorical", "time", "n_samples", "noise"):
+            if key in raw:
+                raise c.fail(f"data.{key}", "is for tables and built-in data sets; the earthquake "
+                             "catalog predicts magnitude from a feature set (data.features)")
+        features = c.choice(raw.get("features", "challenge"), "data.features", FEATURE_SETS)
+        event_types = raw.get("event_types", ["earthquake"])
+        if event_types == "all":
+            event_types = None
+        else:
+            event_types = tuple(t.lower() for t in c.string_list(event_types, "data.event_types"))
+        return DataConfig(features, split, fractions, event_types)
+    for key in ("target", "categorical", "time", "event_types") + (("n_samples", "noise")
+                                                                    if dataset != "friedman1" else ()):
+        if key in raw:
+            raise c.fail(f"data.{key}", f"is not used by the built-in data set '{dataset}'")
+    if split == "temporal":
+        raise c.fail("data.split", f"'temporal' needs a time column; '{dataset}' has none")
+    features = tuple(c.string_list(raw["features"], "data.features")) if "features" in raw else None
+    n_samples = c.integer(raw.get("n_samples", 1000), "data.n_samples", minimum=20)
+    noise = c.number(raw.get("noise", 1.0), "data.noise")
+    if noise < 0:
+        raise c.fail("data.noise", f"must be >= 0, got {noise}")
+    return DataConfig(features, split, fractions, None, dataset, n_samples=n_samples, noise=float(noise))
 
 
-def _parse_model(c: _Checker, raw: Any, searched: set[str]) -> dict:
-    allowed = [p for p in NETWORK_PARAMS]
-    c.keys(raw, "model", allowed)
-    for key, value in raw.items():
+def _parse_table(c: _Checker, raw: dict, split: str, fractions: tuple) -> DataConfig:
+    """``[data] path = ...``: a CSV or Parquet file, relative to the config's folder."""
+    path = raw["path"]
+    if not isinstance(path, str) or not path:
+        raise c.fail("data.path", f"expected a file name, got {_show(path)}")
+    folder = Path(c.source).parent if Path(c.source).suffix == ".toml" else Path.cwd()
+    resolved = (folder / path).resolve()
+    if resolved.suffix.lower() not in (".csv", ".parquet", ".pq"):
+        raise c.fail("data.path", f"expected a .csv or .parquet file, got '{path}'")
+    target = raw.get("target")
+    if not isinstance(target, str) or not target:
+        raise c.fail("data.target", f"name the column to predict, got {_show(target)}")
+    for key in ("event_types", "n_samples", "noise"):
+        if key in raw:
+            raise c.fail(f"data.{key}", "is not used by a table (data.path)")
+    features = tuple(c.string_list(raw["features"], "data.features")) if "features" in raw else None
+    categorical = (tuple(c.string_list(raw["categorical"], "data.categorical"))
+                   if raw.get("categorical") not in (None, []) else (() if "categorical" in raw else None))
+    time = raw.get("time")
+    if time is not None and (not isinstance(time, str) or not time):
+        raise c.fail("data.time", f"expected a column name, got {_show(time)}")
+    if split == "temporal" and time is None:
+        raise c.fail("data.split", "'temporal' needs data.time, the column that orders the rows")
+    if target in (features or ()):
+        raise c.fail("data.features", f"'{target}' is the target; it cannot be a feature too")
+    return DataConfig(features, split, fractions, None, "table", str(resolved), target, categorical, time)
+
+
+def _parse_model(c: _Checker, raw: Any, searched: set[str], cls: type) -> dict:
+    c.keys(raw, "model", ["estimator", *estimators.param_names(cls)])
+    fixed = {k: v for k, v in raw.items() if k != "estimator"}
+    for key in fixed:
         if key in searched:
             raise c.fail(f"model.{key}", "is also searched in [space]; fix it in one place only")
-    try:
-        check_params(NumpyMLPRegressor(**raw))
-    except ValueError as exc:
-        key = str(exc).split()[0]
-        raise c.fail(f"model.{key}", str(exc)) from None
-    return dict(raw)
+    problem = estimators.check_values(cls, fixed)
+    if problem:
+        key = next((k for k in fixed if k in problem), problem.split()[0])
+        raise c.fail(f"model.{key}", problem)
+    return fixed
 
 
-def _parse_space(c: _Checker, raw: Any) -> tuple[Dimension, ...]:
-    c.keys(raw, "space", list(NETWORK_PARAMS))
+def _check_fidelity(c: _Checker, cls: type, strategies: list[str], budget: str) -> None:
+    """Multi-fidelity strategies and epoch budgets need an iteration count to schedule."""
+    from hpsearch.strategies import needs_epoch_reports, schedules_fidelity
+
+    fidelity = estimators.fidelity(cls)
+    for name in strategies:
+        if schedules_fidelity(name) and fidelity is None:
+            raise c.fail("strategies", f"'{name}' schedules iterations, and {cls.__name__} has none "
+                         f"(no warm_start with max_iter or n_estimators); use random, grid or tpe")
+        if needs_epoch_reports(name) and fidelity != "epochs":
+            raise c.fail("strategies", f"'{name}' needs an estimator that reports every epoch "
+                         f"(hpsearch.NumpyMLPRegressor); {cls.__name__} does not")
+    if budget == "epochs" and fidelity is None:
+        raise c.fail("budget.epochs", f"{cls.__name__} has no iteration count to spend; "
+                     f"give a budget in trials or seconds")
+
+
+def _parse_space(c: _Checker, raw: Any, cls: type) -> tuple[Dimension, ...]:
+    c.keys(raw, "space", estimators.param_names(cls))
     if not raw:
         raise c.fail("space", "the search space is empty; give at least one dimension")
     dims = []
@@ -315,7 +430,7 @@ def _parse_space(c: _Checker, raw: Any) -> tuple[Dimension, ...]:
             if len(set(map(repr, choices))) != len(choices):
                 raise c.fail(f"{key}.choices", f"a choice is repeated in {choices}")
             dim = Dimension(name, kind, choices=tuple(choices))
-            _check_value_range(c, dim, key)
+            _check_value_range(c, dim, key, cls)
         else:
             for bound in ("low", "high"):
                 if bound not in spec:
@@ -330,7 +445,7 @@ def _parse_space(c: _Checker, raw: Any) -> tuple[Dimension, ...]:
             if log and low <= 0:
                 raise c.fail(f"{key}.low", f"a log-scale range must start above 0, got {low}")
             dim = Dimension(name, kind, low=low, high=high, log=log)
-            _check_value_range(c, dim, key)
+            _check_value_range(c, dim, key, cls)
         if grid is not None:
             if isinstance(grid, list) and grid:
                 grid = tuple(grid)
@@ -341,11 +456,10 @@ def _parse_space(c: _Checker, raw: Any) -> tuple[Dimension, ...]:
     return tuple(dims)
 
 
-def _check_value_range(c: _Checker, dim: Dimension, key: str) -> None:
-    """Reject values the network would refuse, before any trial runs."""
+def _check_value_range(c: _Checker, dim: Dimension, key: str, cls: type) -> None:
+    """Reject values the estimator would refuse, before any trial runs."""
     values = dim.choices if dim.kind == "categorical" else (dim.low, dim.high)
     for value in values:
-        try:
-            check_params(NumpyMLPRegressor(**{dim.name: value}))
-        except (ValueError, TypeError) as exc:
-            raise c.fail(key, f"{exc}; {dim.name} cannot take {value!r}") from None
+        problem = estimators.check_values(cls, {dim.name: value})
+        if problem:
+            raise c.fail(key, f"{problem}; {dim.name} cannot take {value!r}")

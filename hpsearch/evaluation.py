@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hpsearch import problems
 from hpsearch.backends import Backend
 from hpsearch.budget import Search
 from hpsearch.catalog import load_catalog
@@ -63,16 +64,30 @@ def baselines(data: Dataset) -> Baselines:
                      rmse(linear.predict(data.X_test), data.y_test))
 
 
-def prepare_problem(exp: Experiment) -> Problem:
-    """Read the catalog (fails before anything is written if there is none) and
-    prepare every repetition's split."""
-    table, cleaning, meta = load_catalog(exp.data.event_types)
+def prepare_problem(exp: Experiment, repetitions: list[int] | None = None) -> Problem:
+    """Read the data (fails before anything is written if it is missing or unusable)
+    and prepare the split of every repetition (or of ``repetitions`` only)."""
+    data = exp.data
+    if data.dataset == "earthquake":
+        table, cleaning, meta = load_catalog(data.event_types)
+
+        def split(r):
+            return prepare(table, data.features, data.split, data.fractions, split_seed(exp.seed, r))
+    else:
+        if data.dataset == "table":
+            frame, target, where = problems.read_table(data.path), data.target, data.path
+        else:
+            frame, target = problems.built_in(data.dataset, data.n_samples, data.noise, exp.seed)
+            where = data.dataset
+        table = problems.clean_table(frame, target, data.features, data.categorical, data.time, where)
+        cleaning, meta = table.report, table.meta
+
+        def split(r):
+            return problems.prepare_table(table, data.split, data.fractions, split_seed(exp.seed, r))
     datasets, base = {}, {}
-    for r in range(exp.repetitions):
-        dataset = prepare(table, exp.data.features, exp.data.split, exp.data.fractions,
-                          split_seed(exp.seed, r))
-        datasets[data_key(r)] = dataset
-        base[r] = baselines(dataset)
+    for r in range(exp.repetitions) if repetitions is None else repetitions:
+        datasets[data_key(r)] = split(r)
+        base[r] = baselines(datasets[data_key(r)])
     return Problem(datasets, base, cleaning, meta)
 
 

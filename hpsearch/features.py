@@ -78,8 +78,9 @@ def encode_challenge(table: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def _one_hot(values: pd.Series, train_rows: np.ndarray, prefix: str) -> pd.DataFrame:
-    values = values.fillna("unknown").reset_index(drop=True)
+def _one_hot(values: pd.Series, train_rows: np.ndarray, prefix: str, missing: str = "unknown") -> pd.DataFrame:
+    """One column per level seen at least MIN_CATEGORY_ROWS times in training; the rest ``other``."""
+    values = values.fillna(missing).reset_index(drop=True)
     counts = values.iloc[train_rows].value_counts()
     keep = sorted(counts[counts >= MIN_CATEGORY_ROWS].index)
     mapped = values.where(values.isin(keep), "other")

@@ -25,6 +25,7 @@ from hpsearch.backends import Backend
 from hpsearch.budget import Meter, Search
 from hpsearch.checkpoints import Checkpoints
 from hpsearch.errors import RunError
+from hpsearch.estimators import NETWORK
 from hpsearch.objective import Objective
 from hpsearch.seeds import trial_seed
 from hpsearch.store import TrialStore
@@ -49,6 +50,7 @@ class Session:
     root_seed: int
     model: dict
     max_failures: int | None = None
+    estimator: str = NETWORK
     on_result: Callable[[Search, TrialResult], None] = _nothing
     failures: int = 0
     clock_offset: float = 0.0  # finished_at of the last trial of earlier runs of this folder
@@ -65,7 +67,7 @@ class Session:
             load_state=self.checkpoints.path(search.name, search.repetition, proposal.parent) if states else None,
             save_state=self.checkpoints.path(search.name, search.repetition, trial)
             if states and proposal.keep_state else None,
-            report_epochs=proposal.report_epochs and states, with_test=with_test)
+            report_epochs=proposal.report_epochs and states, with_test=with_test, estimator=self.estimator)
 
     def accept(self, search: Search, result: TrialResult) -> None:
         """Store a finished trial (durably, first), then count it."""

@@ -8,7 +8,8 @@ process, and the epoch reports. An objective reports the validation value of
 each epoch with :func:`report_epoch`, which returns True when the strategy says
 stop (it is a no-op outside a trial that reports epochs).
 
-:func:`train_and_score` is the objective of the NumPy network.
+:func:`train_and_score` is the objective of the NumPy network, :func:`fit_and_score`
+that of any scikit-learn regressor; :func:`evaluate` (the default) picks one.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Callable
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from hpsearch import estimators
 from hpsearch.checkpoints import load_state, save_state
 from hpsearch.features import Dataset
 from hpsearch.network import NumpyMLPRegressor, _rmse
@@ -77,6 +79,53 @@ def train_and_score(spec: TrialSpec, dataset: Dataset) -> TrialResult:
     if spec.with_test:
         result.test_rmse = _rmse(net.predict(dataset.X_test), np.asarray(dataset.y_test))
     return result
+
+
+def fit_and_score(spec: TrialSpec, dataset: Dataset) -> TrialResult:
+    """Fit any scikit-learn regressor ``spec.estimator`` with ``spec.model`` and
+    ``spec.params`` on the training split; score it (RMSE).
+
+    With a fidelity (``max_iter`` or ``n_estimators``, see
+    :mod:`hpsearch.estimators`) the estimator is fitted with ``warm_start`` and
+    can continue from ``spec.load_state`` up to the new count: a warm start.
+    """
+    result = TrialResult.from_spec(spec)
+    cls = estimators.resolve(spec.estimator)
+    fidelity = estimators.fidelity(cls)
+    params = {**spec.model, **spec.params}
+    if fidelity is not None:
+        params["warm_start"] = True  # the same as a cold fit for a fresh estimator
+    if spec.load_state is not None:
+        model = estimators.load_estimator(spec.load_state, cls.__module__)
+        model.set_params(**params)
+        if estimators.counts_per_fit(cls, fidelity):  # max_iter counts one call to fit: the rest
+            model.set_params(**{fidelity: params[fidelity] - spec.start_epoch})
+    else:
+        model = estimators.make(spec.estimator, params, spec.seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(dataset.X_train, dataset.y_train)
+    if spec.load_state is not None and fidelity is not None:
+        model.set_params(**{fidelity: params[fidelity]})
+    if spec.save_state is not None:
+        estimators.save_estimator(model, spec.save_state)
+    result.epochs_trained = (params[fidelity] - spec.start_epoch) if fidelity is not None else 0
+    predictions = model.predict(dataset.X_val)
+    if not np.all(np.isfinite(predictions)):
+        result.status, result.message = "diverged", "non-finite validation predictions"
+        return result
+    result.train_rmse = _rmse(model.predict(dataset.X_train), np.asarray(dataset.y_train))
+    result.val_rmse = _rmse(predictions, np.asarray(dataset.y_val))
+    if spec.with_test:
+        result.test_rmse = _rmse(model.predict(dataset.X_test), np.asarray(dataset.y_test))
+    return result
+
+
+def evaluate(spec: TrialSpec, dataset: Dataset) -> TrialResult:
+    """The default objective: the network's own, or any scikit-learn regressor's."""
+    if estimators.is_network(spec.estimator):
+        return train_and_score(spec, dataset)
+    return fit_and_score(spec, dataset)
 
 
 def run_trials(objective: Objective, specs: list[TrialSpec], dataset: Dataset,

@@ -53,6 +53,8 @@ class TrialSpec:
         Report the validation value of every epoch to the strategy (which may stop the trial).
     with_test : bool
         Also score the test split (once per search, for the configuration validation chose).
+    estimator : str
+        Dotted path of the estimator class (the NumPy network by default).
     """
 
     strategy: str
@@ -68,6 +70,7 @@ class TrialSpec:
     save_state: str | None = None
     report_epochs: bool = False
     with_test: bool = False
+    estimator: str = "hpsearch.NumpyMLPRegressor"
 
     @property
     def key(self) -> tuple[str, int, int]:

@@ -84,7 +84,7 @@ def test_a_socket_channel_fails_safe_when_the_driver_is_gone():
 
 distributed = pytest.importorskip("distributed")
 from hpsearch.errors import RunError  # noqa: E402
-from hpsearch.run import run_experiment  # noqa: E402
+from hpsearch.runner import run_experiment  # noqa: E402
 
 from conftest import experiment, without_timing  # noqa: E402
 

@@ -70,7 +70,7 @@ def test_an_internal_error_exits_1_with_the_traceback(small_catalog, tmp_path, e
     def broken(*args, **kwargs):
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr("hpsearch.run.run_experiment", broken)
+    monkeypatch.setattr("hpsearch.runner.run_experiment", broken)
     assert main(["run", str(experiments / "quickstart.toml"), "--quiet"]) == 1
     err = capsys.readouterr().err
     assert "ZeroDivisionError: a bug" in err and "internal error" in err

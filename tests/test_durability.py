@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from hpsearch.config import TOP_KEYS, parse
 from hpsearch.errors import ConfigError, RunError
-from hpsearch.run import run_experiment
+from hpsearch.runner import run_experiment
 
 import faults
 from conftest import experiment, without_timing

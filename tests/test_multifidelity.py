@@ -5,7 +5,7 @@ import pytest
 
 from hpsearch.config import parse
 from hpsearch.errors import ConfigError
-from hpsearch.run import run_experiment
+from hpsearch.runner import run_experiment
 from hpsearch.strategies._hyperband import rung_epochs
 
 import faults

@@ -8,7 +8,7 @@ import pytest
 
 from hpsearch.config import parse
 from hpsearch.errors import ConfigError
-from hpsearch.run import run_experiment
+from hpsearch.runner import run_experiment
 from hpsearch.strategies import make_strategy
 
 from conftest import train_fresh

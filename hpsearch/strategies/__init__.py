@@ -16,7 +16,8 @@ BUILT_IN = {"random": RandomStrategy, "grid": GridStrategy, "tpe": OptunaStrateg
             "hyperband": HyperbandStrategy, "asha": ASHAStrategy, "tpe-hyperband": OptunaPrunedStrategy}
 
 __all__ = ["BUILT_IN", "WAIT", "ASHAStrategy", "GridStrategy", "HyperbandStrategy", "OptunaPrunedStrategy", "OptunaStrategy", "Proposal", "RandomStrategy", "Strategy",
-           "check_strategy_name", "check_strategy_options", "make_strategy"]
+           "check_strategy_name", "check_strategy_options", "make_strategy", "needs_epoch_reports",
+           "schedules_fidelity"]
 
 
 def _class_for(name: str) -> type[Strategy]:
@@ -49,8 +50,19 @@ def check_strategy_options(name: str, options: dict) -> str | None:
     return _class_for(name).check_options(name, options)
 
 
+def schedules_fidelity(name: str) -> bool:
+    """Whether the strategy schedules the estimator's iteration count (multi-fidelity)."""
+    return _class_for(name).schedules_fidelity
+
+
+def needs_epoch_reports(name: str) -> bool:
+    """Whether the strategy needs each epoch's validation value while trials train."""
+    return _class_for(name).needs_epoch_reports
+
+
 def make_strategy(name: str, space: tuple[Dimension, ...], seed: np.random.SeedSequence,
                   options: dict | None = None, n_jobs: int = 1,
-                  max_trials: int | None = None) -> Strategy:
-    """Create the strategy ``name`` (validated names only)."""
-    return _class_for(name)(name, space, seed, options, n_jobs, max_trials)
+                  max_trials: int | None = None, fidelity: str = "epochs") -> Strategy:
+    """Create the strategy ``name`` (validated names only); ``fidelity`` names the
+    estimator's iteration count (``epochs`` for the network)."""
+    return _class_for(name)(name, space, seed, options, n_jobs, max_trials, fidelity)

@@ -54,9 +54,9 @@ class ASHAStrategy(MultiFidelityBase):
         trial, params, value = result.trial, result.params, result.value
         if trial not in self.job:  # finished in an earlier run (resume): rebuild what it says
             config = result.config
-            self.configs[config] = {k: v for k, v in params.items() if k != "epochs"}
+            self.configs[config] = {k: v for k, v in params.items() if k != self.fidelity}
             self.next_config = max(self.next_config, config + 1)
-            rung = self.levels.index(params["epochs"]) if params.get("epochs") in self.levels else 0
+            rung = self.levels.index(params[self.fidelity]) if params.get(self.fidelity) in self.levels else 0
             self.job[trial] = (config, rung)
             self.trial_of[(config, self.levels[rung])] = trial
         config, rung = self.job.pop(trial)

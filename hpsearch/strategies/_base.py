@@ -83,6 +83,10 @@ class Strategy(ABC):
         Workers, for strategies that ask in batches.
     max_trials : int or None
         The trial budget when the budget is counted in trials.
+    fidelity : str
+        The estimator's iteration count (``epochs`` for the network, ``max_iter``
+        or ``n_estimators`` for a scikit-learn estimator with warm start), which
+        multi-fidelity strategies schedule.
 
     Attributes
     ----------
@@ -100,10 +104,16 @@ class Strategy(ABC):
     replay_by_ask: bool = True
     #: run trials as workers free up, without waves (results then depend on timing)
     asynchronous: bool = False
+    #: schedules the fidelity (the estimator must have one)
+    schedules_fidelity: bool = False
+    #: needs the validation value of every epoch while trials train (the network reports it)
+    needs_epoch_reports: bool = False
 
     def __init__(self, name: str, space: tuple[Dimension, ...], seed: np.random.SeedSequence,
-                 options: dict | None = None, n_jobs: int = 1, max_trials: int | None = None):
+                 options: dict | None = None, n_jobs: int = 1, max_trials: int | None = None,
+                 fidelity: str = "epochs"):
         self.name = name
+        self.fidelity = fidelity
         self.space = tuple(sorted(space, key=lambda d: d.name))
         self.seed = seed
         self.options = dict(options or {})

@@ -59,15 +59,16 @@ class MultiFidelityBase(Strategy):
     """What Hyperband and ASHA share: the rungs, configurations and their seeds."""
 
     option_names = OPTIONS
+    schedules_fidelity = True
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        epochs = next((d for d in self.space if d.name == "epochs"), None)
+        epochs = next((d for d in self.space if d.name == self.fidelity), None)
         self.min_epochs = int(self.options.get("min_epochs", epochs.low if epochs else 1))
         self.max_epochs = int(self.options.get("max_epochs", epochs.high if epochs else 81))
         self.eta = int(self.options.get("eta", 3))
         self.levels = rung_epochs(self.min_epochs, self.max_epochs, self.eta)
-        self.searched = tuple(d for d in self.space if d.name != "epochs")
+        self.searched = tuple(d for d in self.space if d.name != self.fidelity)
         self.configs: dict[int, dict] = {}
         self.next_config = 0
         self.trial_of: dict[tuple[int, int], int] = {}  # (config, rung epochs) -> trial
@@ -84,7 +85,7 @@ class MultiFidelityBase(Strategy):
     def proposal(self, config: int, epochs: int, keep: bool) -> Proposal:
         below = [e for e in self.levels if e < epochs and (config, e) in self.trial_of]
         parent = self.trial_of[(config, below[-1])] if below else None
-        return Proposal({**self.configs[config], "epochs": epochs}, config=config, parent=parent,
+        return Proposal({**self.configs[config], self.fidelity: epochs}, config=config, parent=parent,
                         start_epoch=below[-1] if below else 0, keep_state=keep)
 
     @classmethod
@@ -132,7 +133,7 @@ class HyperbandStrategy(MultiFidelityBase):
             return WAIT  # the rung is running; the next one needs its results
         proposal = bracket.queue.pop(0)
         bracket.jobs[trial] = proposal.config
-        self.trial_of[(proposal.config, proposal.params["epochs"])] = trial
+        self.trial_of[(proposal.config, proposal.params[self.fidelity])] = trial
         return proposal
 
     def tell(self, result: TrialResult) -> None:

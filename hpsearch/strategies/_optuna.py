@@ -116,6 +116,8 @@ class OptunaPrunedStrategy(OptunaStrategy):
     """
 
     own_options = ("batch_size", "min_epochs", "max_epochs", "eta")
+    schedules_fidelity = True
+    needs_epoch_reports = True
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from hpsearch import report
+from hpsearch import estimators, report
 from hpsearch.backends import make_backend
 from hpsearch.budget import Meter, Search
 from hpsearch.checkpoints import STATES_FOLDER, Checkpoints
@@ -28,8 +28,7 @@ from hpsearch.config import Experiment
 from hpsearch.errors import RunError
 from hpsearch.evaluation import Problem, data_key, prepare_problem, score_tests
 from hpsearch.loop import Session, epoch_handler, replay, run_searches
-from hpsearch.network import NumpyMLPRegressor
-from hpsearch.objective import Objective, train_and_score
+from hpsearch.objective import Objective, evaluate
 from hpsearch.seeds import strategy_seed
 from hpsearch.store import TrialStore
 from hpsearch.strategies import make_strategy
@@ -79,18 +78,29 @@ def check_run_dir(exp: Experiment, run_dir: Path, force: bool) -> bool:
 def make_searches(exp: Experiment, workers: int) -> list[Search]:
     """One search per (repetition, strategy); strategy warnings shown once."""
     max_trials = exp.budget.amount if exp.budget.kind == "trials" else None
+    fidelity = estimators.fidelity(estimators.resolve(exp.estimator)) or "epochs"
     searches = []
     for r in range(exp.repetitions):
         for name in exp.strategies:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 strategy = make_strategy(name, exp.space, strategy_seed(exp.seed, name, r),
-                                         exp.strategy_options.get(name), workers, max_trials)
+                                         exp.strategy_options.get(name), workers, max_trials, fidelity)
             if r == 0:
                 for w in caught:
                     tqdm.write(f"warning: {w.message}")
             searches.append(Search(strategy, r, data_key(r)))
     return searches
+
+
+def meter(exp: Experiment) -> Meter:
+    """The budget of ``exp``, counting its estimator's iterations (1 per trial without any)."""
+    cls = estimators.resolve(exp.estimator)
+    fidelity = estimators.fidelity(cls)
+    if fidelity is None:
+        return Meter(exp.budget, 1, fidelity="epochs")
+    default = exp.model.get(fidelity, cls().get_params(deep=False)[fidelity])
+    return Meter(exp.budget, int(default), fidelity=fidelity)
 
 
 class _Progress:
@@ -112,10 +122,10 @@ class _Progress:
 
 
 def run_experiment(exp: Experiment, run_dir: Path | None = None, progress: bool = True,
-                   force: bool = False, objective: Objective = train_and_score) -> RunOutput:
+                   force: bool = False, objective: Objective = evaluate) -> RunOutput:
     """Run (or resume) ``exp`` in ``run_dir`` and write its tables there.
 
-    ``objective`` replaces :func:`hpsearch.objective.train_and_score` (the same
+    ``objective`` replaces :func:`hpsearch.objective.evaluate` (the same
     contract, ``objective(spec, dataset) -> TrialResult``, module-level so that
     workers can import it).
     """
@@ -125,9 +135,8 @@ def run_experiment(exp: Experiment, run_dir: Path | None = None, progress: bool 
     workers = exp.n_jobs if exp.n_jobs > 0 else (os.cpu_count() or 1)
     searches = make_searches(exp, workers)
     store = TrialStore(run_dir)
-    default_epochs = NumpyMLPRegressor().epochs
-    session = Session(store, Meter(exp.budget, int(exp.model.get("epochs", default_epochs))), objective,
-                      Checkpoints(run_dir), exp.seed, exp.model, exp.max_failures)
+    session = Session(store, meter(exp), objective, Checkpoints(run_dir), exp.seed, exp.model,
+                      exp.max_failures, estimator=exp.estimator)
     resumed = replay(session, searches, store.read())
     # reaches the cluster, if any: fails before anything is written too
     with make_backend(exp.backend, workers, run_dir, exp.scheduler) as backend:

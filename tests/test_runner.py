@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from hpsearch.seeds import trial_seed
-from hpsearch.run import run_experiment
+from hpsearch.runner import run_experiment
 
 from conftest import SPACE, experiment, without_timing
 
