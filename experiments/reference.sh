@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerate the reference results (results/reference/) on the real catalog:
 # experiments/compare-strategies.toml and experiments/multi-fidelity.toml on both
-# feature sets, then the side-by-side tables. About 10 minutes on 2 cores.
+# feature sets, then the side-by-side tables; diabetes.toml and earthquake-hgb.toml.
+# About 11 minutes on 2 cores.
 # Usage: bash experiments/reference.sh [OUT_ROOT]
 set -euo pipefail
 out=${1:-results/reference}
@@ -12,4 +13,7 @@ for experiment in compare-strategies multi-fidelity; do
     done
     hpsearch compare "$out/$experiment-challenge" "$out/$experiment-extended" \
         --format md --output "$out/$experiment-features.md"
+done
+for experiment in diabetes earthquake-hgb; do
+    hpsearch run "experiments/$experiment.toml" --out "$out/$experiment" --quiet
 done

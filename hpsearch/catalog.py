@@ -45,14 +45,16 @@ KAGGLE_REQUIRED = ["Date", "Time", "Latitude", "Longitude", "Magnitude"]
 COMCAT_REQUIRED = ["time", "latitude", "longitude", "mag"]
 CACHE_NAME = "catalog.csv"
 NO_CATALOG = (
-    "no earthquake catalog in {folder}: run `hpsearch data fetch` to download it from "
-    "the USGS, or `hpsearch data import FILE` to use a file you have"
+    "no earthquake catalog in {folder} (the data folder: $HPSEARCH_DATA, or ~/hpsearch_data "
+    "when it is not set): run `hpsearch data fetch` to download it from the USGS, or "
+    "`hpsearch data import FILE` to use a file you have"
 )
 
 
 def data_dir() -> Path:
-    """The data cache: ``$HPSEARCH_DATA`` if set, else ``datasets/`` here."""
-    return Path(os.environ.get("HPSEARCH_DATA") or "datasets")
+    """The data cache: ``$HPSEARCH_DATA`` if set, else ``~/hpsearch_data`` (as
+    scikit-learn's ``get_data_home``), whatever the working folder."""
+    return Path(os.environ.get("HPSEARCH_DATA") or Path.home() / "hpsearch_data").expanduser()
 
 
 # -- reading -----------------------------------------------------------------

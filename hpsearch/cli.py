@@ -76,8 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=cmd_run)
 
     data = commands.add_parser("data", help="get and inspect the earthquake catalog",
-                               description="The catalog lives in the data cache: datasets/ here, "
-                                           "or the folder $HPSEARCH_DATA names.")
+                               description="The catalog lives in the data folder: $HPSEARCH_DATA, "
+                                           "or ~/hpsearch_data when it is not set.")
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     fetch = data_commands.add_parser("fetch", help="download the catalog from the USGS FDSN event service")
     fetch.add_argument("--start", default="1965-01-01", help="first day (default 1965-01-01)")
@@ -139,7 +139,12 @@ def cmd_export(args: argparse.Namespace) -> int:
               f"open with: optuna-dashboard {path}")
         return 0
     table = export.read_table(args.run_dir, args.table)
-    caption = export.caption_for(table) if args.table == "comparison" else None
+    caption = None
+    if args.table == "comparison":
+        from hpsearch.config import load
+
+        config = args.run_dir / "config.toml"
+        caption = export.caption_for(table, load(config).data.target_name if config.is_file() else "the target")
     _emit(export.render(table, args.format, caption), args.output)
     return 0
 
@@ -242,8 +247,11 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     from hpsearch.catalog import load_catalog
 
+    from hpsearch.catalog import data_dir
+
     table, report, meta = load_catalog(None if args.all_types else ("earthquake",))
     m = table["magnitude"]
+    print(f"data folder: {data_dir().resolve()}")
     print(f"catalog: {meta.get('origin', '?')} ({meta.get('layout', '?')} layout)")
     print(f"events: {len(table)} from {table['time'].min():%Y-%m-%d} to {table['time'].max():%Y-%m-%d}")
     print(f"magnitude: min {m.min():.2f}, max {m.max():.2f}, mean {m.mean():.4f}, "

@@ -55,6 +55,13 @@ class DataConfig:
     n_samples: int = 1000
     noise: float = 1.0
 
+    @property
+    def target_name(self) -> str:
+        """What is predicted, for captions."""
+        if self.dataset == "earthquake":
+            return "magnitude"
+        return f"the target ({self.target or self.dataset})"
+
     def to_dict(self) -> dict:
         out: dict[str, Any] = {}
         if self.dataset == "earthquake":

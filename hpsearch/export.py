@@ -100,9 +100,10 @@ def _features_of(run_dir: Path) -> str:
     return "?"
 
 
-def caption_for(table: pd.DataFrame) -> str:
+def caption_for(table: pd.DataFrame, target: str = "magnitude") -> str:
+    """The caption under a comparison table; ``target``: what the RMSE is of."""
     reps = int(table["repetitions"].max()) if "repetitions" in table else 0
-    return (f"Validation and test RMSE of magnitude over {reps} paired repetitions. baseline_rmse: "
+    return (f"Validation and test RMSE of {target} over {reps} paired repetitions. baseline_rmse: "
             f"predict the training mean; skill = 1 - test RMSE / baseline RMSE. p_value_vs_random: "
             f"two-sided paired Wilcoxon signed-rank test on the per-repetition best validation RMSE "
             f"(with {reps} repetitions the smallest possible p-value is {2 / 2 ** reps:.3g}).")

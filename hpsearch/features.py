@@ -78,11 +78,12 @@ def encode_challenge(table: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def _one_hot(values: pd.Series, train_rows: np.ndarray, prefix: str, missing: str = "unknown") -> pd.DataFrame:
-    """One column per level seen at least MIN_CATEGORY_ROWS times in training; the rest ``other``."""
+def _one_hot(values: pd.Series, train_rows: np.ndarray, prefix: str, missing: str = "unknown",
+             min_rows: int = MIN_CATEGORY_ROWS) -> pd.DataFrame:
+    """One column per level seen at least ``min_rows`` times in training; the rest ``other``."""
     values = values.fillna(missing).reset_index(drop=True)
     counts = values.iloc[train_rows].value_counts()
-    keep = sorted(counts[counts >= MIN_CATEGORY_ROWS].index)
+    keep = sorted(counts[counts >= min_rows].index)
     mapped = values.where(values.isin(keep), "other")
     columns = keep + (["other"] if (mapped == "other").any() else [])
     return pd.DataFrame({f"{prefix}={c}": (mapped == c).to_numpy(dtype=float) for c in columns})

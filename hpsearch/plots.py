@@ -42,7 +42,7 @@ def anytime_plot(curve: pd.DataFrame, x: str, path: Path, title: str, order: lis
     ax.axhline(1.0, color="0.3", ls="--", lw=1, label="predict the mean")
     lows = curve["ratio_low"].to_numpy()
     _zoom(ax, np.append(curve["ratio_mean"].to_numpy(), np.nanquantile(lows, 0.1) if lows.size else np.nan), 1.0)
-    if x != "trials":
+    if x != "trials" and (curve[x] > 0).any():
         ax.set_xscale("log")
     ax.set_xlabel(X_LABELS[x])
     ax.set_ylabel("best so far: " + RATIO_LABEL, fontsize=8)

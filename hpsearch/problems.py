@@ -6,7 +6,8 @@ rows with a missing target are dropped and counted; missing feature values are
 counted here and filled per split from the training rows (the median of a
 numeric column, a ``missing`` level of a categorical one). Categorical columns
 (the non-numeric ones unless listed) are one-hot encoded with levels learned
-from the training split, rare levels pooled as ``other``, as the earthquake
+from the training split, rare levels (fewer training rows than 20, or than 1%
+of them in a small table, at least 2) pooled as ``other``, as the earthquake
 catalog's extended features are. Every column is then min-max scaled with the
 training split's minima and maxima.
 
@@ -24,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from hpsearch.errors import DataError
-from hpsearch.features import Dataset, _one_hot, min_max_scale, split_rows
+from hpsearch.features import MIN_CATEGORY_ROWS, Dataset, _one_hot, min_max_scale, split_rows
 
 BUILT_IN = ("diabetes", "friedman1")
 
@@ -119,14 +120,15 @@ def clean_table(frame: pd.DataFrame, target: str, features: tuple[str, ...] | No
     if categorical is None:
         categorical = tuple(c for c in names if not pd.api.types.is_numeric_dtype(X[c])
                             and not pd.api.types.is_bool_dtype(X[c]))
+    if X.empty:
+        report.rows_kept = 0
+        raise DataError(f"{where}: no rows left after cleaning: " + "; ".join(report.lines()))
     for column in names:
         if X[column].isna().all():
             raise DataError(f"{where}: the feature column '{column}' has no values; drop it from data.features")
         report.missing[column] = int(X[column].isna().sum())
     report.categorical = tuple(categorical)
     report.rows_kept = len(X)
-    if X.empty:
-        raise DataError(f"{where}: no rows left after cleaning: " + "; ".join(report.lines()))
     target_values = pd.to_numeric(frame[target]).to_numpy(dtype=np.float64)
     return Table(X, target_values, tuple(categorical), report, {"origin": where, "target": target})
 
@@ -139,7 +141,8 @@ def prepare_table(table: Table, split: str, fractions: tuple[float, float, float
     for column in table.features.columns:
         values = table.features[column]
         if column in table.categorical:
-            parts.append(_one_hot(values.astype("string"), train, column, missing="missing"))
+            rare = min(MIN_CATEGORY_ROWS, max(2, len(train) // 100))
+            parts.append(_one_hot(values.astype("string"), train, column, missing="missing", min_rows=rare))
         else:
             numeric = pd.to_numeric(values, errors="coerce").astype(float)
             median = numeric.iloc[train].median()

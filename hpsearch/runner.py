@@ -190,11 +190,11 @@ def write_comparison(trials: pd.DataFrame, summary: pd.DataFrame, exp: Experimen
     from hpsearch import comparison, export, plots
 
     table = comparison.comparison_table(trials, summary, list(exp.strategies))
-    export.write_all_formats(table, run_dir / "comparison", export.caption_for(table))
+    export.write_all_formats(table, run_dir / "comparison", export.caption_for(table, exp.data.target_name))
     baselines = summary.groupby("repetition")["baseline_mean_val_rmse"].first()
     curves = comparison.progress_curves(trials, baselines)
     title = f"{exp.name}: {exp.data.features} features, {summary['repetition'].nunique()} repetition(s)"
-    for x in ("trials", "seconds", "epochs"):
+    for x in ("trials", "seconds", "epochs") if trials["epochs_trained"].sum() > 0 else ("trials", "seconds"):
         curve = comparison.anytime_table(curves, x)
         report.write_csv(curve, run_dir / f"curve_{x}.csv")
         plots.anytime_plot(curve, x, run_dir / f"curve_{x}.png", title, list(exp.strategies))

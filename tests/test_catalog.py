@@ -97,3 +97,31 @@ def test_data_import_of_a_bad_file_exits_2_in_one_line(small_catalog, tmp_path, 
     assert err.startswith(f"hpsearch: error: {bad}") and err.count("\n") == 1
     assert main(["data", "info"]) == 0  # the catalog imported before is still there
     assert "events: 1200" in capsys.readouterr().out
+
+
+def test_the_data_folder_does_not_depend_on_the_working_folder(tmp_path):
+    """With HPSEARCH_DATA unset, the catalog lives in ~/hpsearch_data, seen from any folder."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import synthetic_events, write_kaggle
+
+    home, a, b = tmp_path / "home", tmp_path / "a", tmp_path / "b"
+    for folder in (home, a, b):
+        folder.mkdir()
+    source = write_kaggle(a / "database.csv", synthetic_events(300))
+    env = {k: v for k, v in os.environ.items() if k != "HPSEARCH_DATA"} | {"HOME": str(home)}
+
+    def hpsearch(*args, cwd):
+        return subprocess.run([sys.executable, "-m", "hpsearch", *args], cwd=cwd, env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    imported = hpsearch("data", "import", str(source), cwd=a)
+    assert imported.returncode == 0, imported.stderr
+    info = hpsearch("data", "info", cwd=b)
+    assert info.returncode == 0 and "events: 300 from" in info.stdout
+    assert f"data folder: {home / 'hpsearch_data'}" in info.stdout
+    env["HOME"] = str(tmp_path / "nobody")
+    missing = hpsearch("data", "info", cwd=b)
+    assert missing.returncode == 2 and "hpsearch_data" in missing.stderr and "$HPSEARCH_DATA" in missing.stderr

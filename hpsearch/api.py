@@ -1,0 +1,147 @@
+"""The Python API: run an experiment, load a run folder, get DataFrames and estimators.
+
+>>> import hpsearch
+>>> run = hpsearch.run({"data": {"dataset": "diabetes"},              # doctest: +SKIP
+...                     "model": {"estimator": "sklearn.linear_model.Ridge"},
+...                     "space": {"alpha": {"type": "float", "low": 1e-3, "high": 10.0, "log": True}},
+...                     "budget": {"trials": 20}})
+>>> run.best()["val_rmse"], run.best()["baseline_mean_val_rmse"]  # doctest: +SKIP
+>>> model = run.best_estimator(fit=True)                              # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hpsearch import estimators
+from hpsearch.config import Experiment, load as load_config, parse
+from hpsearch.errors import ConfigError, RunError
+
+
+def _experiment(config) -> Experiment:
+    """A path to a TOML file, TOML text, a dict, or an Experiment."""
+    if isinstance(config, Experiment):
+        return config
+    if isinstance(config, dict):
+        return parse(config, "<dict>")
+    if isinstance(config, Path) or (isinstance(config, str) and "\n" not in config and "=" not in config):
+        return load_config(config)
+    if isinstance(config, str):
+        try:
+            raw = tomllib.loads(config)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"<toml>: not valid TOML: {exc}") from None
+        return parse(raw, "<toml>")
+    raise ConfigError(f"config: expected a path, TOML text or a dict, got {type(config).__name__}")
+
+
+def run(config, *, out=None, n_jobs: int | None = None, seed: int | None = None, trials: int | None = None,
+        strategies: list[str] | None = None, quiet: bool = True, force: bool = False) -> "Run":
+    """Run (or resume) an experiment; the keywords override the config as the CLI flags do.
+
+    ``config``: a path to a TOML file, TOML text, or a dict of the same shape.
+    ``out``: the run folder (default ``results/NAME-DATE-TIME``); an existing one is resumed.
+    """
+    from hpsearch.runner import default_run_dir, run_experiment
+
+    exp = _experiment(config).with_overrides(trials=trials, n_jobs=n_jobs, seed=seed, strategies=strategies)
+    output = run_experiment(exp, Path(out) if out is not None else default_run_dir(exp),
+                            progress=not quiet, force=force)
+    return Run(output.run_dir)
+
+
+def load(run_dir) -> "Run":
+    """A finished or interrupted run folder."""
+    folder = Path(run_dir)
+    if not (folder / "config.toml").is_file():
+        raise RunError(f"{folder}: not an hpsearch run folder (no config.toml)")
+    return Run(folder)
+
+
+class Run:
+    """A run folder as Python objects.
+
+    ``trials``, ``summary`` and ``comparison`` are the rows of ``trials.csv``,
+    ``summary.csv`` and ``comparison.csv`` (a run interrupted before it wrote
+    its tables has its trials read from the store, and empty others).
+    """
+
+    def __init__(self, run_dir):
+        self.run_dir = Path(run_dir)
+        self.experiment = load_config(self.run_dir / "config.toml")
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.run_dir)!r}: {len(self.trials)} trials)"
+
+    def _table(self, name: str) -> pd.DataFrame:
+        path = self.run_dir / f"{name}.csv"
+        return pd.read_csv(path) if path.is_file() else pd.DataFrame()
+
+    @property
+    def trials(self) -> pd.DataFrame:
+        if (self.run_dir / "trials.csv").is_file():
+            return self._table("trials")
+        from hpsearch.report import trials_table
+        from hpsearch.store import TrialStore
+
+        names = [d.name for d in self.experiment.space]
+        return trials_table(TrialStore(self.run_dir).read(), names, list(self.experiment.strategies))
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        return self._table("summary")
+
+    @property
+    def comparison(self) -> pd.DataFrame:
+        return self._table("comparison")
+
+    def best(self, strategy: str | None = None, repetition: int | None = None) -> dict:
+        """The configuration validation chose (among ``strategy``'s and ``repetition``'s,
+        or all): its parameters, validation and test RMSE, the baselines beside them."""
+        summary = self.summary.dropna(subset=["best_val_rmse"]) if not self.summary.empty else self.summary
+        if strategy is not None:
+            summary = summary[summary["strategy"] == strategy]
+        if repetition is not None:
+            summary = summary[summary["repetition"] == repetition]
+        if summary.empty:
+            raise RunError(f"{self.run_dir}: no finished trial" + (f" of {strategy}" if strategy else "")
+                           + (f" in repetition {repetition}" if repetition is not None else ""))
+        row = summary.sort_values(["best_val_rmse", "repetition"], kind="stable").iloc[0]
+        out = {"strategy": row["strategy"], "repetition": int(row["repetition"]), "trial": int(row["best_trial"]),
+               "params": {d.name: _plain(row[d.name], d.kind) for d in self.experiment.space},
+               "val_rmse": float(row["best_val_rmse"]),
+               "test_rmse": float(row["test_rmse"])}
+        for column in ("baseline_mean_val_rmse", "baseline_mean_test_rmse", "linear_val_rmse", "linear_test_rmse"):
+            out[column] = float(row[column])
+        return out
+
+    def best_estimator(self, strategy: str | None = None, repetition: int = 0, fit: bool = False):
+        """An estimator with the chosen parameters (and the fixed ones of the config),
+        seeded as its trial was; ``fit=True`` fits it on that repetition's training split."""
+        from hpsearch.evaluation import data_key, prepare_problem
+        from hpsearch.seeds import trial_seed
+
+        best = self.best(strategy, repetition)
+        trials = self.trials
+        row = trials[(trials["strategy"] == best["strategy"]) & (trials["repetition"] == repetition)
+                     & (trials["trial"] == best["trial"])].iloc[0]
+        exp = self.experiment
+        params = {**exp.model, **best["params"]}
+        model = estimators.make(exp.estimator, params, trial_seed(exp.seed, repetition, int(row["config"])))
+        if fit:
+            data = prepare_problem(exp, [repetition]).datasets[data_key(repetition)]
+            model.fit(data.X_train, data.y_train)
+        return model
+
+
+def _plain(value, kind: str):
+    """A value read from a table as the Python type of its dimension."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if kind == "int" and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value

@@ -1,0 +1,66 @@
+"""The Python API: hpsearch.run, hpsearch.load, Run."""
+
+import pandas as pd
+import pytest
+
+import hpsearch
+from hpsearch.errors import ConfigError, RunError
+
+RIDGE = {"name": "ridge", "data": {"dataset": "diabetes"}, "strategies": ["random", "tpe"],
+         "model": {"estimator": "sklearn.linear_model.Ridge"},
+         "space": {"alpha": {"type": "float", "low": 1e-4, "high": 100.0, "log": True}},
+         "budget": {"trials": 10}, "repetitions": 2}
+
+
+def test_run_a_dict_then_load_it_back(tmp_path):
+    run = hpsearch.run(RIDGE, out=tmp_path / "r", n_jobs=1)
+    on_disk = pd.read_csv(tmp_path / "r" / "trials.csv")
+    pd.testing.assert_frame_equal(run.trials, on_disk)
+    again = hpsearch.load(tmp_path / "r")
+    pd.testing.assert_frame_equal(again.trials, on_disk)
+    assert list(run.summary["strategy"]) == ["random", "tpe", "random", "tpe"]
+    assert list(run.comparison["strategy"]) == ["random", "tpe"]
+    best = run.best()
+    assert best["val_rmse"] == run.summary["best_val_rmse"].min() < best["baseline_mean_val_rmse"]
+    assert set(best["params"]) == {"alpha"} and best["test_rmse"] > 0
+    assert run.best("tpe", repetition=1)["strategy"] == "tpe"
+    model = run.best_estimator("random", repetition=1, fit=True)
+    assert model.get_params()["alpha"] == run.best("random", repetition=1)["params"]["alpha"]
+    assert model.predict([[0.5] * 10]).shape == (1,)
+    assert "Run(" in repr(run)
+
+
+def test_toml_text_a_path_overrides_and_the_network(tmp_path, experiments, small_catalog):
+    text = 'name = "t"\n[data]\ndataset = "friedman1"\nn_samples = 300\n[budget]\ntrials = 3\n[model]\nbatch_size = 32\n'
+    run = hpsearch.run(text, out=tmp_path / "t", trials=2, seed=4)
+    assert len(run.trials) == 2 and run.experiment.seed == 4
+    net = run.best_estimator(fit=True)
+    assert isinstance(net, hpsearch.NumpyMLPRegressor) and net.n_iter_ == run.best()["params"]["epochs"]
+    quick = hpsearch.run(experiments / "quickstart.toml", out=tmp_path / "q", trials=2, n_jobs=1)
+    assert len(quick.trials) == 2
+
+
+def test_an_interrupted_run_loads_from_its_store(tmp_path):
+    run = hpsearch.run(RIDGE, out=tmp_path / "r", trials=3)
+    for name in ("trials", "summary", "comparison"):
+        (tmp_path / "r" / f"{name}.csv").unlink()
+    loaded = hpsearch.load(tmp_path / "r")
+    assert len(loaded.trials) == 12 and loaded.summary.empty
+    with pytest.raises(RunError, match="no finished trial"):
+        loaded.best()
+    assert len(run.trials) == 12
+
+
+def test_bad_input_to_the_api():
+    with pytest.raises(ConfigError, match="no such config file"):
+        hpsearch.run("does/not/exist.toml")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        hpsearch.run("name = \n")
+    with pytest.raises(ConfigError, match="expected a path, TOML text or a dict"):
+        hpsearch.run(42)
+    with pytest.raises(RunError, match="not an hpsearch run folder"):
+        hpsearch.load("nowhere")
+
+
+def test_the_api_is_exported():
+    assert {"run", "load", "Run", "NumpyMLPRegressor"} <= set(hpsearch.__all__)
