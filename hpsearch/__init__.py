@@ -10,7 +10,7 @@ The Python API::
 
 from hpsearch.api import Run, load, run
 from hpsearch.errors import ConfigError, DataError, HpsearchError, RunError
-from hpsearch.network import NumpyMLPRegressor
+from hpsearch.network import NumpyMLPClassifier, NumpyMLPRegressor
 
 __version__ = "0.2.0"
 
@@ -18,6 +18,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "HpsearchError",
+    "NumpyMLPClassifier",
     "NumpyMLPRegressor",
     "Run",
     "RunError",

@@ -24,8 +24,9 @@ import numbers
 import warnings
 
 import numpy as np
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu")
@@ -79,19 +80,46 @@ class Workspace:
         self.ones = np.ones(rows, dtype)
 
 
+OUTPUTS = ("identity", "sigmoid", "softmax")
+
+
+def _output(z: np.ndarray, name: str) -> np.ndarray:
+    """The output unit in place: linear (regression), sigmoid (two classes), softmax (more)."""
+    if name == "sigmoid":
+        return _activate(z, "sigmoid")
+    if name == "softmax":
+        z -= z.max(axis=1, keepdims=True)
+        np.exp(z, out=z)
+        z /= z.sum(axis=1, keepdims=True)
+    return z
+
+
 def forward(
     weights: list[np.ndarray], biases: list[np.ndarray], X: np.ndarray, activation: str,
-    workspace: Workspace | None = None,
+    workspace: Workspace | None = None, output: str = "identity",
 ) -> list[np.ndarray]:
-    """Return the activations of every layer, input first, output (linear) last."""
+    """Return the activations of every layer, input first, the output unit's last."""
     activations = [X]
     last = len(weights) - 1
     m = X.shape[0]
     for k, (W, b) in enumerate(zip(weights, biases)):
         z = np.matmul(activations[-1], W, out=None if workspace is None else workspace.z[k][:m])
         z += b
-        activations.append(z if k == last else _activate(z, activation))
+        activations.append(_output(z, output) if k == last else _activate(z, activation))
     return activations
+
+
+def output_loss(out: np.ndarray, t: np.ndarray, output: str) -> float:
+    """Mean loss of the output ``out`` against targets ``t`` (rows): half the squared
+    error (identity), log loss (sigmoid), cross-entropy (softmax)."""
+    n = out.shape[0]
+    if output == "identity":
+        flat = (out - t).ravel()
+        return 0.5 * float(flat @ flat) / n
+    p = np.clip(out, 1e-15, 1 - 1e-15)
+    if output == "sigmoid":
+        return -float(np.sum(t * np.log(p) + (1 - t) * np.log1p(-p))) / n
+    return -float(np.sum(t * np.log(p))) / n
 
 
 def loss_and_gradients(
@@ -102,10 +130,15 @@ def loss_and_gradients(
     activation: str,
     workspace: Workspace | None = None,
     scale: float = 1.0,
+    output: str = "identity",
 ) -> tuple[float, list[np.ndarray], list[np.ndarray]]:
-    """Loss ``1/(2n) sum (y_hat - t)^2`` and its gradients by back-propagation.
+    """The loss (:func:`output_loss`) and its gradients by back-propagation.
 
-    ``t`` has shape ``(n, 1)``. This is the function the training loop uses and
+    ``t`` has shape ``(n, outputs)``. The three output units are each paired with
+    the loss whose gradient with respect to the output's input is the same,
+    ``(y_hat - t) / n``: identity with half the squared error, sigmoid with log
+    loss, softmax with cross-entropy; back-propagation is then one code path.
+    This is the function the training loop uses and
     the one the finite-difference test checks. With a ``workspace`` (at least
     ``n`` rows) every array lives in its buffers: the returned gradients are
     overwritten by the next call. The gradients come multiplied by ``scale``
@@ -113,10 +146,13 @@ def loss_and_gradients(
     """
     n = X.shape[0]
     ws = workspace if workspace is not None else Workspace(weights, n)
-    activations = forward(weights, biases, X, activation, ws)
+    activations = forward(weights, biases, X, activation, ws, output)
     delta = np.subtract(activations[-1], t, out=ws.delta[-1][:n])
-    flat = delta.ravel()
-    loss = 0.5 * float(flat @ flat) / n
+    if output == "identity":
+        flat = delta.ravel()
+        loss = 0.5 * float(flat @ flat) / n
+    else:
+        loss = output_loss(activations[-1], t, output)
     delta *= scale / n
     for k in range(len(weights) - 1, -1, -1):
         np.matmul(activations[k].T, delta, out=ws.grad_w[k])
@@ -163,7 +199,11 @@ def _rng(rs) -> np.random.Generator:
 
 class _NumpyMLP(BaseEstimator):
     """What every NumPy network shares: parameters and their checks, the epochs of
-    gradient descent, continuation and the saved training state."""
+    gradient descent, continuation and the saved training state. A subclass says
+    what its output unit is and how targets are coded (``_init_target``,
+    ``_targets``, ``_score``, ``_train_score``, ``_target_state``)."""
+
+    _output = "identity"
 
     def __init__(
         self,
@@ -189,7 +229,32 @@ class _NumpyMLP(BaseEstimator):
         self.dtype = dtype
         self.random_state = random_state
 
-    def continue_fit(self, X, y, X_val=None, y_val=None, *, epochs: int, on_epoch=None) -> "NumpyMLPRegressor":
+    def fit(self, X, y, X_val=None, y_val=None, *, on_epoch=None):
+        """Train from scratch; with ``X_val``/``y_val``, record the validation curve.
+
+        ``on_epoch(epoch, value)``, when given with validation data, is called
+        after every epoch with the validation value (RMSE, or log loss for the
+        classifier); returning True stops training there (``status_`` is then
+        "stopped"): this is how a pruner ends a hopeless trial early.
+        """
+        check_params(self)
+        X, y, X_val, y_val = self._validate(X, y, X_val, y_val, reset=True)
+        dtype = np.dtype(self.dtype)
+        outputs = self._init_target(y)
+        self._random = _rng(self.random_state)
+        sizes = [X.shape[1]] + [self.hidden_width] * self.n_hidden_layers + [outputs]
+        self.coefs_ = [
+            (self._random.standard_normal((n_in, n_out)) * (self.init_scale / np.sqrt(n_in))).astype(dtype)
+            for n_in, n_out in zip(sizes[:-1], sizes[1:])
+        ]
+        self.intercepts_ = [np.zeros(n_out, dtype=dtype) for n_out in sizes[1:]]
+        self.n_iter_ = 0
+        self.loss_curve_ = np.empty(0)
+        self.validation_curve_ = np.empty(0)
+        self.status_ = "ok"
+        return self._train(X, y, X_val, y_val, self.epochs, on_epoch)
+
+    def continue_fit(self, X, y, X_val=None, y_val=None, *, epochs: int, on_epoch=None):
         """Train on from the epochs done so far until ``epochs`` in total (``on_epoch`` as in :meth:`fit`).
 
         Same data, same parameters: the result is bit for bit the network that
@@ -207,18 +272,21 @@ class _NumpyMLP(BaseEstimator):
 
     def _validate(self, X, y, X_val, y_val, reset: bool):
         dtype = np.dtype(self.dtype)
-        X, y = validate_data(self, X, y, y_numeric=True, dtype=[np.float64, np.float32], reset=reset)
+        X, y = validate_data(self, X, y, y_numeric=self._output == "identity",
+                             dtype=[np.float64, np.float32], reset=reset)
         X = np.ascontiguousarray(X, dtype=dtype)
-        y = np.asarray(y, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64) if self._output == "identity" else np.asarray(y)
         if X_val is not None:
             X_val = np.ascontiguousarray(validate_data(self, X_val, reset=False), dtype=dtype)
-            y_val = np.asarray(y_val, dtype=np.float64).ravel()
+            y_val = np.asarray(y_val).ravel()
+            if self._output == "identity":
+                y_val = y_val.astype(np.float64)
         return X, y, X_val, y_val
 
-    def _train(self, X, y, X_val, y_val, until: int, on_epoch=None) -> "NumpyMLPRegressor":
+    def _train(self, X, y, X_val, y_val, until: int, on_epoch=None):
         """Epochs ``n_iter_ + 1`` ... ``until`` of mini-batch gradient descent."""
         dtype = np.dtype(self.dtype)
-        t = ((y - self._y_mean) / self._y_scale).astype(dtype).reshape(-1, 1)
+        t = self._targets(y).astype(dtype)
         rng = self._random
         n = X.shape[0]
         batch = n if self.batch_size in (None, "full") else min(self.batch_size, n)
@@ -231,25 +299,25 @@ class _NumpyMLP(BaseEstimator):
                 saved = ([W.copy() for W in self.coefs_], [b.copy() for b in self.intercepts_])
                 order = rng.permutation(n) if self.shuffle and batch < n else None
                 Xe, te = (X, t) if order is None else (X[order], t[order])
-                sq_error = 0.0
+                total = 0.0
                 for start in range(0, n, batch):
                     stop = min(start + batch, n)
                     loss, gw, gb = loss_and_gradients(
                         self.coefs_, self.intercepts_, Xe[start:stop], te[start:stop],
-                        self.activation, workspace, lr,
+                        self.activation, workspace, lr, self._output,
                     )
-                    sq_error += 2.0 * loss * (stop - start)
+                    total += loss * (stop - start)
                     for W, b, dW, db in zip(self.coefs_, self.intercepts_, gw, gb):
                         W -= dW  # dW already holds learning_rate * gradient
                         b -= db
-                train_rmse = np.sqrt(sq_error / n) * self._y_scale
-                if not np.isfinite(train_rmse) or not all(np.isfinite(W).all() for W in self.coefs_):
+                score = self._train_score(total / n)
+                if not np.isfinite(score) or not all(np.isfinite(W).all() for W in self.coefs_):
                     self.coefs_, self.intercepts_ = saved
                     self.status_ = "diverged"
                     break
-                train_curve.append(float(train_rmse))
+                train_curve.append(float(score))
                 if X_val is not None:
-                    val_curve.append(_rmse(self._predict(X_val), y_val))
+                    val_curve.append(self._score(X_val, y_val))
                     if on_epoch is not None and on_epoch(len(val_curve), val_curve[-1]):
                         self.status_ = "stopped"
                         break
@@ -265,31 +333,37 @@ class _NumpyMLP(BaseEstimator):
             )
         return self
 
+    def _raw(self, X) -> np.ndarray:
+        """The output unit for rows of ``X`` (validated, in the network's dtype)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = forward(self.coefs_, self.intercepts_, np.asarray(X, dtype=np.dtype(self.dtype)),
+                          self.activation, output=self._output)[-1]
+        return out.astype(np.float64)
+
     # -- saving and restoring the training state ----------------------------------
     def get_state(self) -> dict[str, np.ndarray]:
-        """Everything training needs to go on: weights, curves, target scaling and
-        the random generator's state, as arrays (``numpy.savez`` writes it).
-
-        Plain gradient descent keeps no optimiser state beyond the weights.
-        """
+        """Everything training needs to go on: weights, curves, the target's coding
+        and the random generator's state, as arrays (``numpy.savez`` writes it;
+        loading it needs no pickle). Plain gradient descent keeps no optimiser state."""
         check_is_fitted(self)
         state = {f"coef_{k}": W for k, W in enumerate(self.coefs_)}
         state.update({f"intercept_{k}": b for k, b in enumerate(self.intercepts_)})
         state.update(loss_curve=self.loss_curve_, validation_curve=self.validation_curve_,
-                     y_scaling=np.array([self._y_mean, self._y_scale]),
                      n_iter=np.array(self.n_iter_), n_features_in=np.array(self.n_features_in_),
                      status=np.array(self.status_),
-                     rng=np.array(json.dumps(self._random.bit_generator.state)))
+                     rng=np.array(json.dumps(self._random.bit_generator.state)), **self._target_state())
         return state
 
-    def set_state(self, state) -> "NumpyMLPRegressor":
+    def set_state(self, state):
         """Restore what :meth:`get_state` saved (the parameters must be the same)."""
         layers = sum(1 for key in state if str(key).startswith("coef_"))
         self.coefs_ = [np.array(state[f"coef_{k}"]) for k in range(layers)]
         self.intercepts_ = [np.array(state[f"intercept_{k}"]) for k in range(layers)]
         self.loss_curve_ = np.array(state["loss_curve"])
         self.validation_curve_ = np.array(state["validation_curve"])
-        self._y_mean, self._y_scale = (float(v) for v in state["y_scaling"])
+        self._restore_target(state)
         self.n_iter_ = int(state["n_iter"])
         self.n_features_in_ = int(state["n_features_in"])
         self.status_ = str(state["status"])
@@ -297,10 +371,13 @@ class _NumpyMLP(BaseEstimator):
         self._random.bit_generator.state = json.loads(str(state["rng"]))
         return self
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        return tags
 
-class NumpyMLPRegressor(RegressorMixin, _NumpyMLP):
-    """Feed-forward network trained by mini-batch gradient descent, NumPy only.
 
+_PARAMETERS = """
     Parameters
     ----------
     hidden_width : int, default=32
@@ -308,7 +385,7 @@ class NumpyMLPRegressor(RegressorMixin, _NumpyMLP):
     epochs : int, default=100
         Passes over the training data.
     learning_rate : float, default=0.1
-        Step size of gradient descent (the target is standardised, see module doc).
+        Step size of gradient descent.
     n_hidden_layers : int, default=1
         Hidden layers; 1 gives the classic three-layer network
         (input, hidden, output).
@@ -316,7 +393,7 @@ class NumpyMLPRegressor(RegressorMixin, _NumpyMLP):
         Rows per gradient step; None or "full" use the whole training set (full
         batch; "full" is how a TOML config says it).
     activation : {"sigmoid", "tanh", "relu"}, default="sigmoid"
-        Non-linearity of the hidden layers; the output is linear.
+        Non-linearity of the hidden layers.
     init_scale : float, default=1.0
         Weights start as ``N(0, (init_scale / sqrt(fan_in))^2)``.
     shuffle : bool, default=True
@@ -325,23 +402,33 @@ class NumpyMLPRegressor(RegressorMixin, _NumpyMLP):
         Floating-point type of the computation.
     random_state : int, numpy Generator, SeedSequence or None, default=None
         Seeds the initial weights and the shuffling.
+"""
 
+_ATTRIBUTES = """
     Attributes
     ----------
     coefs_, intercepts_ : list of ndarray
         Weights and biases per layer.
     loss_curve_ : ndarray
-        Training RMSE (target units) per epoch, averaged over the epoch's batches
-        as they were seen (no extra pass over the data).
+        Training {metric} per epoch, averaged over the epoch's batches as they
+        were seen (no extra pass over the data).
     validation_curve_ : ndarray
-        Validation RMSE after each epoch when ``X_val``/``y_val`` are given to
-        ``fit``, else empty.
+        Validation {metric} after each epoch when ``X_val``/``y_val`` are given
+        to ``fit``, else empty.
     n_iter_ : int
         Epochs completed.
-    status_ : {"ok", "diverged", "stopped"}
+    status_ : {{"ok", "diverged", "stopped"}}
         "diverged" when the loss became non-finite; the weights are then those of
         the last finite epoch and a ``ConvergenceWarning`` is issued.
+"""
 
+
+class NumpyMLPRegressor(RegressorMixin, _NumpyMLP):
+    __doc__ = """Feed-forward network trained by mini-batch gradient descent, NumPy only.
+
+    A linear output unit and half the squared error on the standardised target
+    (see module doc), so the untrained network predicts the mean.
+    """ + _PARAMETERS + _ATTRIBUTES.format(metric="RMSE (target units)") + """
     Examples
     --------
     >>> import numpy as np
@@ -352,31 +439,27 @@ class NumpyMLPRegressor(RegressorMixin, _NumpyMLP):
     'ok'
     """
 
-    # -- scikit-learn API ---------------------------------------------------
-    def fit(self, X, y, X_val=None, y_val=None, *, on_epoch=None) -> "NumpyMLPRegressor":
-        """Train from scratch; with ``X_val``/``y_val``, record the validation curve.
+    _output = "identity"
 
-        ``on_epoch(epoch, val_rmse)``, when given with validation data, is called
-        after every epoch; returning True stops training there (``status_`` is
-        then "stopped"): this is how a pruner ends a hopeless trial early.
-        """
-        check_params(self)
-        X, y, X_val, y_val = self._validate(X, y, X_val, y_val, reset=True)
-        dtype = np.dtype(self.dtype)
+    def _init_target(self, y: np.ndarray) -> int:
         self._y_mean = float(y.mean())
         self._y_scale = float(y.std()) or 1.0
-        self._random = _rng(self.random_state)
-        sizes = [X.shape[1]] + [self.hidden_width] * self.n_hidden_layers + [1]
-        self.coefs_ = [
-            (self._random.standard_normal((n_in, n_out)) * (self.init_scale / np.sqrt(n_in))).astype(dtype)
-            for n_in, n_out in zip(sizes[:-1], sizes[1:])
-        ]
-        self.intercepts_ = [np.zeros(n_out, dtype=dtype) for n_out in sizes[1:]]
-        self.n_iter_ = 0
-        self.loss_curve_ = np.empty(0)
-        self.validation_curve_ = np.empty(0)
-        self.status_ = "ok"
-        return self._train(X, y, X_val, y_val, self.epochs, on_epoch)
+        return 1
+
+    def _targets(self, y: np.ndarray) -> np.ndarray:
+        return ((y - self._y_mean) / self._y_scale).reshape(-1, 1)
+
+    def _train_score(self, mean_loss: float) -> float:
+        return np.sqrt(2.0 * mean_loss) * self._y_scale
+
+    def _score(self, X: np.ndarray, y: np.ndarray) -> float:
+        return _rmse(self._predict(X), y)
+
+    def _target_state(self) -> dict:
+        return {"y_scaling": np.array([self._y_mean, self._y_scale])}
+
+    def _restore_target(self, state) -> None:
+        self._y_mean, self._y_scale = (float(v) for v in state["y_scaling"])
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         out = forward(self.coefs_, self.intercepts_, X, self.activation)[-1]
@@ -384,14 +467,82 @@ class NumpyMLPRegressor(RegressorMixin, _NumpyMLP):
 
     def predict(self, X) -> np.ndarray:
         """Predicted target for each row of ``X``."""
+        return self._raw(X)[:, 0] * self._y_scale + self._y_mean
+
+
+class NumpyMLPClassifier(ClassifierMixin, _NumpyMLP):
+    __doc__ = """The same network as a classifier: one sigmoid output unit and log loss
+    for two classes, softmax outputs and cross-entropy for more.
+
+    Labels may be strings or integers (``classes_``, sorted). The lesson's own
+    network is ``NumpyMLPClassifier(hidden_width=4)`` on three binary inputs.
+    """ + _PARAMETERS + _ATTRIBUTES.format(metric="log loss") + """
+    classes_ : ndarray
+        The class labels, sorted.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hpsearch import NumpyMLPClassifier
+    >>> X = np.array([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]])
+    >>> net = NumpyMLPClassifier(hidden_width=4, epochs=4000, learning_rate=2.0, random_state=1)
+    >>> net.fit(X, [0, 1, 1, 0]).predict(X).tolist()
+    [0, 1, 1, 0]
+    """
+
+    @property
+    def _output(self) -> str:
+        classes = getattr(self, "classes_", None)
+        return "softmax" if classes is not None and len(classes) > 2 else "sigmoid"
+
+    def _init_target(self, y: np.ndarray) -> int:
+        check_classification_targets(y)
+        self.classes_ = np.unique(y)
+        if len(self.classes_) < 2:
+            raise ValueError(f"a classifier needs at least 2 classes in y; got 1 class ({self.classes_[0]!r})")
+        return 1 if len(self.classes_) == 2 else len(self.classes_)
+
+    def _codes(self, y: np.ndarray) -> np.ndarray:
+        codes = np.searchsorted(self.classes_, y)
+        codes = np.clip(codes, 0, len(self.classes_) - 1)
+        unknown = self.classes_[codes] != y
+        if np.any(unknown):
+            raise ValueError(f"y has labels not seen in training: {np.unique(np.asarray(y)[unknown])[:5].tolist()}")
+        return codes
+
+    def _targets(self, y: np.ndarray) -> np.ndarray:
+        codes = self._codes(y)
+        if len(self.classes_) == 2:
+            return codes.reshape(-1, 1).astype(np.float64)
+        return np.eye(len(self.classes_))[codes]
+
+    def _train_score(self, mean_loss: float) -> float:
+        return mean_loss
+
+    def _score(self, X: np.ndarray, y: np.ndarray) -> float:
+        out = forward(self.coefs_, self.intercepts_, X, self.activation, output=self._output)[-1]
+        return output_loss(out.astype(np.float64), self._targets(y), self._output)
+
+    def _target_state(self) -> dict:
+        return {"classes": self.classes_}
+
+    def _restore_target(self, state) -> None:
+        self.classes_ = np.array(state["classes"])
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Probability of each class (columns in the order of ``classes_``)."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        with np.errstate(over="ignore", invalid="ignore"):
-            return self._predict(np.asarray(X, dtype=np.dtype(self.dtype)))
+        out = self._raw(X)
+        return np.hstack([1.0 - out, out]) if out.shape[1] == 1 else out
+
+    def predict(self, X) -> np.ndarray:
+        """The most probable class of each row of ``X``."""
+        check_is_fitted(self)
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.non_deterministic = False
+        tags.classifier_tags.multi_class = True
         return tags
 
 

@@ -6,11 +6,11 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 from sklearn.utils.estimator_checks import check_estimator
 
-from hpsearch import NumpyMLPRegressor
+from hpsearch import NumpyMLPClassifier, NumpyMLPRegressor
 from hpsearch.network import ACTIVATIONS, loss_and_gradients
 
 
-def _numeric_gradient(weights, biases, X, t, activation, eps=1e-6):
+def _numeric_gradient(weights, biases, X, t, activation, eps=1e-6, output="identity"):
     grads = []
     for group in (weights, biases):
         out = []
@@ -19,9 +19,9 @@ def _numeric_gradient(weights, biases, X, t, activation, eps=1e-6):
             for idx in np.ndindex(array.shape):
                 old = array[idx]
                 array[idx] = old + eps
-                up = loss_and_gradients(weights, biases, X, t, activation)[0]
+                up = loss_and_gradients(weights, biases, X, t, activation, output=output)[0]
                 array[idx] = old - eps
-                down = loss_and_gradients(weights, biases, X, t, activation)[0]
+                down = loss_and_gradients(weights, biases, X, t, activation, output=output)[0]
                 array[idx] = old
                 g[idx] = (up - down) / (2 * eps)
             out.append(g)
@@ -44,8 +44,56 @@ def test_backpropagation_matches_finite_differences(activation, depth):
         np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
 
 
+@pytest.mark.parametrize("output, classes", [("sigmoid", 1), ("softmax", 3)])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_classifier_gradients_match_finite_differences(activation, output, classes):
+    rng = np.random.default_rng(classes)
+    sizes = [3, 5, 4, classes]
+    weights = [rng.normal(0, 0.7, (a, b)) for a, b in zip(sizes[:-1], sizes[1:])]
+    biases = [rng.normal(0, 0.3, b) for b in sizes[1:]]
+    X = rng.uniform(-1, 1, (9, 3))
+    labels = rng.integers(0, max(classes, 2), 9)
+    t = labels.reshape(-1, 1).astype(float) if classes == 1 else np.eye(classes)[labels]
+    _, grad_w, grad_b = loss_and_gradients(weights, biases, X, t, activation, output=output)
+    num_w, num_b = _numeric_gradient(weights, biases, X, t, activation, output=output)
+    for analytic, numeric in zip(grad_w + grad_b, num_w + num_b):
+        np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
+
+
 def test_passes_check_estimator():
     check_estimator(NumpyMLPRegressor())
+
+
+def test_classifier_passes_check_estimator():
+    check_estimator(NumpyMLPClassifier())
+
+
+SEED_TOY = np.array([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]])
+
+
+def test_the_lessons_network_learns_exclusive_or_within_its_budget():
+    """Three inputs (the third always 1), four hidden units, one sigmoid output,
+    at most the lesson's 60,000 iterations (full batch: one iteration an epoch)."""
+    net = NumpyMLPClassifier(hidden_width=4, epochs=60_000, learning_rate=1.0, random_state=0)
+    net.fit(SEED_TOY, ["no", "yes", "yes", "no"])
+    assert net.predict(SEED_TOY).tolist() == ["no", "yes", "yes", "no"]
+    assert net.classes_.tolist() == ["no", "yes"] and net.predict_proba(SEED_TOY).shape == (4, 2)
+    assert np.allclose(net.predict_proba(SEED_TOY).sum(axis=1), 1)
+
+
+def test_classifier_several_classes_continuation_and_one_class():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 2))
+    y = np.where(X[:, 0] > 0.5, "c", np.where(X[:, 1] > 0, "a", "b"))
+    net = NumpyMLPClassifier(epochs=60, batch_size=16, learning_rate=0.5, random_state=1).fit(X, y, X[:50], y[:50])
+    assert net.score(X, y) > 0.9 and net.coefs_[-1].shape[1] == 3
+    assert net.validation_curve_[-1] < net.validation_curve_[0]  # log loss falls
+    first = NumpyMLPClassifier(epochs=20, batch_size=16, learning_rate=0.5, random_state=1).fit(X, y, X[:50], y[:50])
+    on = NumpyMLPClassifier(epochs=20, batch_size=16, learning_rate=0.5, random_state=1).set_state(first.get_state())
+    on.continue_fit(X, y, X[:50], y[:50], epochs=60)
+    np.testing.assert_array_equal(on.predict_proba(X), net.predict_proba(X))
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        NumpyMLPClassifier().fit(X, np.zeros(300))
 
 
 def test_fits_a_sine():
