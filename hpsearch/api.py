@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import pandas as pd
 from hpsearch import estimators
 from hpsearch.config import Experiment, load as load_config, parse
 from hpsearch.errors import ConfigError, RunError
+from hpsearch.metrics import metric_for, metric_of
 
 
 def _experiment(config) -> Experiment:
@@ -89,7 +91,10 @@ class Run:
         from hpsearch.store import TrialStore
 
         names = [d.name for d in self.experiment.space]
-        return trials_table(TrialStore(self.run_dir).read(), names, list(self.experiment.strategies))
+        run_json = self.run_dir / "run.json"
+        task = json.loads(run_json.read_text()).get("task", "regression") if run_json.is_file() else "regression"
+        return trials_table(TrialStore(self.run_dir).read(), names, list(self.experiment.strategies),
+                            metric_for(task))
 
     @property
     def summary(self) -> pd.DataFrame:
@@ -102,7 +107,8 @@ class Run:
     def best(self, strategy: str | None = None, repetition: int | None = None) -> dict:
         """The configuration validation chose (among ``strategy``'s and ``repetition``'s,
         or all): its parameters, validation and test RMSE, the baselines beside them."""
-        summary = self.summary.dropna(subset=["best_val_rmse"]) if not self.summary.empty else self.summary
+        m = metric_of(self.summary.columns)
+        summary = self.summary.dropna(subset=[m.best_val]) if not self.summary.empty else self.summary
         if strategy is not None:
             summary = summary[summary["strategy"] == strategy]
         if repetition is not None:
@@ -110,12 +116,12 @@ class Run:
         if summary.empty:
             raise RunError(f"{self.run_dir}: no finished trial" + (f" of {strategy}" if strategy else "")
                            + (f" in repetition {repetition}" if repetition is not None else ""))
-        row = summary.sort_values(["best_val_rmse", "repetition"], kind="stable").iloc[0]
+        row = summary.sort_values([m.best_val, "repetition"], kind="stable").iloc[0]
         out = {"strategy": row["strategy"], "repetition": int(row["repetition"]), "trial": int(row["best_trial"]),
                "params": {d.name: _plain(row[d.name], d.kind) for d in self.experiment.space},
-               "val_rmse": float(row["best_val_rmse"]),
-               "test_rmse": float(row["test_rmse"])}
-        for column in ("baseline_mean_val_rmse", "baseline_mean_test_rmse", "linear_val_rmse", "linear_test_rmse"):
+               m.loss("val"): float(row[m.best_val]), m.loss("test"): float(row[m.loss("test")])}
+        columns = [m.baseline_loss("val"), m.baseline_loss("test"), m.reference_loss("val"), m.reference_loss("test")]
+        for column in columns + [f"{split}_{e}" for e in m.extras for split in ("val", "test")]:
             out[column] = float(row[column])
         return out
 
@@ -131,9 +137,11 @@ class Run:
                      & (trials["trial"] == best["trial"])].iloc[0]
         exp = self.experiment
         params = {**exp.model, **best["params"]}
-        model = estimators.make(exp.estimator, params, trial_seed(exp.seed, repetition, int(row["config"])))
+        problem = prepare_problem(exp, [repetition])
+        path = estimators.for_task(exp.estimator, problem.task)
+        model = estimators.make(path, params, trial_seed(exp.seed, repetition, int(row["config"])))
         if fit:
-            data = prepare_problem(exp, [repetition]).datasets[data_key(repetition)]
+            data = problem.datasets[data_key(repetition)]
             model.fit(data.X_train, data.y_train)
         return model
 

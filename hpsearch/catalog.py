@@ -187,6 +187,7 @@ class CleaningReport:
     dropped: dict[str, int] = field(default_factory=dict)
     excluded_event_types: dict[str, int] = field(default_factory=dict)
     rows_kept: int = 0
+    notes: list[str] = field(default_factory=list)  # what the problem adds (the class balance)
 
     def lines(self) -> list[str]:
         out = [f"rows read: {self.rows_read}"]
@@ -195,7 +196,7 @@ class CleaningReport:
         out += [f"dropped, {reason}: {n}" for reason, n in self.dropped.items() if n]
         out += [f"excluded, event type '{kind}': {n}" for kind, n in self.excluded_event_types.items()]
         out.append(f"rows kept: {self.rows_kept}")
-        return out
+        return out + self.notes
 
 
 def clean(table: pd.DataFrame, event_types: list[str] | None = ("earthquake",),

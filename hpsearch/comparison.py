@@ -1,6 +1,9 @@
 """Comparing strategies: anytime curves, the comparison table, statistics.
 
-Definitions (the columns of ``comparison.csv``):
+Definitions (the columns of ``comparison.csv``, named here for RMSE; a
+classification problem has ``log_loss`` in their place, ``prior`` for the mean
+and ``logistic`` for linear, and ``test_accuracy_mean`` and
+``test_roc_auc_mean`` beside them):
 
 * ``best_val_rmse_*``: per repetition, the lowest validation RMSE a strategy
   found; mean, standard deviation (ddof=1) and median over repetitions.
@@ -42,14 +45,24 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from hpsearch.metrics import REGRESSION, Metric, metric_of
+
 TARGET_TOLERANCE = 0.005
-COLUMNS = [
-    "strategy", "repetitions", "best_val_rmse_mean", "best_val_rmse_std", "best_val_rmse_median",
-    "test_rmse_mean", "test_rmse_std", "baseline_rmse", "linear_rmse", "skill", "trials_mean",
-    "trials_to_target", "seconds_to_target", "epochs_to_target", "reached_target",
-    "trials_per_second", "epochs_trained_mean", "failures", "mean_rank", "p_value_vs_random",
-    "epochs_to_random_median", "reached_random_median", "epochs_ratio_vs_random",
-]
+
+
+def columns(m: Metric = REGRESSION) -> list[str]:
+    """The columns of ``comparison.csv`` for metric ``m``."""
+    return [
+        "strategy", "repetitions", f"{m.best_val}_mean", f"{m.best_val}_std", f"{m.best_val}_median",
+        f"{m.loss('test')}_mean", f"{m.loss('test')}_std", f"baseline_{m.name}", f"{m.reference}_{m.name}",
+        "skill", *[f"test_{e}_mean" for e in m.extras], "trials_mean",
+        "trials_to_target", "seconds_to_target", "epochs_to_target", "reached_target",
+        "trials_per_second", "epochs_trained_mean", "failures", "mean_rank", "p_value_vs_random",
+        "epochs_to_random_median", "reached_random_median", "epochs_ratio_vs_random",
+    ]
+
+
+COLUMNS = columns()
 
 
 def progress_curves(trials: pd.DataFrame, baselines: pd.Series | None = None) -> pd.DataFrame:
@@ -59,7 +72,7 @@ def progress_curves(trials: pd.DataFrame, baselines: pd.Series | None = None) ->
     ``ratio_so_far`` = best so far / baseline: 1 is no better than the mean.
     """
     t = trials.sort_values(["strategy", "repetition", "trial"]).copy()
-    t["ok_val"] = t["val_rmse"].where(t["status"] == "ok")
+    t["ok_val"] = t[metric_of(trials.columns).loss("val")].where(t["status"] == "ok")
     group = t.groupby(["strategy", "repetition"], sort=False)
     # cummin leaves a failed trial's NaN in place: carry the best so far over it
     t["best_so_far"] = group["ok_val"].cummin()
@@ -71,12 +84,14 @@ def progress_curves(trials: pd.DataFrame, baselines: pd.Series | None = None) ->
     t["epochs_so_far"] = group["epochs_trained"].cumsum()
     keep = ["strategy", "repetition", "trial", "best_so_far", "trials_so_far", "seconds_so_far",
             "epochs_so_far"] + (["ratio_so_far"] if baselines is not None else [])
-    return t[keep].reset_index(drop=True)
+    out = t[keep].reset_index(drop=True)
+    out.attrs["metric"] = metric_of(trials.columns).name
+    return out
 
 
-def _to_target(curves: pd.DataFrame, best: pd.DataFrame) -> pd.DataFrame:
+def _to_target(curves: pd.DataFrame, best: pd.DataFrame, m: Metric) -> pd.DataFrame:
     """Cost until each (strategy, repetition) got within the tolerance of the repetition's best."""
-    target = best.groupby("repetition")["best_val_rmse"].min() * (1 + TARGET_TOLERANCE)
+    target = best.groupby("repetition")[m.best_val].min() * (1 + TARGET_TOLERANCE)
     rows = []
     for (strategy, rep), c in curves.groupby(["strategy", "repetition"], sort=False):
         hit = c[c["best_so_far"] <= target.get(rep, -np.inf)]
@@ -103,13 +118,15 @@ def comparison_table(trials: pd.DataFrame, summary: pd.DataFrame,
                      strategy_order: list[str] | None = None) -> pd.DataFrame:
     """One row per strategy; see the module doc for each column."""
     order = strategy_order or list(dict.fromkeys(summary["strategy"]))
-    best = summary[["strategy", "repetition", "best_val_rmse", "test_rmse",
-                    "baseline_mean_test_rmse", "linear_test_rmse"]]
-    wide = best.pivot(index="repetition", columns="strategy", values="best_val_rmse")
+    m = metric_of(summary.columns)
+    test, base_test, ref_test = m.loss("test"), m.baseline_loss("test"), m.reference_loss("test")
+    best = summary[["strategy", "repetition", m.best_val, test, base_test, ref_test]
+                   + [f"test_{e}" for e in m.extras]]
+    wide = best.pivot(index="repetition", columns="strategy", values=m.best_val)
     ranks = wide.rank(axis=1, method="average")
     curves = progress_curves(trials)
-    target = _to_target(curves, best)
-    random_median = (best.loc[best["strategy"] == "random", "best_val_rmse"].median()
+    target = _to_target(curves, best, m)
+    random_median = (best.loc[best["strategy"] == "random", m.best_val].median()
                      if "random" in set(best["strategy"]) else np.nan)
     random_epochs = trials[trials["strategy"] == "random"].groupby("repetition")["epochs_trained"].sum().median()
     rows = []
@@ -117,22 +134,23 @@ def comparison_table(trials: pd.DataFrame, summary: pd.DataFrame,
         mine = best[best["strategy"] == strategy]
         t = trials[trials["strategy"] == strategy]
         reach = target[target["strategy"] == strategy]
-        base = float(mine["baseline_mean_test_rmse"].mean())
-        test = float(mine["test_rmse"].mean())
+        base = float(mine[base_test].mean())
+        tested = float(mine[test].mean())
         p = np.nan
         if "random" in wide.columns and strategy != "random":
             p = paired_wilcoxon(wide[strategy].to_numpy(), wide["random"].to_numpy())
         rows.append({
             "strategy": strategy,
             "repetitions": len(mine),
-            "best_val_rmse_mean": mine["best_val_rmse"].mean(),
-            "best_val_rmse_std": mine["best_val_rmse"].std(ddof=1),
-            "best_val_rmse_median": mine["best_val_rmse"].median(),
-            "test_rmse_mean": test,
-            "test_rmse_std": mine["test_rmse"].std(ddof=1),
-            "baseline_rmse": base,
-            "linear_rmse": float(mine["linear_test_rmse"].mean()),
-            "skill": 1 - test / base,
+            f"{m.best_val}_mean": mine[m.best_val].mean(),
+            f"{m.best_val}_std": mine[m.best_val].std(ddof=1),
+            f"{m.best_val}_median": mine[m.best_val].median(),
+            f"{test}_mean": tested,
+            f"{test}_std": mine[test].std(ddof=1),
+            f"baseline_{m.name}": base,
+            f"{m.reference}_{m.name}": float(mine[ref_test].mean()),
+            "skill": 1 - tested / base,
+            **{f"test_{e}_mean": float(mine[f"test_{e}"].mean()) for e in m.extras},
             "trials_mean": len(t) / max(len(mine), 1),
             "trials_to_target": reach["trials_to_target"].mean(),
             "seconds_to_target": reach["seconds_to_target"].mean(),
@@ -150,7 +168,7 @@ def comparison_table(trials: pd.DataFrame, summary: pd.DataFrame,
         rows[-1]["epochs_to_random_median"] = epochs
         rows[-1]["reached_random_median"] = int(np.isfinite(reach_median).sum())
         rows[-1]["epochs_ratio_vs_random"] = epochs / random_epochs if random_epochs else np.nan
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return pd.DataFrame(rows, columns=columns(m))
 
 
 def anytime_curve(curves: pd.DataFrame, x: str, y: str = "best_so_far", points: int = 200,
@@ -189,10 +207,12 @@ def anytime_curve(curves: pd.DataFrame, x: str, y: str = "best_so_far", points: 
 
 
 def anytime_table(curves: pd.DataFrame, x: str) -> pd.DataFrame:
-    """The CSV behind an anytime plot: RMSE and RMSE/baseline, mean and band, by x."""
-    rmse = anytime_curve(curves, f"{x}_so_far", "best_so_far")
+    """The CSV behind an anytime plot: the loss and loss/baseline, mean and band, by x
+    (the loss columns are named ``rmse_*`` for regression, ``log_loss_*`` for classification)."""
+    name = curves.attrs.get("metric", "rmse")
+    loss = anytime_curve(curves, f"{x}_so_far", "best_so_far")
     ratio = anytime_curve(curves, f"{x}_so_far", "ratio_so_far")
-    out = rmse.rename(columns={"mean": "rmse_mean", "low": "rmse_low", "high": "rmse_high"})
+    out = loss.rename(columns={"mean": f"{name}_mean", "low": f"{name}_low", "high": f"{name}_high"})
     for column in ("mean", "low", "high"):
         out.insert(len(out.columns) - 1, f"ratio_{column}", ratio[column].to_numpy())
     return out

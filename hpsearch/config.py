@@ -23,6 +23,7 @@ from hpsearch.errors import ConfigError
 from hpsearch.features import FEATURE_SETS, SPLITS
 from hpsearch import estimators
 from hpsearch.estimators import NETWORK
+from hpsearch.metrics import TASKS
 from hpsearch.space import KINDS, Dimension
 
 BUDGET_KINDS = ("trials", "epochs", "seconds")
@@ -54,12 +55,14 @@ class DataConfig:
     time: str | None = None
     n_samples: int = 1000
     noise: float = 1.0
+    task: str = "auto"  # regression | classification | auto (from the estimator or the target)
+    threshold: float | None = None  # earthquake: classify magnitude >= threshold
 
     @property
     def target_name(self) -> str:
         """What is predicted, for captions."""
         if self.dataset == "earthquake":
-            return "magnitude"
+            return "magnitude" if self.threshold is None else f"magnitude >= {self.threshold:g}"
         return f"the target ({self.target or self.dataset})"
 
     def to_dict(self) -> dict:
@@ -81,6 +84,10 @@ class DataConfig:
         out.update(split=self.split, fractions=list(self.fractions))
         if self.dataset == "earthquake":
             out["event_types"] = list(self.event_types) if self.event_types else "all"
+        if self.threshold is not None:
+            out["threshold"] = self.threshold
+        if self.task != "auto":
+            out["task"] = self.task
         return out
 
 
@@ -293,6 +300,7 @@ def parse(raw: dict, source: str = "<config>") -> Experiment:
         raise c.fail("model.estimator", str(exc)) from None
     if "space" not in raw and estimator != NETWORK:
         raise c.fail("space", f"give the parameters of {cls.__name__} to search, e.g. [space.alpha]")
+    data = _match_task(c, data, cls, estimator)
     space = _parse_space(c, raw.get("space", DEFAULT_SPACE), cls)
     model = _parse_model(c, model_raw, {d.name for d in space}, cls)
     _check_fidelity(c, cls, strategies, kind)
@@ -312,13 +320,12 @@ def parse(raw: dict, source: str = "<config>") -> Experiment:
                       strategy_options=options, source=source)
 
 
+CLASSIFICATION_SETS = ("breast_cancer", "wine", "digits", "seed-toy")
 DATA_KEYS = ("dataset", "path", "target", "features", "categorical", "time", "split", "fractions",
-             "event_types", "n_samples", "noise")
+             "event_types", "n_samples", "noise", "task", "threshold")
 
 
 def _parse_data(c: _Checker, raw: Any) -> DataConfig:
-    from hpsearch.problems import BUILT_IN
-
     c.keys(raw, "data", DATA_KEYS)
     split = c.choice(raw.get("split", "random"), "data.split", SPLITS)
     fractions = raw.get("fractions", [0.7, 0.15, 0.15])
@@ -328,6 +335,13 @@ def _parse_data(c: _Checker, raw: Any) -> DataConfig:
         raise c.fail("data.fractions", f"expected three numbers > 0 (train, validation, test) "
                      f"that sum to 1, got {_show(fractions)}")
     fractions = tuple(float(f) for f in fractions)
+    task = c.choice(raw.get("task", "auto"), "data.task", ("auto", *TASKS))
+    return replace(_parse_source(c, raw, split, fractions), task=task)
+
+
+def _parse_source(c: _Checker, raw: dict, split: str, fractions: tuple) -> DataConfig:
+    from hpsearch.problems import BUILT_IN
+
     if "path" in raw:
         if "dataset" in raw:
             raise c.fail("data.dataset", "give either a dataset or a path, not both")
@@ -338,14 +352,20 @@ def _parse_data(c: _Checker, raw: Any) -> DataConfig:
             if key in raw:
                 raise c.fail(f"data.{key}", "is for tables and built-in data sets; the earthquake "
                              "catalog predicts magnitude from a feature set (data.features)")
+        threshold = raw.get("threshold")
+        if threshold is not None:
+            threshold = float(c.number(threshold, "data.threshold"))
+            if raw.get("task", "classification") != "classification":
+                raise c.fail("data.threshold", "classifies magnitude >= threshold: it needs task = \"classification\"")
         features = c.choice(raw.get("features", "challenge"), "data.features", FEATURE_SETS)
         event_types = raw.get("event_types", ["earthquake"])
         if event_types == "all":
             event_types = None
         else:
             event_types = tuple(t.lower() for t in c.string_list(event_types, "data.event_types"))
-        return DataConfig(features, split, fractions, event_types)
-    for key in ("target", "categorical", "time", "event_types") + (("n_samples", "noise")
+        return DataConfig(features, split, fractions, event_types, threshold=threshold,
+                          task="classification" if threshold is not None else "auto")
+    for key in ("target", "categorical", "time", "event_types", "threshold") + (("n_samples", "noise")
                                                                     if dataset != "friedman1" else ()):
         if key in raw:
             raise c.fail(f"data.{key}", f"is not used by the built-in data set '{dataset}'")
@@ -371,7 +391,7 @@ def _parse_table(c: _Checker, raw: dict, split: str, fractions: tuple) -> DataCo
     target = raw.get("target")
     if not isinstance(target, str) or not target:
         raise c.fail("data.target", f"name the column to predict, got {_show(target)}")
-    for key in ("event_types", "n_samples", "noise"):
+    for key in ("event_types", "n_samples", "noise", "threshold"):
         if key in raw:
             raise c.fail(f"data.{key}", "is not used by a table (data.path)")
     features = tuple(c.string_list(raw["features"], "data.features")) if "features" in raw else None
@@ -398,6 +418,23 @@ def _parse_model(c: _Checker, raw: Any, searched: set[str], cls: type) -> dict:
         key = next((k for k in fixed if k in problem), problem.split()[0])
         raise c.fail(f"model.{key}", problem)
     return fixed
+
+
+def _match_task(c: _Checker, data: DataConfig, cls: type, estimator: str) -> DataConfig:
+    """The task from the data, or else from the estimator; the two must agree."""
+    kind = estimators.task_of(cls)
+    if data.task == "auto" and data.dataset in CLASSIFICATION_SETS:
+        data = replace(data, task="classification")
+    if estimators.is_network(estimator):
+        if estimator == estimators.NETWORK_CLASSIFIER and data.task == "regression":
+            raise c.fail("model.estimator", "NumpyMLPClassifier on a regression problem; use the default network")
+        return data if estimator == NETWORK or data.task != "auto" else replace(data, task="classification")
+    if data.task == "auto":
+        return replace(data, task=kind)
+    if data.task != kind:
+        raise c.fail("model.estimator", f"{cls.__name__} is a {kind} estimator and the problem is "
+                     f"{data.task} (data.task); choose a {'classifier' if data.task == 'classification' else 'regressor'}")
+    return data
 
 
 def _check_fidelity(c: _Checker, cls: type, strategies: list[str], budget: str) -> None:

@@ -1,7 +1,8 @@
-"""Estimators a search can tune: the NumPy network, or any scikit-learn regressor.
+"""Estimators a search can tune: the NumPy network, or any scikit-learn regressor or classifier.
 
 An estimator is named by a dotted path (``[model] estimator``), imported only
-when it names a class that scikit-learn's ``is_regressor`` accepts. Its
+when it names a class that scikit-learn's ``is_regressor`` or ``is_classifier``
+accepts; the network is the regressor or the classifier, as the problem's task says. Its
 *fidelity* is the parameter that counts iterations, which multi-fidelity
 strategies (Hyperband, ASHA) schedule and which an epoch budget counts:
 
@@ -24,6 +25,7 @@ import inspect
 from pathlib import Path
 
 NETWORK = "hpsearch.NumpyMLPRegressor"
+NETWORK_CLASSIFIER = "hpsearch.NumpyMLPClassifier"
 SAFE_MODULES = ("sklearn.", "numpy.", "scipy.", "builtins.")
 
 
@@ -44,23 +46,36 @@ def resolve(path: str) -> type:
     cls = getattr(module, name, None)
     if cls is None:
         raise EstimatorError(f"'{module_name}' has no '{name}'")
-    from sklearn.base import is_regressor
-
-    if not inspect.isclass(cls) or not _is_regressor_class(cls, is_regressor):
-        raise EstimatorError(f"'{path}' is not a scikit-learn regressor (is_regressor is false); "
-                             f"e.g. sklearn.ensemble.HistGradientBoostingRegressor")
+    if not inspect.isclass(cls) or task_of(cls) is None:
+        raise EstimatorError(f"'{path}' is not a scikit-learn regressor or classifier (is_regressor and "
+                             f"is_classifier are false); e.g. sklearn.ensemble.HistGradientBoostingRegressor")
     return cls
 
 
-def _is_regressor_class(cls: type, is_regressor) -> bool:
+def task_of(cls: type) -> str | None:
+    """``regression`` or ``classification`` (scikit-learn's tags), or None."""
+    from sklearn.base import is_classifier, is_regressor
+
     try:
-        return bool(is_regressor(cls()))
+        estimator = cls()
     except Exception:
-        return False
+        return None
+    if is_regressor(estimator):
+        return "regression"
+    if is_classifier(estimator):
+        return "classification"
+    return None
 
 
 def is_network(path: str) -> bool:
-    return path == NETWORK
+    return path in (NETWORK, NETWORK_CLASSIFIER)
+
+
+def for_task(path: str, task: str) -> str:
+    """The estimator a run uses: the network comes as a regressor or a classifier."""
+    if is_network(path):
+        return NETWORK_CLASSIFIER if task == "classification" else NETWORK
+    return path
 
 
 def param_names(cls: type) -> list[str]:
@@ -83,11 +98,11 @@ def check_names(cls: type, names, where: str) -> str | None:
 
 def check_values(cls: type, params: dict) -> str | None:
     """scikit-learn's own parameter validation, before any trial runs; a problem or None."""
-    from hpsearch.network import NumpyMLPRegressor, check_params
+    from hpsearch.network import _NumpyMLP, check_params
 
     try:
         estimator = cls(**params)
-        if cls is NumpyMLPRegressor:
+        if issubclass(cls, _NumpyMLP):
             check_params(estimator)
         elif hasattr(estimator, "_validate_params"):
             estimator._validate_params()
@@ -98,9 +113,9 @@ def check_values(cls: type, params: dict) -> str | None:
 
 def fidelity(cls: type) -> str | None:
     """The iteration-count parameter (see module doc), or None."""
-    from hpsearch.network import NumpyMLPRegressor
+    from hpsearch.network import _NumpyMLP
 
-    if issubclass(cls, NumpyMLPRegressor):
+    if issubclass(cls, _NumpyMLP):
         return "epochs"
     params = cls().get_params(deep=False)
     if "warm_start" in params:

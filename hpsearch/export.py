@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from hpsearch.errors import RunError
+from hpsearch.metrics import metric_of
 from hpsearch.trial import TrialResult
 
 TABLES = ("trials", "summary", "comparison")
@@ -36,8 +37,10 @@ def _format_value(column: str, value) -> str:
         return f"{value:.3g}"
     if column == "skill":
         return f"{value:+.2%}"
-    if "rmse" in column or column in ("learning_rate",):
-        return f"{value:.4f}" if "rmse" in column else f"{value:.4g}"
+    if any(name in column for name in ("rmse", "log_loss", "accuracy", "roc_auc")):
+        return f"{value:.4f}"
+    if column == "learning_rate":
+        return f"{value:.4g}"
     if column in ("mean_rank", "seconds_to_target") or column.startswith("seconds"):
         return f"{value:.2f}"
     if float(value).is_integer():
@@ -82,8 +85,10 @@ def side_by_side(run_dirs: list[Path], labels: list[str] | None = None) -> pd.Da
     for run_dir, label in zip(run_dirs, labels):
         table = read_table(run_dir, "comparison")
         features = _features_of(Path(run_dir))
-        keep = ["strategy", "best_val_rmse_mean", "best_val_rmse_std", "test_rmse_mean",
-                "baseline_rmse", "linear_rmse", "skill", "mean_rank", "p_value_vs_random"]
+        m = metric_of(table.columns)
+        keep = ["strategy", f"{m.best_val}_mean", f"{m.best_val}_std", f"{m.loss('test')}_mean",
+                f"baseline_{m.name}", f"{m.reference}_{m.name}", "skill",
+                *[f"test_{e}_mean" for e in m.extras], "mean_rank", "p_value_vs_random"]
         part = table[[c for c in keep if c in table.columns]].copy()
         part.insert(0, "features", features)
         part.insert(0, "run", label)
@@ -101,11 +106,13 @@ def _features_of(run_dir: Path) -> str:
 
 
 def caption_for(table: pd.DataFrame, target: str = "magnitude") -> str:
-    """The caption under a comparison table; ``target``: what the RMSE is of."""
+    """The caption under a comparison table; ``target``: what is predicted."""
     reps = int(table["repetitions"].max()) if "repetitions" in table else 0
-    return (f"Validation and test RMSE of {target} over {reps} paired repetitions. baseline_rmse: "
-            f"predict the training mean; skill = 1 - test RMSE / baseline RMSE. p_value_vs_random: "
-            f"two-sided paired Wilcoxon signed-rank test on the per-repetition best validation RMSE "
+    m = metric_of(table.columns)
+    base = "predict the training mean" if m.baseline == "mean" else "predict the training class frequencies"
+    return (f"Validation and test {m.label} of {target} over {reps} paired repetitions. baseline_{m.name}: "
+            f"{base}; skill = 1 - test {m.label} / baseline {m.label}. p_value_vs_random: "
+            f"two-sided paired Wilcoxon signed-rank test on the per-repetition best validation {m.label} "
             f"(with {reps} repetitions the smallest possible p-value is {2 / 2 ** reps:.3g}).")
 
 

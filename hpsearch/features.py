@@ -104,17 +104,37 @@ def build_features(table: pd.DataFrame, feature_set: str, train_rows: np.ndarray
 
 
 def split_rows(n: int, fractions: tuple[float, float, float], method: str,
-               seed: np.random.SeedSequence | int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+               seed: np.random.SeedSequence | int | None,
+               stratify: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Row indices of train, validation and test.
 
     ``random`` permutes with ``seed``; ``temporal`` expects rows sorted by time
-    and gives the oldest to training, the newest to test.
+    and gives the oldest to training, the newest to test. With ``stratify``
+    (class labels), a random split keeps each class's share in every split (a
+    class of at least 3 rows has a row in each).
     """
+    if stratify is not None and method == "random":
+        return _stratified(np.asarray(stratify), fractions, np.random.default_rng(seed))
     n_train = int(round(fractions[0] * n))
     n_val = int(round(fractions[1] * n))
     order = np.random.default_rng(seed).permutation(n) if method == "random" else np.arange(n)
     train, val, test = np.split(order, [n_train, n_train + n_val])
     return np.sort(train), np.sort(val), np.sort(test)
+
+
+def _stratified(labels: np.ndarray, fractions, rng: np.random.Generator):
+    parts: list[list[np.ndarray]] = [[], [], []]
+    for label in np.unique(labels):
+        rows = rng.permutation(np.flatnonzero(labels == label))
+        k = len(rows)
+        a = int(round(fractions[0] * k))
+        b = int(round(fractions[1] * k))
+        if k >= 3:
+            a = min(max(a, 1), k - 2)
+            b = min(max(b, 1), k - a - 1)
+        for part, chunk in zip(parts, np.split(rows, [a, a + b])):
+            part.append(chunk)
+    return tuple(np.sort(np.concatenate(p)) for p in parts)
 
 
 def min_max_scale(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
@@ -127,11 +147,17 @@ def min_max_scale(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
 
 def prepare(table: pd.DataFrame, feature_set: str = "challenge", split: str = "random",
             fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
-            seed: np.random.SeedSequence | int | None = 0) -> Dataset:
-    """Cleaned catalog -> features -> split -> min-max scaling fit on train."""
-    train, val, test = split_rows(len(table), fractions, split, seed)
+            seed: np.random.SeedSequence | int | None = 0, threshold: float | None = None) -> Dataset:
+    """Cleaned catalog -> features -> split -> min-max scaling fit on train.
+
+    The target is the magnitude, or with ``threshold`` the class
+    ``magnitude >= threshold`` (1) or not (0), split stratified.
+    """
+    y = table["magnitude"].to_numpy(dtype=np.float64)
+    if threshold is not None:
+        y = (y >= threshold).astype(np.int64)
+    train, val, test = split_rows(len(table), fractions, split, seed, y if threshold is not None else None)
     frame = build_features(table, feature_set, train)
     X = frame.to_numpy(dtype=np.float64)
-    y = table["magnitude"].to_numpy(dtype=np.float64)
     X_train, X_val, X_test = min_max_scale(X[train], X[val], X[test])
     return Dataset(X_train, y[train], X_val, y[val], X_test, y[test], tuple(frame.columns))

@@ -51,6 +51,7 @@ class Session:
     model: dict
     max_failures: int | None = None
     estimator: str = NETWORK
+    task: str = "regression"
     on_result: Callable[[Search, TrialResult], None] = _nothing
     failures: int = 0
     clock_offset: float = 0.0  # finished_at of the last trial of earlier runs of this folder
@@ -67,7 +68,8 @@ class Session:
             load_state=self.checkpoints.path(search.name, search.repetition, proposal.parent) if states else None,
             save_state=self.checkpoints.path(search.name, search.repetition, trial)
             if states and proposal.keep_state else None,
-            report_epochs=proposal.report_epochs and states, with_test=with_test, estimator=self.estimator)
+            report_epochs=proposal.report_epochs and states, with_test=with_test, estimator=self.estimator,
+            task=self.task)
 
     def accept(self, search: Search, result: TrialResult) -> None:
         """Store a finished trial (durably, first), then count it."""

@@ -197,6 +197,58 @@ def _rng(rs) -> np.random.Generator:
     return np.random.default_rng(rs)
 
 
+def train_epochs(net, X, y, X_val, y_val, until: int, on_epoch=None):
+    """Epochs ``n_iter_ + 1`` ... ``until`` of mini-batch gradient descent of the
+    network ``net`` (a method of every network, written out here once)."""
+    dtype = np.dtype(net.dtype)
+    t = net._targets(y).astype(dtype)
+    rng = net._random
+    n = X.shape[0]
+    batch = n if net.batch_size in (None, "full") else min(net.batch_size, n)
+    lr = dtype.type(net.learning_rate)
+    workspace = Workspace(net.coefs_, batch)
+    train_curve: list[float] = list(net.loss_curve_)
+    val_curve: list[float] = list(net.validation_curve_)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for _ in range(net.n_iter_, until):
+            saved = ([W.copy() for W in net.coefs_], [b.copy() for b in net.intercepts_])
+            order = rng.permutation(n) if net.shuffle and batch < n else None
+            Xe, te = (X, t) if order is None else (X[order], t[order])
+            total = 0.0
+            for start in range(0, n, batch):
+                stop = min(start + batch, n)
+                loss, gw, gb = loss_and_gradients(
+                    net.coefs_, net.intercepts_, Xe[start:stop], te[start:stop],
+                    net.activation, workspace, lr, net._output,
+                )
+                total += loss * (stop - start)
+                for W, b, dW, db in zip(net.coefs_, net.intercepts_, gw, gb):
+                    W -= dW  # dW already holds learning_rate * gradient
+                    b -= db
+            score = net._train_score(total / n)
+            if not np.isfinite(score) or not all(np.isfinite(W).all() for W in net.coefs_):
+                net.coefs_, net.intercepts_ = saved
+                net.status_ = "diverged"
+                break
+            train_curve.append(float(score))
+            if X_val is not None:
+                val_curve.append(net._score(X_val, y_val))
+                if on_epoch is not None and on_epoch(len(val_curve), val_curve[-1]):
+                    net.status_ = "stopped"
+                    break
+    net.n_iter_ = len(train_curve)
+    net.loss_curve_ = np.array(train_curve)
+    net.validation_curve_ = np.array(val_curve)
+    if net.status_ == "diverged":
+        warnings.warn(
+            f"training diverged (non-finite loss) in epoch {net.n_iter_ + 1} with "
+            f"learning_rate={net.learning_rate}; weights kept from epoch {net.n_iter_}",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    return net
+
+
 class _NumpyMLP(BaseEstimator):
     """What every NumPy network shares: parameters and their checks, the epochs of
     gradient descent, continuation and the saved training state. A subclass says
@@ -284,54 +336,7 @@ class _NumpyMLP(BaseEstimator):
         return X, y, X_val, y_val
 
     def _train(self, X, y, X_val, y_val, until: int, on_epoch=None):
-        """Epochs ``n_iter_ + 1`` ... ``until`` of mini-batch gradient descent."""
-        dtype = np.dtype(self.dtype)
-        t = self._targets(y).astype(dtype)
-        rng = self._random
-        n = X.shape[0]
-        batch = n if self.batch_size in (None, "full") else min(self.batch_size, n)
-        lr = dtype.type(self.learning_rate)
-        workspace = Workspace(self.coefs_, batch)
-        train_curve: list[float] = list(self.loss_curve_)
-        val_curve: list[float] = list(self.validation_curve_)
-        with np.errstate(over="ignore", invalid="ignore"):
-            for _ in range(self.n_iter_, until):
-                saved = ([W.copy() for W in self.coefs_], [b.copy() for b in self.intercepts_])
-                order = rng.permutation(n) if self.shuffle and batch < n else None
-                Xe, te = (X, t) if order is None else (X[order], t[order])
-                total = 0.0
-                for start in range(0, n, batch):
-                    stop = min(start + batch, n)
-                    loss, gw, gb = loss_and_gradients(
-                        self.coefs_, self.intercepts_, Xe[start:stop], te[start:stop],
-                        self.activation, workspace, lr, self._output,
-                    )
-                    total += loss * (stop - start)
-                    for W, b, dW, db in zip(self.coefs_, self.intercepts_, gw, gb):
-                        W -= dW  # dW already holds learning_rate * gradient
-                        b -= db
-                score = self._train_score(total / n)
-                if not np.isfinite(score) or not all(np.isfinite(W).all() for W in self.coefs_):
-                    self.coefs_, self.intercepts_ = saved
-                    self.status_ = "diverged"
-                    break
-                train_curve.append(float(score))
-                if X_val is not None:
-                    val_curve.append(self._score(X_val, y_val))
-                    if on_epoch is not None and on_epoch(len(val_curve), val_curve[-1]):
-                        self.status_ = "stopped"
-                        break
-        self.n_iter_ = len(train_curve)
-        self.loss_curve_ = np.array(train_curve)
-        self.validation_curve_ = np.array(val_curve)
-        if self.status_ == "diverged":
-            warnings.warn(
-                f"training diverged (non-finite loss) in epoch {self.n_iter_ + 1} with "
-                f"learning_rate={self.learning_rate}; weights kept from epoch {self.n_iter_}",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
-        return self
+        return train_epochs(self, X, y, X_val, y_val, until, on_epoch)
 
     def _raw(self, X) -> np.ndarray:
         """The output unit for rows of ``X`` (validated, in the network's dtype)."""

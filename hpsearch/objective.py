@@ -27,7 +27,8 @@ from threadpoolctl import threadpool_limits
 from hpsearch import estimators
 from hpsearch.checkpoints import load_state, save_state
 from hpsearch.features import Dataset
-from hpsearch.network import NumpyMLPRegressor, _rmse
+from hpsearch.metrics import classification_scores, rmse
+from hpsearch.network import NumpyMLPClassifier, NumpyMLPRegressor
 from hpsearch.trial import TrialResult, TrialSpec
 
 Objective = Callable[[TrialSpec, Dataset], TrialResult]
@@ -43,7 +44,8 @@ def report_epoch(epoch: int, value: float) -> bool:
 
 
 def train_and_score(spec: TrialSpec, dataset: Dataset) -> TrialResult:
-    """Train ``NumpyMLPRegressor(**spec.model, **spec.params)`` on the training split; score it.
+    """Train the NumPy network (``spec.estimator``: the regressor or the classifier)
+    with ``spec.model`` and ``spec.params`` on the training split; score it.
 
     Continues from ``spec.load_state`` when given (a promotion in multi-fidelity
     search: bit-identical to training straight through, so only the new epochs
@@ -52,7 +54,8 @@ def train_and_score(spec: TrialSpec, dataset: Dataset) -> TrialResult:
     (``params["epochs"]`` becomes k).
     """
     result = TrialResult.from_spec(spec)
-    net = NumpyMLPRegressor(**{**spec.model, **spec.params}, random_state=spec.seed)
+    network = NumpyMLPClassifier if spec.task == "classification" else NumpyMLPRegressor
+    net = network(**{**spec.model, **spec.params}, random_state=spec.seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if spec.load_state is not None:
@@ -74,16 +77,12 @@ def train_and_score(spec: TrialSpec, dataset: Dataset) -> TrialResult:
         result.status = "diverged"
         result.message = f"non-finite loss in epoch {net.n_iter_ + 1}"
         return result
-    result.train_rmse = _rmse(net.predict(dataset.X_train), np.asarray(dataset.y_train))
-    result.val_rmse = result.val_curve[-1]
-    if spec.with_test:
-        result.test_rmse = _rmse(net.predict(dataset.X_test), np.asarray(dataset.y_test))
-    return result
+    return score(net, spec, dataset, result)
 
 
 def fit_and_score(spec: TrialSpec, dataset: Dataset) -> TrialResult:
-    """Fit any scikit-learn regressor ``spec.estimator`` with ``spec.model`` and
-    ``spec.params`` on the training split; score it (RMSE).
+    """Fit any scikit-learn regressor or classifier ``spec.estimator`` with
+    ``spec.model`` and ``spec.params`` on the training split; score it.
 
     With a fidelity (``max_iter`` or ``n_estimators``, see
     :mod:`hpsearch.estimators`) the estimator is fitted with ``warm_start`` and
@@ -110,14 +109,33 @@ def fit_and_score(spec: TrialSpec, dataset: Dataset) -> TrialResult:
     if spec.save_state is not None:
         estimators.save_estimator(model, spec.save_state)
     result.epochs_trained = (params[fidelity] - spec.start_epoch) if fidelity is not None else 0
-    predictions = model.predict(dataset.X_val)
-    if not np.all(np.isfinite(predictions)):
-        result.status, result.message = "diverged", "non-finite validation predictions"
-        return result
-    result.train_rmse = _rmse(model.predict(dataset.X_train), np.asarray(dataset.y_train))
-    result.val_rmse = _rmse(predictions, np.asarray(dataset.y_val))
-    if spec.with_test:
-        result.test_rmse = _rmse(model.predict(dataset.X_test), np.asarray(dataset.y_test))
+    return score(model, spec, dataset, result)
+
+
+def score(model, spec: TrialSpec, dataset: Dataset, result: TrialResult) -> TrialResult:
+    """The fitted ``model``'s losses on train and validation (and test when asked),
+    named by the problem's metric; non-finite predictions make the trial diverged."""
+    splits = ["train", "val"] + (["test"] if spec.with_test else [])
+    for split in splits:
+        X, y = getattr(dataset, f"X_{split}"), np.asarray(getattr(dataset, f"y_{split}"))
+        if spec.task == "classification":
+            proba = model.predict_proba(X)
+            if not np.all(np.isfinite(proba)):
+                result.status, result.message = "diverged", f"non-finite probabilities on {split}"
+                return result
+            scores = classification_scores(proba, y, np.asarray(model.classes_))
+            loss = scores.pop("log_loss")
+            if split != "train":
+                result.scores.update({f"{split}_{k}": v for k, v in scores.items()})
+        else:
+            prediction = model.predict(X)
+            if not np.all(np.isfinite(prediction)):
+                result.status, result.message = "diverged", f"non-finite predictions on {split}"
+                return result
+            loss = rmse(prediction, y)
+        setattr(result, f"{split}_loss", loss)
+    if result.val_curve:  # the network's own last epoch: the same value, kept exactly
+        result.val_loss = result.val_curve[-1]
     return result
 
 

@@ -27,7 +27,10 @@ import pandas as pd
 from hpsearch.errors import DataError
 from hpsearch.features import MIN_CATEGORY_ROWS, Dataset, _one_hot, min_max_scale, split_rows
 
-BUILT_IN = ("diabetes", "friedman1")
+BUILT_IN = ("diabetes", "friedman1", "breast_cancer", "wine", "digits", "seed-toy")
+#: the lesson's example: three binary inputs (the third always 1), the output is
+#: the exclusive-or of the first two; its four rows train, validate and test at once
+SEED_TOY = pd.DataFrame({"x1": [0, 0, 1, 1], "x2": [0, 1, 0, 1], "x3": [1, 1, 1, 1], "y": [0, 1, 1, 0]})
 
 
 @dataclass
@@ -39,15 +42,19 @@ class TableReport:
     missing: dict[str, int] = field(default_factory=dict)
     categorical: tuple[str, ...] = ()
     rows_kept: int = 0
+    task: str = ""
+    classes: dict[str, int] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
-        out = [f"rows read: {self.rows_read}"]
+        out = [f"rows read: {self.rows_read}"] + ([f"task: {self.task}"] if self.task else [])
         if self.missing_target:
             out.append(f"dropped, missing target: {self.missing_target}")
         out += [f"missing values in '{c}': {n} (filled from the training split)" for c, n in self.missing.items() if n]
         if self.categorical:
             out.append(f"categorical (one-hot): {', '.join(self.categorical)}")
         out.append(f"rows kept: {self.rows_kept}")
+        if self.classes:
+            out.append("classes: " + ", ".join(f"{c}: {n}" for c, n in self.classes.items()))
         return out
 
 
@@ -85,8 +92,10 @@ def built_in(name: str, n_samples: int, noise: float, seed: int) -> tuple[pd.Dat
     """(frame, target column) of a built-in data set."""
     from sklearn import datasets
 
-    if name == "diabetes":
-        frame = datasets.load_diabetes(as_frame=True).frame
+    if name == "seed-toy":
+        return SEED_TOY.copy(), "y"
+    if name in ("diabetes", "breast_cancer", "wine", "digits"):
+        frame = getattr(datasets, f"load_{name}")(as_frame=True).frame
         return frame, "target"
     X, y = datasets.make_friedman1(n_samples=n_samples, noise=noise, random_state=seed)
     frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])]).assign(y=y)
@@ -94,8 +103,13 @@ def built_in(name: str, n_samples: int, noise: float, seed: int) -> tuple[pd.Dat
 
 
 def clean_table(frame: pd.DataFrame, target: str, features: tuple[str, ...] | None,
-                categorical: tuple[str, ...] | None, time: str | None, where: str) -> Table:
-    """Check and clean a table (see module doc); sorted by ``time`` when given."""
+                categorical: tuple[str, ...] | None, time: str | None, where: str,
+                task: str = "auto", min_class_rows: int = 3) -> Table:
+    """Check and clean a table (see module doc); sorted by ``time`` when given.
+
+    ``task`` ``auto`` infers classification from a non-numeric target or an
+    integer one with at most ``FEW_CLASSES`` values, and says so in the report.
+    """
     columns = list(frame.columns)
     for name, what in [(target, "target")] + [(c, "feature") for c in features or ()] + \
             [(c, "categorical") for c in categorical or ()] + ([(time, "time")] if time else []):
@@ -103,13 +117,12 @@ def clean_table(frame: pd.DataFrame, target: str, features: tuple[str, ...] | No
             shown = ", ".join(map(str, columns[:30])) + (", ..." if len(columns) > 30 else "")
             raise DataError(f"{where}: no {what} column '{name}'; the columns are: {shown}")
     report = TableReport(rows_read=len(frame))
-    y = pd.to_numeric(frame[target], errors="coerce")
-    bad = frame[target].notna() & y.isna()
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(f"{where}: the target '{target}' is not numeric (row {row + 2}: "
-                        f"{frame[target].iloc[row]!r}); a regressor needs numbers")
-    keep = y.notna() & np.isfinite(y.fillna(0))
+    task, report.task = _task(frame[target], task, target, where)
+    if task == "regression":
+        y = pd.to_numeric(frame[target], errors="coerce")
+        keep = y.notna() & np.isfinite(y.fillna(0))
+    else:
+        keep = frame[target].notna()
     report.missing_target = int((~keep).sum())
     frame = frame[keep.to_numpy()]
     if time:
@@ -129,14 +142,66 @@ def clean_table(frame: pd.DataFrame, target: str, features: tuple[str, ...] | No
         report.missing[column] = int(X[column].isna().sum())
     report.categorical = tuple(categorical)
     report.rows_kept = len(X)
-    target_values = pd.to_numeric(frame[target]).to_numpy(dtype=np.float64)
-    return Table(X, target_values, tuple(categorical), report, {"origin": where, "target": target})
+    if task == "regression":
+        values = pd.to_numeric(frame[target]).to_numpy(dtype=np.float64)
+    else:
+        values = class_labels(frame[target])
+        report.classes = check_classes(values, where, min_class_rows)
+    return Table(X, values, tuple(categorical), report, {"origin": where, "target": target, "task": task})
+
+
+FEW_CLASSES = 10
+
+
+def _task(y: pd.Series, task: str, target: str, where: str) -> tuple[str, str]:
+    """(task, how it was chosen) for the target column ``y``."""
+    numeric = pd.to_numeric(y, errors="coerce")
+    non_numeric = bool((y.notna() & numeric.isna()).any())
+    if task == "regression" and non_numeric:
+        row = int(np.flatnonzero((y.notna() & numeric.isna()).to_numpy())[0])
+        raise DataError(f"{where}: the target '{target}' is not numeric (row {row + 2}: {y.iloc[row]!r}); "
+                        f"a regressor needs numbers (or set data.task = \"classification\")")
+    if task != "auto":
+        return task, f"{task} (data.task)"
+    if non_numeric:
+        return "classification", "classification (inferred: the target is not numeric; set data.task to choose)"
+    values = numeric.dropna()
+    distinct = values.nunique()
+    if len(values) and np.all(values == np.round(values)) and distinct <= FEW_CLASSES:
+        return "classification", (f"classification (inferred: an integer target with {distinct} values; "
+                                  f"set data.task to choose)")
+    return "regression", "regression"
+
+
+def class_labels(y: pd.Series) -> np.ndarray:
+    """Labels as an array that saves without pickle: integers, or strings."""
+    numeric = pd.to_numeric(y, errors="coerce")
+    if numeric.notna().all() and np.all(numeric == np.round(numeric)):
+        return numeric.to_numpy().astype(np.int64)
+    return y.astype(str).to_numpy().astype(str)
+
+
+def check_classes(labels: np.ndarray, where: str, min_rows: int = 3) -> dict:
+    """Row counts per class; DataError for one class, or a class too small to split."""
+    classes, counts = np.unique(labels, return_counts=True)
+    if len(classes) < 2:
+        raise DataError(f"{where}: the target has one class ({classes[0].item()!r}); classification needs two or more")
+    small = [(c, n) for c, n in zip(classes, counts) if n < min_rows]
+    if small:
+        raise DataError(f"{where}: class {small[0][0].item()!r} has {small[0][1]} row(s); every class needs at least "
+                        f"{min_rows} (a row in each of training, validation and test)")
+    return {str(c): int(n) for c, n in zip(classes, counts)}
 
 
 def prepare_table(table: Table, split: str, fractions: tuple[float, float, float],
                   seed: np.random.SeedSequence | int | None) -> Dataset:
-    """Split, fill from the training rows, one-hot, min-max scale (see module doc)."""
-    train, val, test = split_rows(len(table.features), fractions, split, seed)
+    """Split (stratified for classes), fill from the training rows, one-hot, min-max
+    scale (see module doc). The seed toy has no split: its rows are every split."""
+    if table.meta.get("no_split"):
+        train = val = test = np.arange(len(table.features))
+    else:
+        stratify = table.target if table.meta.get("task") == "classification" else None
+        train, val, test = split_rows(len(table.features), fractions, split, seed, stratify)
     parts = []
     for column in table.features.columns:
         values = table.features[column]

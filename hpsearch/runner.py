@@ -25,7 +25,8 @@ from hpsearch.backends import make_backend
 from hpsearch.budget import Meter, Search
 from hpsearch.checkpoints import STATES_FOLDER, Checkpoints
 from hpsearch.config import Experiment
-from hpsearch.errors import RunError
+from hpsearch.errors import DataError, RunError
+from hpsearch.metrics import metric_of
 from hpsearch.evaluation import Problem, data_key, prepare_problem, score_tests
 from hpsearch.loop import Session, epoch_handler, replay, run_searches
 from hpsearch.objective import Objective, evaluate
@@ -131,12 +132,13 @@ def run_experiment(exp: Experiment, run_dir: Path | None = None, progress: bool 
     """
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(exp)
     check_run_dir(exp, run_dir, force)
-    problem = prepare_problem(exp)  # reads the catalog: fails before anything is written if there is none
+    problem = prepare_problem(exp)  # reads the data: fails before anything is written if it is unusable
+    estimator = estimator_for(exp, problem.task)
     workers = exp.n_jobs if exp.n_jobs > 0 else (os.cpu_count() or 1)
     searches = make_searches(exp, workers)
     store = TrialStore(run_dir)
     session = Session(store, meter(exp), objective, Checkpoints(run_dir), exp.seed, exp.model,
-                      exp.max_failures, estimator=exp.estimator)
+                      exp.max_failures, estimator=estimator, task=problem.task)
     resumed = replay(session, searches, store.read())
     # reaches the cluster, if any: fails before anything is written too
     with make_backend(exp.backend, workers, run_dir, exp.scheduler) as backend:
@@ -158,6 +160,18 @@ def run_experiment(exp: Experiment, run_dir: Path | None = None, progress: bool 
     return output
 
 
+def estimator_for(exp: Experiment, task: str) -> str:
+    """The estimator of the run: the network as regressor or classifier, as the data
+    says; another estimator must be made for the problem's task."""
+    path = estimators.for_task(exp.estimator, task)
+    kind = estimators.task_of(estimators.resolve(path))
+    if kind != task:
+        raise DataError(f"{exp.source}: model.estimator: {path.rsplit('.', 1)[-1]} is a {kind} estimator and "
+                        f"the data make a {task} problem ({exp.data.target_name}); choose a "
+                        f"{'classifier' if task == 'classification' else 'regressor'}, or set data.task")
+    return path
+
+
 def cleanup(run_dir: Path, complete: bool) -> None:
     """Saved network states go once the run is complete (an interrupted run resumes from them)."""
     if complete:
@@ -171,12 +185,12 @@ def write_tables(exp: Experiment, problem: Problem, searches: list[Search], test
     known = {(s.name, s.repetition) for s in searches}
     records = list({(r["strategy"], r["repetition"], r["trial"]): r for r in reversed(TrialStore(run_dir).read())
                     if (r["strategy"], r["repetition"]) in known}.values())
-    trials = report.trials_table(records, names, list(exp.strategies))
+    trials = report.trials_table(records, names, list(exp.strategies), problem.metric)
     report.write_csv(trials, run_dir / "trials.csv")
-    summary = report.summary_table(trials, tests, problem.baselines, names, list(exp.strategies))
+    summary = report.summary_table(trials, tests, problem.baselines, names, list(exp.strategies), problem.metric)
     if not summary.empty:
         report.write_csv(summary, run_dir / "summary.csv")
-    meta = {"catalog": problem.meta, "cleaning": problem.cleaning.lines(),
+    meta = {"catalog": problem.meta, "task": problem.task, "cleaning": problem.cleaning.lines(),
             "features": exp.data.features, "n_features": problem.n_features}
     (run_dir / "run.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
     text = report.results_text(summary, names) if not summary.empty else "no trial finished"
@@ -191,12 +205,13 @@ def write_comparison(trials: pd.DataFrame, summary: pd.DataFrame, exp: Experimen
 
     table = comparison.comparison_table(trials, summary, list(exp.strategies))
     export.write_all_formats(table, run_dir / "comparison", export.caption_for(table, exp.data.target_name))
-    baselines = summary.groupby("repetition")["baseline_mean_val_rmse"].first()
+    m = metric_of(summary.columns)
+    baselines = summary.groupby("repetition")[m.baseline_loss("val")].first()
     curves = comparison.progress_curves(trials, baselines)
     title = f"{exp.name}: {exp.data.features} features, {summary['repetition'].nunique()} repetition(s)"
     for x in ("trials", "seconds", "epochs") if trials["epochs_trained"].sum() > 0 else ("trials", "seconds"):
         curve = comparison.anytime_table(curves, x)
         report.write_csv(curve, run_dir / f"curve_{x}.csv")
         plots.anytime_plot(curve, x, run_dir / f"curve_{x}.png", title, list(exp.strategies))
-    ratio = trials.assign(val_ratio=trials["val_rmse"] / trials["repetition"].map(baselines))
+    ratio = trials.assign(val_ratio=trials[m.loss("val")] / trials["repetition"].map(baselines))
     plots.hyperparameter_plots(ratio, exp.space, run_dir / "hyperparameters.png", title, list(exp.strategies))

@@ -14,6 +14,8 @@ import enum
 import math
 from dataclasses import asdict, dataclass, field, fields
 
+from hpsearch.metrics import REGRESSION, Metric
+
 
 class Decision(enum.Enum):
     """What a strategy answers to an epoch report (``Strategy.on_epoch``)."""
@@ -55,6 +57,8 @@ class TrialSpec:
         Also score the test split (once per search, for the configuration validation chose).
     estimator : str
         Dotted path of the estimator class (the NumPy network by default).
+    task : str
+        ``regression`` (scored by RMSE) or ``classification`` (log loss, accuracy, ROC AUC).
     """
 
     strategy: str
@@ -71,6 +75,7 @@ class TrialSpec:
     report_epochs: bool = False
     with_test: bool = False
     estimator: str = "hpsearch.NumpyMLPRegressor"
+    task: str = "regression"
 
     @property
     def key(self) -> tuple[str, int, int]:
@@ -97,9 +102,9 @@ class TrialResult:
     config: int
     seed: int
     params: dict
-    train_rmse: float = _column(NAN)
-    val_rmse: float = _column(NAN)
-    test_rmse: float = _column(NAN, table=False)
+    train_loss: float = _column(NAN)  # the problem's metric: RMSE, or log loss
+    val_loss: float = _column(NAN)
+    test_loss: float = _column(NAN, table=False)
     start_epoch: int = _column(0)
     epochs_trained: int = _column(0)
     status: str = _column("ok")  # ok | diverged | failed
@@ -107,6 +112,7 @@ class TrialResult:
     seconds: float = _column(0.0)
     finished_at: float | None = _column(None)  # seconds since the run started (across resumes)
     val_curve: list = _column(table=False, factory=list)
+    scores: dict = _column(table=False, factory=dict)  # metrics beside the loss: val_accuracy, ...
 
     @classmethod
     def from_spec(cls, spec: TrialSpec, **values) -> "TrialResult":
@@ -116,7 +122,9 @@ class TrialResult:
 
     @classmethod
     def from_record(cls, record: dict) -> "TrialResult":
-        """A stored record (JSON: NaN stored as null; old records may lack late fields)."""
+        """A stored record (JSON: NaN stored as null; old records may lack late fields,
+        and name the loss after RMSE)."""
+        record = {LEGACY.get(k, k): v for k, v in record.items()}
         values = {}
         for f in fields(cls):
             if f.name in record:
@@ -130,31 +138,34 @@ class TrialResult:
 
     @property
     def value(self) -> float | None:
-        """The objective the strategies minimise, or None when the trial failed or diverged."""
-        if self.status != "ok" or self.val_rmse is None or math.isnan(self.val_rmse):
+        """The objective the strategies minimise (the validation loss), or None when
+        the trial failed or diverged."""
+        if self.status != "ok" or self.val_loss is None or math.isnan(self.val_loss):
             return None
-        return self.val_rmse
+        return self.val_loss
 
-    def row(self, param_names: list[str]) -> dict:
-        """The row of ``trials.csv``."""
+    def row(self, param_names: list[str], metric: Metric = REGRESSION) -> dict:
+        """The row of ``trials.csv``: losses named after the metric, its extras beside."""
         row = {}
         for f in fields(self):
             if f.name == "params":
                 row.update({name: self.params.get(name) for name in param_names})
+            elif f.name.endswith("_loss") and f.metadata.get("table", True):
+                row[metric.loss(f.name.removesuffix("_loss"))] = getattr(self, f.name)
+                if f.name == "val_loss":
+                    row.update({f"val_{e}": self.scores.get(f"val_{e}", NAN) for e in metric.extras})
             elif f.metadata.get("table", True):
                 row[f.name] = getattr(self, f.name)
         return row
 
 
-def table_columns(param_names: list[str]) -> list[str]:
+def table_columns(param_names: list[str], metric: Metric = REGRESSION) -> list[str]:
     """The columns of ``trials.csv``, in order."""
-    columns = []
-    for f in fields(TrialResult):
-        if f.name == "params":
-            columns += list(param_names)
-        elif f.metadata.get("table", True):
-            columns.append(f.name)
-    return columns
+    return list(TrialResult("", 0, 0, 0, 0, {}).row(param_names, metric))
+
+
+#: names an earlier version stored the losses under
+LEGACY = {"train_rmse": "train_loss", "val_rmse": "val_loss", "test_rmse": "test_loss"}
 
 
 #: columns of ``trials.csv`` that depend on timing (the rest is reproducible)

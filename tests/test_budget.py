@@ -11,7 +11,7 @@ SPACE = parse({"space": {"epochs": {"type": "int", "low": 2, "high": 12}}}, "t")
 
 
 def result(trial, value, epochs=5, status="ok", seconds=1.0):
-    return TrialResult("random", 0, trial, trial, 0, {"epochs": epochs}, val_rmse=value, status=status,
+    return TrialResult("random", 0, trial, trial, 0, {"epochs": epochs}, val_loss=value, status=status,
                        epochs_trained=epochs, seconds=seconds)
 
 

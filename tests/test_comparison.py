@@ -109,4 +109,4 @@ def test_compare_strategies_run_exports_and_compares(small_catalog, data_dir, tm
     capsys.readouterr()
     assert main(["show", str(out)]) == 0
     shown = capsys.readouterr().out
-    assert "108 trials stored" in shown and "mean over 3 repetitions" in shown and "predict the mean" in shown
+    assert "108 trials stored" in shown and "mean RMSE over 3 repetitions" in shown and "predict the mean" in shown

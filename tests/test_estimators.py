@@ -84,7 +84,7 @@ def test_a_continued_estimator_ends_where_fitting_straight_through_ends(tmp_path
                               save_state=str(tmp_path / "t.state")), data)
     straight = fit_and_score(spec(path, {**model, fidelity: 30}), data)
     assert first.epochs_trained == 10 and rest.epochs_trained == 20
-    assert rest.val_rmse == pytest.approx(straight.val_rmse, abs=1e-9)
+    assert rest.val_loss == pytest.approx(straight.val_loss, abs=1e-9)
     assert estimators.load_estimator(str(tmp_path / "t.state"), path).get_params()[fidelity] == 30
 
 

@@ -22,9 +22,9 @@ def test_baselines_on_a_hand_made_split():
     data = Dataset(X[:4], y[:4], X[4:6], y[4:6], X[6:], y[6:], ("x",))
     b = baselines(data)
     # the training mean is 4; validation targets 9 and 11, test 13 and 15
-    assert b.mean_val_rmse == pytest.approx(np.sqrt((25 + 49) / 2))
-    assert b.mean_test_rmse == pytest.approx(np.sqrt((81 + 121) / 2))
-    assert b.linear_val_rmse == pytest.approx(0, abs=1e-9) and b.linear_test_rmse == pytest.approx(0, abs=1e-9)
+    assert b.baseline_val == pytest.approx(np.sqrt((25 + 49) / 2))
+    assert b.baseline_test == pytest.approx(np.sqrt((81 + 121) / 2))
+    assert b.reference_val == pytest.approx(0, abs=1e-9) and b.reference_test == pytest.approx(0, abs=1e-9)
 
 
 def test_each_repetition_has_its_own_split_and_baselines(small_catalog):
@@ -38,7 +38,7 @@ def test_each_repetition_has_its_own_split_and_baselines(small_catalog):
 
 
 def scored(spec, dataset):
-    return TrialResult.from_spec(spec, val_rmse=0.1, test_rmse=0.2 if spec.with_test else np.nan)
+    return TrialResult.from_spec(spec, val_loss=0.1, test_loss=0.2 if spec.with_test else np.nan)
 
 
 def test_the_test_split_is_scored_once_per_search_for_its_best(tmp_path):
@@ -46,11 +46,11 @@ def test_the_test_split_is_scored_once_per_search_for_its_best(tmp_path):
     session = Session(TrialStore(tmp_path), Meter(exp.budget, 100), scored, Checkpoints(tmp_path), 5, {})
     searches = [Search(make_strategy("random", exp.space, np.random.SeedSequence(0)), r, data_key(r))
                 for r in range(3)]
-    searches[0].add(TrialResult("random", 0, 4, 4, 1, {"epochs": 3}, val_rmse=0.3))
-    searches[1].add(TrialResult("random", 1, 2, 9, 1, {"epochs": 5}, val_rmse=0.3))
+    searches[0].add(TrialResult("random", 0, 4, 4, 1, {"epochs": 3}, val_loss=0.3))
+    searches[1].add(TrialResult("random", 1, 2, 9, 1, {"epochs": 5}, val_loss=0.3))
     with InProcessBackend() as backend:
         backend.share({data_key(r): None for r in range(3)})
         tests = score_tests(session, searches, backend)
     assert sorted(tests) == [("random", 0), ("random", 1)]  # repetition 2 has no best
-    assert tests[("random", 1)].config == 9 and tests[("random", 1)].test_rmse == 0.2
+    assert tests[("random", 1)].config == 9 and tests[("random", 1)].test_loss == 0.2
     assert TrialStore(tmp_path).read() == []  # test scores are not trials

@@ -24,7 +24,7 @@ def fake(spec, dataset):
     if lr >= 1.0:
         raise ArithmeticError("too fast")
     curve = [lr + 1.0 / e for e in range(1, epochs + 1)]
-    return TrialResult.from_spec(spec, val_rmse=curve[-1], val_curve=curve,
+    return TrialResult.from_spec(spec, val_loss=curve[-1], val_curve=curve,
                                  epochs_trained=epochs - spec.start_epoch)
 
 

@@ -52,8 +52,8 @@ def test_several_specs_in_one_call_each_timed():
     results = run_trials(train_and_score, [spec(0), spec(1, with_test=True)], tiny_dataset())
     assert [r.trial for r in results] == [0, 1]
     assert all(r.status == "ok" and r.seconds > 0 and r.epochs_trained == 8 for r in results)
-    assert np.isnan(results[0].test_rmse) and np.isfinite(results[1].test_rmse)
-    assert results[0].val_rmse == results[0].val_curve[-1]
+    assert np.isnan(results[0].test_loss) and np.isfinite(results[1].test_loss)
+    assert results[0].val_loss == results[0].val_curve[-1]
 
 
 def test_epoch_reports_reach_the_channel_and_a_stop_ends_training():
@@ -79,7 +79,7 @@ def test_continuing_from_a_saved_state_equals_training_straight_through(tmp_path
     rest = train_and_score(spec(params={"epochs": 8, "learning_rate": 0.3}, load_state=state, start_epoch=3), data)
     straight = train_and_score(spec(), data)
     assert first.epochs_trained == 3 and rest.epochs_trained == 5
-    assert rest.val_rmse == straight.val_rmse and rest.val_curve == straight.val_curve
+    assert rest.val_loss == straight.val_loss and rest.val_curve == straight.val_curve
 
 
 def test_a_diverged_trial_has_no_value():

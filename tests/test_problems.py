@@ -71,17 +71,19 @@ def test_temporal_split_orders_rows_by_the_time_column():
     assert data.y_train.min() > data.y_test.max()  # the oldest rows (largest y here) train
 
 
-@pytest.mark.parametrize("change, match", [
-    (lambda f: f, "no target column 'nope'; the columns are: age, sex"),
-    (lambda f: f.assign(target="high"), "the target 'target' is not numeric"),
-    (lambda f: f.assign(bmi=np.nan), "the feature column 'bmi' has no values"),
-    (lambda f: f.assign(target=np.nan), "no rows left after cleaning"),
+@pytest.mark.parametrize("change, task, match", [
+    (lambda f: f, "auto", "no target column 'nope'; the columns are: age, sex"),
+    (lambda f: f.assign(target="high"), "regression", "the target 'target' is not numeric"),
+    (lambda f: f.assign(target="high"), "auto", "the target has one class"),
+    (lambda f: f.assign(target=["a"] * 440 + ["b"] * 2), "classification", "class 'b' has 2 row"),
+    (lambda f: f.assign(bmi=np.nan), "auto", "the feature column 'bmi' has no values"),
+    (lambda f: f.assign(target=np.nan), "auto", "no rows left after cleaning"),
 ])
-def test_bad_tables_are_one_clear_error(change, match):
+def test_bad_tables_are_one_clear_error(change, task, match):
     frame = change(load_diabetes(as_frame=True).frame)
     target = "nope" if "nope" in match else "target"
     with pytest.raises(DataError, match=match):
-        clean_table(frame, target, None, None, None, "d.csv")
+        clean_table(frame, target, None, None, None, "d.csv", task)
 
 
 def test_read_table_csv_parquet_and_errors(tmp_path):

@@ -14,7 +14,7 @@ def records():
     for strategy in ("tpe", "random"):
         for trial, value in enumerate([0.5, 0.3, None, 0.3]):
             out.append(TrialResult(strategy, 0, trial, trial, 7, {"learning_rate": 0.1 * (trial + 1)},
-                                   val_rmse=np.nan if value is None else value,
+                                   val_loss=np.nan if value is None else value,
                                    status="ok" if value is not None else "diverged",
                                    epochs_trained=5, seconds=1.0).to_record())
     return out
@@ -30,7 +30,7 @@ def test_trials_table_columns_order_and_types():
 
 def test_summary_picks_the_best_validation_lowest_trial_and_scores_its_test():
     trials = report.trials_table(records(), ["learning_rate"], ["random", "tpe"])
-    test = TrialResult("random", 0, 1, 1, 7, {}, test_rmse=0.31)
+    test = TrialResult("random", 0, 1, 1, 7, {}, test_loss=0.31)
     summary = report.summary_table(trials, {("random", 0): test}, {0: Baselines(0.6, 0.61, 0.55, 0.56)},
                                    ["learning_rate"], ["random", "tpe"])
     random = summary.set_index("strategy").loc["random"]

@@ -111,7 +111,7 @@ def test_grid_reads_shorter_epochs_from_the_curve_of_the_longest(small_catalog, 
     for _, row in answered.iterrows():
         fresh = train_fresh({"epochs": int(row["epochs"]), "learning_rate": row["learning_rate"]},
                             int(row["seed"]), {"batch_size": 64})
-        assert fresh.val_rmse == row["val_rmse"]  # exactly what training for that many epochs gives
+        assert fresh.val_loss == row["val_rmse"]  # exactly what training for that many epochs gives
 
 
 def test_tpe_refuses_the_pruner_options_that_only_tpe_hyperband_takes():
@@ -126,7 +126,7 @@ def told(trial, params, value, config=None, curve=None, status="ok"):
     from hpsearch.trial import TrialResult
 
     return TrialResult("s", 0, trial, trial if config is None else config, 0, dict(params),
-                       val_rmse=np.nan if value is None else value, status=status,
+                       val_loss=np.nan if value is None else value, status=status,
                        val_curve=list(curve or []))
 
 
@@ -195,7 +195,7 @@ def test_grid_answers_shorter_epochs_from_the_trainer_curve():
     grid.tell(told(0, trainer, 0.25, curve=[0.5 - 0.01 * k for k in range(12)]))
     answered = grid.ask(1)
     assert answered.params["epochs"] == 3 and answered.config == 0
-    assert answered.answer["val_rmse"] == pytest.approx(0.48) and len(answered.answer["val_curve"]) == 3
+    assert answered.answer["val_loss"] == pytest.approx(0.48) and len(answered.answer["val_curve"]) == 3
     assert grid.ask(2) is None and grid.size == 2
 
 

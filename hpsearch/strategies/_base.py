@@ -44,7 +44,7 @@ class Proposal:
         may stop the trial.
     answer : dict or None
         The strategy answers this trial itself, without training: the result's
-        values (``val_rmse``, ``val_curve``, ``status``, ``message``). It costs
+        values (``val_loss``, ``val_curve``, ``status``, ``message``). It costs
         no epochs.
     """
 

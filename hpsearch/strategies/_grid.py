@@ -110,7 +110,7 @@ class GridStrategy(Strategy):
         source = self.told[trainer]
         curve = source.val_curve or []
         if len(curve) >= epochs and curve[epochs - 1] is not None:
-            return {"val_rmse": float(curve[epochs - 1]), "val_curve": list(curve[:epochs]),
+            return {"val_loss": float(curve[epochs - 1]), "val_curve": list(curve[:epochs]),
                     "message": f"read from the epoch curve of trial {trainer}"}
         return {"status": source.status if source.status != "ok" else "failed",
                 "message": f"trial {trainer} ({source.status}) has no epoch {epochs}"}
