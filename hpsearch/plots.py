@@ -18,12 +18,19 @@ X_LABELS = {"trials": "trials", "seconds": "training seconds (one worker)", "epo
 RATIO_LABEL = "validation RMSE / predict-the-mean RMSE"
 
 
+def ratio_label(metric) -> str:
+    """The y label of the figures: the validation loss relative to the trivial predictor's."""
+    baseline = "predict-the-mean" if metric.baseline == "mean" else "class-prior"
+    return f"validation {metric.label} / {baseline} {metric.label}"
+
+
 def _colours(order: list[str]) -> dict[str, str]:
     """One colour per strategy, the same in every figure of a run (config order)."""
     return {name: f"C{i % 10}" for i, name in enumerate(order)}
 
 
-def anytime_plot(curve: pd.DataFrame, x: str, path: Path, title: str, order: list[str]) -> Path:
+def anytime_plot(curve: pd.DataFrame, x: str, path: Path, title: str, order: list[str],
+                 label: str = RATIO_LABEL) -> Path:
     """Best-so-far validation RMSE relative to each repetition's mean baseline.
 
     Dividing by the baseline of the same split (paired) takes the split-to-split
@@ -45,7 +52,7 @@ def anytime_plot(curve: pd.DataFrame, x: str, path: Path, title: str, order: lis
     if x != "trials" and (curve[x] > 0).any():
         ax.set_xscale("log")
     ax.set_xlabel(X_LABELS[x])
-    ax.set_ylabel("best so far: " + RATIO_LABEL, fontsize=8)
+    ax.set_ylabel("best so far: " + label, fontsize=8)
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8, frameon=False)
     ax.grid(alpha=0.3)
@@ -66,7 +73,7 @@ def _zoom(ax, values: np.ndarray, baseline: float) -> None:
 
 
 def hyperparameter_plots(trials: pd.DataFrame, space: tuple[Dimension, ...], path: Path,
-                         title: str, order: list[str]) -> Path:
+                         title: str, order: list[str], label: str = RATIO_LABEL) -> Path:
     """Validation RMSE (relative to the mean baseline of its split, column ``val_ratio``)
     against each hyperparameter, every strategy's trials."""
     dims = list(space)
@@ -91,7 +98,7 @@ def hyperparameter_plots(trials: pd.DataFrame, space: tuple[Dimension, ...], pat
         ax.axhline(1.0, color="0.3", ls="--", lw=1)
         ax.set_xlabel(dim.name)
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel(RATIO_LABEL, fontsize=8)
+    axes[0][0].set_ylabel(label, fontsize=8)
     _zoom(axes[0][0], ok["val_ratio"].to_numpy(dtype=float), 1.0)
     axes[0][-1].legend(fontsize=7, frameon=False)
     fig.suptitle(title, fontsize=10)

@@ -208,10 +208,14 @@ def write_comparison(trials: pd.DataFrame, summary: pd.DataFrame, exp: Experimen
     m = metric_of(summary.columns)
     baselines = summary.groupby("repetition")[m.baseline_loss("val")].first()
     curves = comparison.progress_curves(trials, baselines)
-    title = f"{exp.name}: {exp.data.features} features, {summary['repetition'].nunique()} repetition(s)"
+    features = exp.data.features if isinstance(exp.data.features, str) else "selected"
+    source = f"{features} features" if exp.data.dataset == "earthquake" else (exp.data.target_name)
+    title = f"{exp.name}: {source}, {summary['repetition'].nunique()} repetition(s)"
+    label = plots.ratio_label(m)
     for x in ("trials", "seconds", "epochs") if trials["epochs_trained"].sum() > 0 else ("trials", "seconds"):
         curve = comparison.anytime_table(curves, x)
         report.write_csv(curve, run_dir / f"curve_{x}.csv")
-        plots.anytime_plot(curve, x, run_dir / f"curve_{x}.png", title, list(exp.strategies))
+        plots.anytime_plot(curve, x, run_dir / f"curve_{x}.png", title, list(exp.strategies), label)
     ratio = trials.assign(val_ratio=trials[m.loss("val")] / trials["repetition"].map(baselines))
-    plots.hyperparameter_plots(ratio, exp.space, run_dir / "hyperparameters.png", title, list(exp.strategies))
+    plots.hyperparameter_plots(ratio, exp.space, run_dir / "hyperparameters.png", title, list(exp.strategies),
+                               label)
