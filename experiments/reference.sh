@@ -2,7 +2,7 @@
 # Regenerate the reference results (results/reference/) on the real catalog:
 # experiments/compare-strategies.toml and experiments/multi-fidelity.toml on both
 # feature sets, then the side-by-side tables; diabetes.toml and earthquake-hgb.toml.
-# About 11 minutes on 2 cores.
+# seed-toy.toml; earthquake-strong.toml on both feature sets. About 13 minutes on 2 cores.
 # Usage: bash experiments/reference.sh [OUT_ROOT]
 set -euo pipefail
 out=${1:-results/reference}
@@ -14,6 +14,10 @@ for experiment in compare-strategies multi-fidelity; do
     hpsearch compare "$out/$experiment-challenge" "$out/$experiment-extended" \
         --format md --output "$out/$experiment-features.md"
 done
-for experiment in diabetes earthquake-hgb; do
+for experiment in diabetes earthquake-hgb seed-toy; do
     hpsearch run "experiments/$experiment.toml" --out "$out/$experiment" --quiet
+done
+for features in challenge extended; do
+    hpsearch run experiments/earthquake-strong.toml --features "$features" \
+        --out "$out/earthquake-strong-$features" --quiet
 done
