@@ -64,3 +64,18 @@ def test_bad_input_to_the_api():
 
 def test_the_api_is_exported():
     assert {"run", "load", "Run", "NumpyMLPRegressor"} <= set(hpsearch.__all__)
+
+
+def test_the_readme_example_runs(tmp_path):
+    """The Python block of README.md's "From Python" section, as a user would paste it."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("### From Python"):]
+    code = section[section.index("```python") + len("```python"):section.index("```", section.index("```python") + 9)]
+    namespace = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # writes results/ridge in this test's folder
+    run, model = namespace["run"], namespace["model"]
+    assert len(run.trials) == 2 * 3 * 20  # 2 strategies x 3 repetitions x 20 trials
+    assert model.get_params()["alpha"] == run.best(repetition=0)["params"]["alpha"]
+    assert (tmp_path / "results" / "ridge" / "trials.csv").is_file()
