@@ -30,6 +30,7 @@ import os
 import shutil
 import socket
 import threading
+import time
 import warnings
 from abc import ABC, abstractmethod
 from multiprocessing import AuthenticationError
@@ -139,8 +140,29 @@ class InProcessBackend(Backend):
 
 
 # -- loky worker processes ------------------------------------------------------------
-def _loky_task(objective, specs, folder, markers, channel):
+_WATCHED: list[int] = []
+
+
+def watch_parent(parent: int, every: float = 1.0) -> None:
+    """In a worker: end this process soon after ``parent`` (the run) dies, even by
+    kill -9, instead of idling on as an orphan. Once per process."""
+    if _WATCHED:
+        return
+    _WATCHED.append(parent)
+
+    def watch():
+        while True:
+            time.sleep(every)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="hpsearch-watch-parent").start()
+
+
+def _loky_task(objective, specs, folder, markers, channel, parent=None):
     """A task in a loky worker: a marker file per trial while it runs (see module doc)."""
+    if parent is not None:
+        watch_parent(parent)
     paths = [Path(markers, trial_name(*spec.key)) for spec in specs]
     Path(markers).mkdir(parents=True, exist_ok=True)
     for path in paths:
@@ -195,7 +217,7 @@ class LokyBackend(Backend):
         return get_reusable_executor(max_workers=self.workers, reuse=True)
 
     def _start(self, objective, specs, alone: bool) -> None:
-        args = (objective, specs, self._folders[specs[0].data], self.markers, self._channel)
+        args = (objective, specs, self._folders[specs[0].data], self.markers, self._channel, os.getpid())
         if alone:
             from joblib.externals.loky import ProcessPoolExecutor
 
@@ -290,7 +312,7 @@ class DaskBackend(Backend):
                                f"the address") from None
         cluster = self._stack.enter_context(distributed.LocalCluster(
             n_workers=self.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-            dashboard_address=None))
+            dashboard_address=None, death_timeout=10))  # workers end when the run (scheduler) is gone
         return distributed.Client(cluster, set_as_default=False)
 
     def close(self):

@@ -41,6 +41,9 @@ class Search:
             self.best = result
 
 
+MAX_WAVE = 1000
+
+
 class Meter:
     """Counts what searches spend against ``budget``.
 
@@ -75,12 +78,17 @@ class Meter:
             return search.epochs_spent < self.amount
         return search.seconds_used < self.amount
 
-    def wave_limit(self, strategy: Strategy, workers: int) -> int | None:
+    def time_left(self, search: Search) -> float | None:
+        """Seconds of training a trial of ``search`` may take (a seconds budget), or None."""
+        return max(self.amount - search.seconds_used, 0.0) if self.kind == "seconds" else None
+
+    def wave_limit(self, strategy: Strategy, workers: int) -> int:
         """Trials to ask at once: the strategy's batch; a time budget is checked
-        between waves of one trial per worker."""
+        between waves of one trial per worker; otherwise at most MAX_WAVE, so a huge
+        budget costs nothing up front (the proposals do not depend on it)."""
         if strategy.batch_size is None and self.kind == "seconds":
             return workers
-        return strategy.batch_size
+        return strategy.batch_size or max(MAX_WAVE, workers)
 
     def expected_trials(self, searches: list[Search]) -> int | None:
         """Trials the searches will run in all, when the budget says (for a progress bar)."""

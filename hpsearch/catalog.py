@@ -17,7 +17,6 @@ import csv
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from hpsearch.errors import DataError
+from hpsearch.store import write_atomic
 
 TIDY_COLUMNS = [
     "time", "latitude", "longitude", "depth", "magnitude", "magnitude_type",
@@ -72,6 +72,11 @@ def read_catalog_file(path: str | os.PathLike) -> tuple[pd.DataFrame, str]:
         raise DataError(f"{path}: not a readable CSV file ({type(exc).__name__}: "
                         f"{str(exc).splitlines()[0][:120]})") from None
     raw.columns = [str(c).strip() for c in raw.columns]
+    torn = 0
+    with open(path, "rb") as handle:  # a truncated file: its last row may be cut mid-field
+        handle.seek(-1, os.SEEK_END)
+        if handle.read(1) not in (b"\n", b"\r") and len(raw):
+            raw, torn = raw.iloc[:-1], 1
     if raw.empty and (set(KAGGLE_REQUIRED) <= set(raw.columns) or set(COMCAT_REQUIRED) <= set(raw.columns)):
         raise DataError(f"{path}: the catalog has a header but no rows")
     if set(KAGGLE_REQUIRED) <= set(raw.columns):
@@ -89,6 +94,7 @@ def read_catalog_file(path: str | os.PathLike) -> tuple[pd.DataFrame, str]:
         raise DataError(f"{path}: the catalog has a header but no rows")
     if table["time"].isna().all() or table["magnitude"].isna().all():
         raise DataError(f"{path}: no row has a readable time and magnitude; is this a catalog?")
+    table.attrs["torn_last_line"] = torn
     return table, layout
 
 
@@ -100,6 +106,8 @@ def _finish(raw: pd.DataFrame, renames: dict[str, str], time: pd.Series) -> pd.D
     table = pd.DataFrame({"time": time})
     for source, target in renames.items():
         table[target] = raw[source] if source in raw.columns else np.nan
+    if not any(target == "event_type" and source in raw.columns for source, target in renames.items()):
+        table["event_type"] = "earthquake"  # a catalog without a type column lists earthquakes
     for column in ("latitude", "longitude", "depth", "magnitude"):
         table[column] = _numeric(table[column])
     for column, case in (("magnitude_type", str.upper), ("event_type", str.lower), ("source", str.upper)):
@@ -126,19 +134,7 @@ def tidy_comcat(raw: pd.DataFrame) -> pd.DataFrame:
 
 
 # -- the cache -----------------------------------------------------------------
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write to a temporary file beside ``path`` and rename: all or nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+_atomic_write_text = write_atomic
 
 
 def save_catalog(table: pd.DataFrame, origin: dict, folder: Path | None = None) -> Path:
@@ -148,6 +144,7 @@ def save_catalog(table: pd.DataFrame, origin: dict, folder: Path | None = None) 
     out["time"] = out["time"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     path = folder / CACHE_NAME
     meta = dict(origin, rows=len(table), iso_timestamps_parsed=table.attrs.get("iso_timestamps_parsed", 0),
+                torn_last_line=table.attrs.get("torn_last_line", 0),
                 saved_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     _atomic_write_text(path, out.to_csv(index=False))
     _atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=2) + "\n")
@@ -155,8 +152,13 @@ def save_catalog(table: pd.DataFrame, origin: dict, folder: Path | None = None) 
 
 
 def import_catalog(file: str | os.PathLike, folder: Path | None = None) -> tuple[Path, pd.DataFrame]:
-    """Validate a catalog file and put it in the cache (the old one stays if this fails)."""
+    """Validate a catalog file and put it in the cache (the old one stays if this fails:
+    the new one must parse and keep at least one earthquake after cleaning)."""
     table, layout = read_catalog_file(file)
+    kept, report = clean(table)
+    if kept.empty:
+        raise DataError(f"{file}: no usable earthquake after cleaning ({'; '.join(report.lines())}); "
+                        f"the catalog in the data folder is unchanged")
     digest = hashlib.sha256(Path(file).read_bytes()).hexdigest()
     path = save_catalog(table, {"origin": str(Path(file).resolve()), "layout": layout,
                                 "sha256": digest}, folder)
@@ -184,6 +186,7 @@ class CleaningReport:
 
     rows_read: int = 0
     iso_timestamps_parsed: int = 0
+    torn_last_line: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
     excluded_event_types: dict[str, int] = field(default_factory=dict)
     rows_kept: int = 0
@@ -193,6 +196,8 @@ class CleaningReport:
         out = [f"rows read: {self.rows_read}"]
         if self.iso_timestamps_parsed:
             out.append(f"ISO-8601 timestamps parsed (Kaggle quirk): {self.iso_timestamps_parsed}")
+        if self.torn_last_line:
+            out.append(f"dropped, a last line without its newline (a truncated file): {self.torn_last_line}")
         out += [f"dropped, {reason}: {n}" for reason, n in self.dropped.items() if n]
         out += [f"excluded, event type '{kind}': {n}" for kind, n in self.excluded_event_types.items()]
         out.append(f"rows kept: {self.rows_kept}")
@@ -200,18 +205,21 @@ class CleaningReport:
 
 
 def clean(table: pd.DataFrame, event_types: list[str] | None = ("earthquake",),
-          iso_timestamps_parsed: int = 0) -> tuple[pd.DataFrame, CleaningReport]:
+          iso_timestamps_parsed: int = 0, torn_last_line: int = 0) -> tuple[pd.DataFrame, CleaningReport]:
     """Drop unusable rows and, by default, events other than earthquakes; count each.
 
     ``event_types=None`` keeps every type.
     """
-    report = CleaningReport(rows_read=len(table), iso_timestamps_parsed=iso_timestamps_parsed)
+    report = CleaningReport(rows_read=len(table), iso_timestamps_parsed=iso_timestamps_parsed,
+                            torn_last_line=torn_last_line)
     rules = [
         ("unreadable time", table["time"].isna()),
         ("no magnitude", table["magnitude"].isna()),
         ("no coordinates", table["latitude"].isna() | table["longitude"].isna()),
         ("latitude/longitude out of range",
          ~table["latitude"].between(-90, 90) | ~table["longitude"].between(-180, 180)),
+        ("magnitude not finite or outside -2..10", ~table["magnitude"].between(-2, 10)),
+        ("depth outside -10..800 km", table["depth"].notna() & ~table["depth"].between(-10, 800)),
     ]
     keep = pd.Series(True, index=table.index)
     for reason, bad in rules:
@@ -232,7 +240,7 @@ def load_catalog(event_types: list[str] | None = ("earthquake",),
                  folder: Path | None = None) -> tuple[pd.DataFrame, CleaningReport, dict]:
     """Load the cached catalog and clean it: (table, report, metadata)."""
     raw, meta = load_raw(folder)
-    table, report = clean(raw, event_types, meta.get("iso_timestamps_parsed", 0))
+    table, report = clean(raw, event_types, meta.get("iso_timestamps_parsed", 0), meta.get("torn_last_line", 0))
     if table.empty:
         raise DataError(f"the catalog in {data_dir() if folder is None else folder} has no "
                         f"usable rows after cleaning: " + "; ".join(report.lines()))

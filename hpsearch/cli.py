@@ -1,12 +1,14 @@
 """The ``hpsearch`` command line.
 
 Exit status: 0 success, 2 bad input (one line on stderr saying what and where),
-1 internal error, 130 interrupted (Ctrl-C; the run folder can be resumed).
+3 a run in which no trial succeeded (every one failed or diverged; the tables are
+written), 1 internal error, 130 interrupted (Ctrl-C; the run folder can be resumed).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import signal
 import sys
@@ -153,7 +155,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     from hpsearch import export, report
     from hpsearch.store import TrialStore
 
-    records = TrialStore(args.run_dir).read()
+    store = TrialStore(args.run_dir)
+    records = store.read()
+    for problem in store.damaged:
+        print(f"warning: {problem}", file=sys.stderr)
     if not records and not (args.run_dir / "summary.csv").is_file():
         export.read_table(args.run_dir, "summary")  # raises the clean "not a run folder" error
     counts: dict[str, int] = {}
@@ -193,6 +198,8 @@ def _version() -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from hpsearch.config import load
     from hpsearch.runner import default_run_dir, run_experiment
 
@@ -220,6 +227,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"resumed {output.resumed_trials} finished trials from {run_dir}")
     print(output.text)
     print(f"\nrun folder: {output.run_dir}  (trials.csv, summary.csv, comparison.md, curve_*.png)")
+    trials = output.trials
+    if len(trials) and not (trials["status"] == "ok").any():
+        common = trials["message"].fillna("").replace("", np.nan).dropna()
+        reason = common.value_counts().index[0] if len(common) else "no message"
+        print(f"hpsearch: no trial succeeded: {reason} ({len(trials)} trials)", file=sys.stderr)
+        return 3
     return 0
 
 
@@ -264,10 +277,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.handler(args)
+        status = args.handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return status
     except HpsearchError as exc:
         print(f"hpsearch: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `hpsearch data info | head -1`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as exc:  # a path the user gave: permissions, a file in the way, a name too long
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"hpsearch: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
     except Exception:  # a bug: the traceback, and a status scripts can tell from bad input
         import traceback
 

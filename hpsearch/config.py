@@ -9,6 +9,7 @@ file, the key, the bad value and what is allowed, for example::
 from __future__ import annotations
 
 import difflib
+import re
 import math
 import numbers
 import tomllib
@@ -254,22 +255,26 @@ def parse(raw: dict, source: str = "<config>") -> Experiment:
 
     c = _Checker(source)
     c.keys(raw, "", TOP_KEYS)
-    name = raw.get("name", Path(source).stem)
-    if not isinstance(name, str) or not name:
-        raise c.fail("name", f"expected a non-empty string, got {_show(name)}")
+    name = raw.get("name", Path(source).stem if source.endswith(".toml") else "experiment")
+    if not isinstance(name, str) or not NAME.fullmatch(name) or ".." in name:
+        raise c.fail("name", f"expected a name of 1 to 100 letters, digits and . _ - + (it names the run "
+                     f"folder under results/), got {_show(name)}")
     if "description" in raw and not isinstance(raw["description"], str):
         raise c.fail("description", f"expected a string, got {_show(raw['description'])}")
     seed = c.integer(raw.get("seed", 0), "seed", minimum=0)
     n_jobs = c.integer(raw.get("n_jobs", 1), "n_jobs")
-    if n_jobs == 0 or n_jobs < -1:
-        raise c.fail("n_jobs", f"must be >= 1, or -1 for all cores, got {n_jobs}")
+    if n_jobs == 0 or n_jobs < -1 or n_jobs > LIMITS["n_jobs"]:
+        raise c.fail("n_jobs", f"must be 1 to {LIMITS['n_jobs']}, or -1 for all cores, got {n_jobs}")
     backend = c.choice(raw.get("backend", DEFAULT_BACKEND), "backend", BACKENDS)
     scheduler = raw.get("scheduler")
-    if scheduler is not None and (not isinstance(scheduler, str) or "://" not in scheduler):
-        raise c.fail("scheduler", f"expected an address such as 'tcp://host:8786', got {_show(scheduler)}")
+    if scheduler is not None and (not isinstance(scheduler, str) or not SCHEDULER.fullmatch(scheduler)):
+        raise c.fail("scheduler", f"expected tcp://HOST:PORT or tls://HOST:PORT, such as 'tcp://host:8786', "
+                     f"got {_show(scheduler)}")
     if scheduler is not None and backend != SCHEDULER_BACKEND:
         raise c.fail("scheduler", "is used by the dask backend only; add backend = \"dask\"")
     repetitions = c.integer(raw.get("repetitions", 1), "repetitions", minimum=1)
+    if repetitions > LIMITS["repetitions"]:
+        raise c.fail("repetitions", f"at most {LIMITS['repetitions']}, got {repetitions}")
     max_failures = raw.get("max_failures")
     if max_failures is not None:
         max_failures = c.integer(max_failures, "max_failures", minimum=0)
@@ -288,8 +293,8 @@ def parse(raw: dict, source: str = "<config>") -> Experiment:
     (kind, amount), = budget_raw.items()
     amount = (c.integer(amount, f"budget.{kind}", minimum=1) if kind != "seconds"
               else c.number(amount, f"budget.{kind}"))
-    if amount <= 0:
-        raise c.fail(f"budget.{kind}", f"must be > 0, got {amount}")
+    if amount <= 0 or amount > LIMITS[kind]:
+        raise c.fail(f"budget.{kind}", f"must be > 0 and at most {LIMITS[kind]:,}, got {amount}")
 
     data = _parse_data(c, raw.get("data", {}))
     model_raw = raw.get("model", DEFAULT_MODEL)
@@ -307,12 +312,14 @@ def parse(raw: dict, source: str = "<config>") -> Experiment:
 
     options_raw = c.keys(raw.get("strategy", {}), "strategy", list(strategies))
     options = {}
-    for strategy, table in options_raw.items():
+    for strategy in strategies:  # every strategy, with its options or none: a sampler may need some
+        table = options_raw.get(strategy, {})
         c.keys(table, f"strategy.{strategy}", list(table) if isinstance(table, dict) else [])
         problem = check_strategy_options(strategy, table)
         if problem:
-            raise c.fail(f"strategy.{strategy}", problem)
-        options[strategy] = table
+            raise c.fail(f"strategy.{strategy}" if strategy in options_raw else "strategies", problem)
+        if strategy in options_raw:
+            options[strategy] = table
     return Experiment(name=name, seed=seed, n_jobs=n_jobs, backend=backend, scheduler=scheduler,
                       strategies=tuple(strategies),
                       repetitions=repetitions, max_failures=max_failures,
@@ -320,6 +327,10 @@ def parse(raw: dict, source: str = "<config>") -> Experiment:
                       strategy_options=options, source=source)
 
 
+#: bounds that keep a typo from starting hundreds of processes or years of work (README: Limits)
+LIMITS = {"n_jobs": 1024, "repetitions": 1000, "trials": 1_000_000, "epochs": 10**9, "seconds": 10**7}
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
+SCHEDULER = re.compile(r"(tcp|tls)://[A-Za-z0-9.\-]+(:\d{1,5})|(tcp|tls)://\[[0-9A-Fa-f:.]+\](:\d{1,5})")
 CLASSIFICATION_SETS = ("breast_cancer", "wine", "digits", "seed-toy")
 DATA_KEYS = ("dataset", "path", "target", "features", "categorical", "time", "split", "fractions",
              "event_types", "n_samples", "noise", "task", "threshold")

@@ -9,6 +9,7 @@ import pandas as pd
 
 from hpsearch.errors import RunError
 from hpsearch.metrics import metric_of
+from hpsearch.store import write_atomic
 from hpsearch.trial import TrialResult
 
 TABLES = ("trials", "summary", "comparison")
@@ -75,7 +76,7 @@ def render(table: pd.DataFrame, fmt: str, caption: str | None = None) -> str:
 def write_all_formats(table: pd.DataFrame, stem: Path, caption: str | None = None) -> None:
     """``stem.csv``, ``stem.md`` and ``stem.tex``."""
     for fmt, suffix in (("csv", ".csv"), ("md", ".md"), ("latex", ".tex")):
-        stem.with_suffix(suffix).write_text(render(table, fmt, caption if fmt != "csv" else None))
+        write_atomic(stem.with_suffix(suffix), render(table, fmt, caption if fmt != "csv" else None))
 
 
 def side_by_side(run_dirs: list[Path], labels: list[str] | None = None) -> pd.DataFrame:

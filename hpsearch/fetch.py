@@ -11,6 +11,7 @@ result cached like an imported ComCat file.
 from __future__ import annotations
 
 import io
+import math
 import os
 import time
 import urllib.error
@@ -99,6 +100,10 @@ def fetch_catalog(start: str = "1965-01-01", end: str = "2016-12-31", min_magnit
     Returns the cache path, the tidy table and the number of requests made.
     """
     url = url or os.environ.get("HPSEARCH_FDSN_URL") or USGS_QUERY_URL
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https") or not urllib.parse.urlsplit(url).netloc:
+        raise DataError(f"--url {url!r}: expected an http:// or https:// address of an FDSN event service")
+    if not math.isfinite(min_magnitude) or not -2 <= min_magnitude <= 10:
+        raise DataError(f"--min-magnitude {min_magnitude}: expected a magnitude from -2 to 10")
     first, last = _day(start, "--start"), _day(end, "--end") + timedelta(days=1)
     if first >= last:
         raise DataError(f"--start ({start}) must be before --end ({end})")

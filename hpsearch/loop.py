@@ -69,7 +69,7 @@ class Session:
             save_state=self.checkpoints.path(search.name, search.repetition, trial)
             if states and proposal.keep_state else None,
             report_epochs=proposal.report_epochs and states, with_test=with_test, estimator=self.estimator,
-            task=self.task)
+            task=self.task, time_limit=None if with_test else self.meter.time_left(search))
 
     def accept(self, search: Search, result: TrialResult) -> None:
         """Store a finished trial (durably, first), then count it."""
@@ -85,13 +85,23 @@ class Session:
                            f"{self.max_failures}; last: {result.message or result.status}")
 
 
-def replay(session: Session, searches: list[Search], records: list[dict]) -> int:
-    """Resume: give the searches what earlier runs of this folder finished; how many."""
+def replay(session: Session, searches: list[Search], records: list[dict], say=None) -> int:
+    """Resume: give the searches what earlier runs of this folder finished; how many.
+
+    Records of no search of this config, or beyond a trial budget, are ignored
+    and ``say`` is told how many (a config changed with --force, a tampered store).
+    """
     by_key = {(s.name, s.repetition): s for s in searches}
-    count = 0
+    count, foreign, beyond = 0, 0, 0
     for record in sorted(records, key=lambda r: (r["repetition"], r["trial"])):
         search = by_key.get((record["strategy"], record["repetition"]))
-        if search is None or record["trial"] in search.finished:
+        if search is None:
+            foreign += 1
+            continue
+        if session.meter.kind == "trials" and not 0 <= record["trial"] < session.meter.amount:
+            beyond += 1
+            continue
+        if record["trial"] in search.finished:
             continue
         result = TrialResult.from_record(record)
         search.add(result)
@@ -100,6 +110,10 @@ def replay(session: Session, searches: list[Search], records: list[dict]) -> int
         session.clock_offset = max(session.clock_offset, result.finished_at or 0.0)
         if not search.strategy.replay_by_ask:  # the others hear it when they ask again
             search.strategy.tell(result)
+    if say is not None and foreign:
+        say(f"{foreign} stored trials belong to no strategy and repetition of this config; ignored")
+    if say is not None and beyond:
+        say(f"{beyond} stored trials lie outside the trial budget ({session.meter.amount:g}); ignored")
     return count
 
 

@@ -180,11 +180,14 @@ def check_params(net) -> None:
         positive_int("batch_size", net.batch_size, allow_none=True)
     for name in ("learning_rate", "init_scale"):
         value = getattr(net, name)
-        if not isinstance(value, numbers.Real) or not value > 0 or not np.isfinite(value):
+        if (not isinstance(value, numbers.Real) or isinstance(value, bool) or not value > 0
+                or not np.isfinite(value)):
             raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    if net.activation not in ACTIVATIONS:
+    if not isinstance(net.shuffle, (bool, np.bool_)):
+        raise ValueError(f"shuffle must be true or false, got {net.shuffle!r}")
+    if not isinstance(net.activation, str) or net.activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {ACTIVATIONS}, got {net.activation!r}")
-    if np.dtype(net.dtype) not in (np.dtype("float64"), np.dtype("float32")):
+    if not isinstance(net.dtype, str) or net.dtype not in ("float64", "float32"):
         raise ValueError(f"dtype must be 'float64' or 'float32', got {net.dtype!r}")
 
 

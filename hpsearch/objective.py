@@ -15,6 +15,7 @@ that of any scikit-learn regressor; :func:`evaluate` (the default) picks one.
 from __future__ import annotations
 
 import contextvars
+import os
 import time
 import traceback
 import warnings
@@ -54,6 +55,11 @@ def train_and_score(spec: TrialSpec, dataset: Dataset) -> TrialResult:
     (``params["epochs"]`` becomes k).
     """
     result = TrialResult.from_spec(spec)
+    needed = _memory_needed(spec, dataset)
+    if needed > MEMORY_SHARE * _machine_memory():
+        return TrialResult.from_spec(spec, status="failed", message=(
+            f"the network needs about {needed / 2**30:.1f} GiB, more than {MEMORY_SHARE:.0%} of this "
+            f"machine's {_machine_memory() / 2**30:.1f} GiB; not trained"))
     network = NumpyMLPClassifier if spec.task == "classification" else NumpyMLPRegressor
     net = network(**{**spec.model, **spec.params}, random_state=spec.seed)
     with warnings.catch_warnings():
@@ -78,6 +84,29 @@ def train_and_score(spec: TrialSpec, dataset: Dataset) -> TrialResult:
         result.message = f"non-finite loss in epoch {net.n_iter_ + 1}"
         return result
     return score(net, spec, dataset, result)
+
+
+MEMORY_SHARE = 0.5  # a trial may use at most this share of the machine's memory
+
+
+def _machine_memory() -> int:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 2**40
+
+
+def _memory_needed(spec: TrialSpec, dataset: Dataset) -> float:
+    """Bytes a network trial allocates, estimated before allocating: weights (with
+    their gradients and the copy kept against divergence) and the activations of a
+    batch and of the validation split."""
+    params = {"hidden_width": 32, "n_hidden_layers": 1, "batch_size": None, **spec.model, **spec.params}
+    width, layers = float(params["hidden_width"]), float(params["n_hidden_layers"])
+    features, rows = float(dataset.X_train.shape[1]), float(dataset.X_train.shape[0])
+    batch = rows if params["batch_size"] in (None, "full") else min(float(params["batch_size"]), rows)
+    weights = features * width + (layers - 1) * width * width + width * 10
+    activations = (batch * 3 + max(rows, float(dataset.X_val.shape[0]))) * width * layers
+    return 8.0 * (4 * weights + activations)
 
 
 def fit_and_score(spec: TrialSpec, dataset: Dataset) -> TrialResult:
@@ -158,12 +187,18 @@ def run_trials(objective: Objective, specs: list[TrialSpec], dataset: Dataset,
 
 
 def _run_one(objective: Objective, spec: TrialSpec, dataset: Dataset, channel) -> TrialResult:
-    reporter = None
-    if spec.report_epochs and channel is not None:
-        def reporter(epoch, value):
-            return channel.report(spec.key, epoch, value)
-    token = _reporter.set(reporter)
     start = time.perf_counter()
+    out_of_time = []
+
+    def reporter(epoch, value):
+        if spec.time_limit is not None and time.perf_counter() - start > spec.time_limit:
+            out_of_time.append(epoch)
+            return True
+        if spec.report_epochs and channel is not None:
+            return channel.report(spec.key, epoch, value)
+        return False
+
+    token = _reporter.set(reporter if spec.time_limit is not None or spec.report_epochs else None)
     try:
         result = objective(spec, dataset)
         if not isinstance(result, TrialResult):
@@ -173,6 +208,8 @@ def _run_one(objective: Objective, spec: TrialSpec, dataset: Dataset, channel) -
     finally:
         _reporter.reset(token)
     result.seconds = time.perf_counter() - start
+    if out_of_time:
+        result.message = f"stopped by the seconds budget after epoch {out_of_time[0]}"
     return result
 
 

@@ -18,6 +18,14 @@ X_LABELS = {"trials": "trials", "seconds": "training seconds (one worker)", "epo
 RATIO_LABEL = "validation RMSE / predict-the-mean RMSE"
 
 
+def _save(fig, path: Path) -> None:
+    """Save through a temporary file: a figure is whole or absent."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    fig.savefig(tmp)
+    tmp.replace(path)
+
+
 def ratio_label(metric) -> str:
     """The y label of the figures: the validation loss relative to the trivial predictor's."""
     baseline = "predict-the-mean" if metric.baseline == "mean" else "class-prior"
@@ -57,7 +65,7 @@ def anytime_plot(curve: pd.DataFrame, x: str, path: Path, title: str, order: lis
     ax.legend(fontsize=8, frameon=False)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path)
+    _save(fig, path)
     plt.close(fig)
     return path
 
@@ -103,6 +111,6 @@ def hyperparameter_plots(trials: pd.DataFrame, space: tuple[Dimension, ...], pat
     axes[0][-1].legend(fontsize=7, frameon=False)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path)
+    _save(fig, path)
     plt.close(fig)
     return path

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from hpsearch.metrics import REGRESSION, Metric, metric_of
+from hpsearch.store import write_atomic
 from hpsearch.trial import TIMING_COLUMNS, TrialResult, table_columns  # noqa: F401  (TIMING_COLUMNS: re-exported)
 
 
@@ -69,9 +70,7 @@ def summary_table(trials: pd.DataFrame, tests: dict, baselines: dict, param_name
 
 def write_csv(table: pd.DataFrame, path: Path) -> None:
     """Write atomically, so a crash never leaves half a table."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    table.to_csv(tmp, index=False)  # full precision: rounding is for the md and tex tables
-    tmp.replace(path)
+    write_atomic(path, table.to_csv(index=False))  # full precision: rounding is for the md and tex tables
 
 
 NAMES = {"mean": "predict the mean", "linear": "linear regression", "prior": "class prior",

@@ -7,8 +7,11 @@ backend, and the loop (:mod:`hpsearch.loop`) that runs them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import platform
+import sys
 import shutil
 import tomllib
 import warnings
@@ -31,7 +34,7 @@ from hpsearch.evaluation import Problem, data_key, prepare_problem, score_tests
 from hpsearch.loop import Session, epoch_handler, replay, run_searches
 from hpsearch.objective import Objective, evaluate
 from hpsearch.seeds import strategy_seed
-from hpsearch.store import TrialStore
+from hpsearch.store import TrialStore, write_atomic
 from hpsearch.strategies import make_strategy
 from hpsearch.trial import TrialResult
 
@@ -59,13 +62,18 @@ def check_run_dir(exp: Experiment, run_dir: Path, force: bool) -> bool:
     A folder holding a different config is refused, unless ``force``.
     """
     config_path = run_dir / "config.toml"
-    if run_dir.exists() and not run_dir.is_dir():
-        raise RunError(f"--out {run_dir} is a file; give a folder for the run")
+    for folder in [run_dir, *run_dir.parents]:
+        if folder.exists() and not folder.is_dir():
+            raise RunError(f"--out {run_dir}: {folder} is a file; give a folder for the run")
     if not config_path.is_file():
-        if run_dir.exists() and any(run_dir.iterdir()):
+        if run_dir.exists() and any(p.name != LOCK_FILE for p in run_dir.iterdir()):
             raise RunError(f"{run_dir} exists and is not an hpsearch run folder; choose another --out")
         return False
-    old = tomllib.loads(config_path.read_text())
+    try:
+        old = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise RunError(f"{config_path}: damaged ({exc}); this run folder cannot be resumed, "
+                       f"choose a new --out") from None
     new = exp.to_dict()
     changed = sorted(k for k in set(old) | set(new)
                      if k not in RESUMABLE_CHANGES and old.get(k) != new.get(k))
@@ -89,9 +97,24 @@ def make_searches(exp: Experiment, workers: int) -> list[Search]:
                                          exp.strategy_options.get(name), workers, max_trials, fidelity)
             if r == 0:
                 for w in caught:
-                    tqdm.write(f"warning: {w.message}")
+                    _say(str(w.message))
             searches.append(Search(strategy, r, data_key(r)))
     return searches
+
+
+def worker_count(exp: Experiment) -> int:
+    """Workers: n_jobs, capped at this machine's cores (more processes than cores only
+    slow each other down); -1 means every core."""
+    cores = os.cpu_count() or 1
+    if exp.n_jobs > cores and exp.scheduler is None:
+        _say(f"n_jobs = {exp.n_jobs} is more than this machine's {cores} cores; using {cores}")
+        return cores
+    return exp.n_jobs if exp.n_jobs > 0 else cores
+
+
+def _say(message: str) -> None:
+    """A warning on stderr, one line, beside the progress bar."""
+    tqdm.write(f"warning: {message}", file=sys.stderr)
 
 
 def meter(exp: Experiment) -> Meter:
@@ -134,16 +157,18 @@ def run_experiment(exp: Experiment, run_dir: Path | None = None, progress: bool 
     check_run_dir(exp, run_dir, force)
     problem = prepare_problem(exp)  # reads the data: fails before anything is written if it is unusable
     estimator = estimator_for(exp, problem.task)
-    workers = exp.n_jobs if exp.n_jobs > 0 else (os.cpu_count() or 1)
+    workers = worker_count(exp)
     searches = make_searches(exp, workers)
     store = TrialStore(run_dir)
     session = Session(store, meter(exp), objective, Checkpoints(run_dir), exp.seed, exp.model,
                       exp.max_failures, estimator=estimator, task=problem.task)
-    resumed = replay(session, searches, store.read())
+    records = store.read()
+    for damage in store.damaged:
+        _say(damage)
+    resumed = replay(session, searches, records, _say)
     # reaches the cluster, if any: fails before anything is written too
-    with make_backend(exp.backend, workers, run_dir, exp.scheduler) as backend:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.toml").write_text(exp.to_toml())
+    with make_backend(exp.backend, workers, run_dir, exp.scheduler) as backend, run_lock(run_dir):
+        write_atomic(run_dir / "config.toml", exp.to_toml())
         backend.share(problem.datasets)
         complete, tests, seconds = False, {}, float("nan")
         session.on_result = _Progress(exp, searches, session.meter, progress)
@@ -158,6 +183,35 @@ def run_experiment(exp: Experiment, run_dir: Path | None = None, progress: bool 
             output = write_tables(exp, problem, searches, tests, run_dir, resumed, seconds)
             cleanup(run_dir, complete)
     return output
+
+
+LOCK_FILE = ".lock"
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path):
+    """Hold the run folder: a second run on it exits 2 naming this process. The
+    operating system releases the lock when the process ends, killed or not."""
+    import fcntl
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(run_dir / LOCK_FILE, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise RunError(f"{run_dir} is in use by {holder}; wait for it to end, or choose another --out") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"process {os.getpid()} on {platform.node()}")
+    handle.flush()
+    try:
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
 
 
 def estimator_for(exp: Experiment, task: str) -> str:
@@ -192,7 +246,7 @@ def write_tables(exp: Experiment, problem: Problem, searches: list[Search], test
         report.write_csv(summary, run_dir / "summary.csv")
     meta = {"catalog": problem.meta, "task": problem.task, "cleaning": problem.cleaning.lines(),
             "features": exp.data.features, "n_features": problem.n_features}
-    (run_dir / "run.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    write_atomic(run_dir / "run.json", json.dumps(meta, indent=2, default=str) + "\n")
     text = report.results_text(summary, names) if not summary.empty else "no trial finished"
     if not summary.empty:
         write_comparison(trials, summary, exp, run_dir)
@@ -212,6 +266,9 @@ def write_comparison(trials: pd.DataFrame, summary: pd.DataFrame, exp: Experimen
     source = f"{features} features" if exp.data.dataset == "earthquake" else (exp.data.target_name)
     title = f"{exp.name}: {source}, {summary['repetition'].nunique()} repetition(s)"
     label = plots.ratio_label(m)
+    if not (trials["status"] == "ok").any():
+        _say("no trial succeeded: the figures are skipped")
+        return
     for x in ("trials", "seconds", "epochs") if trials["epochs_trained"].sum() > 0 else ("trials", "seconds"):
         curve = comparison.anytime_table(curves, x)
         report.write_csv(curve, run_dir / f"curve_{x}.csv")

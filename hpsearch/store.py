@@ -10,9 +10,30 @@ from __future__ import annotations
 import json
 import math
 import os
+import tempfile
 from pathlib import Path
 
 TRIALS_FILE = "trials.jsonl"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write to a temporary file beside ``path`` and rename: all or nothing, synced,
+    with the permissions a plain write would give (not mkstemp's 0600)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _clean(value):
@@ -26,26 +47,49 @@ def _clean(value):
     return value
 
 
+REQUIRED = {"strategy": str, "repetition": int, "trial": int, "params": dict, "status": str}
+
+
+def _not_a_record(record) -> str | None:
+    """Why ``record`` is not a trial record, or None."""
+    if not isinstance(record, dict):
+        return "not a trial record"
+    for key, kind in REQUIRED.items():
+        if not isinstance(record.get(key), kind) or isinstance(record.get(key), bool):
+            return f"no valid '{key}'"
+    return None
+
+
 class TrialStore:
     """Append-only store of finished trials in ``run_dir/trials.jsonl``."""
 
     def __init__(self, run_dir: Path):
         self.path = Path(run_dir) / TRIALS_FILE
         self._handle = None
+        self.damaged: list[str] = []  # what read() skipped, by line number
 
     def read(self) -> list[dict]:
-        """Every complete record; a torn last line (crash while writing) is skipped."""
+        """Every complete record; a torn last line (crash while writing) is skipped
+        silently, any other line that is not a trial record is skipped and listed
+        in ``damaged``."""
+        self.damaged = []
         if not self.path.is_file():
             return []
         records = []
-        with open(self.path, encoding="utf-8") as handle:
-            for line in handle:
+        with open(self.path, encoding="utf-8", errors="replace") as handle:
+            for number, line in enumerate(handle, start=1):
                 if not line.endswith("\n"):
                     break
+                problem = None
                 try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue
+                    record = json.loads(line)
+                    problem = _not_a_record(record)
+                except json.JSONDecodeError as exc:
+                    problem = f"not JSON ({exc.msg})"
+                if problem:
+                    self.damaged.append(f"{self.path} line {number}: {problem}; skipped")
+                else:
+                    records.append(record)
         return records
 
     def append(self, record: dict) -> None:

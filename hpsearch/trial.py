@@ -59,6 +59,9 @@ class TrialSpec:
         Dotted path of the estimator class (the NumPy network by default).
     task : str
         ``regression`` (scored by RMSE) or ``classification`` (log loss, accuracy, ROC AUC).
+    time_limit : float or None
+        Seconds of training after which the trial stops at the next epoch (what is
+        left of a seconds budget).
     """
 
     strategy: str
@@ -76,6 +79,7 @@ class TrialSpec:
     with_test: bool = False
     estimator: str = "hpsearch.NumpyMLPRegressor"
     task: str = "regression"
+    time_limit: float | None = None
 
     @property
     def key(self) -> tuple[str, int, int]:

@@ -30,7 +30,7 @@ def test_budget_left_by_kind():
     assert not Meter(Budget("epochs", 20), 10).left(search)
     assert Meter(Budget("seconds", 1.0), 10).left(search)
     assert Meter(Budget("seconds", 1.0), 10).wave_limit(search.strategy, 2) == 2
-    assert Meter(Budget("trials", 3), 10).wave_limit(search.strategy, 2) is None
+    assert Meter(Budget("trials", 3), 10).wave_limit(search.strategy, 2) == 1000  # MAX_WAVE
 
 
 def test_expected_trials_is_capped_by_the_grid():

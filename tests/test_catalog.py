@@ -32,20 +32,21 @@ def test_comcat_layout_reads_into_the_same_tidy_table(tmp_path):
 
 def test_cleaning_counts_every_dropped_row():
     table = pd.DataFrame({
-        "time": pd.to_datetime(["2000-01-01"] * 6 + [None], utc=True),
-        "latitude": [10, 10, np.nan, 95, 10, 10, 10],
-        "longitude": [10, 10, 10, 10, 200, 10, 10],
-        "depth": 10.0, "magnitude": [6, np.nan, 6, 6, 6, 6, 6],
-        "magnitude_type": "MW", "event_type": ["earthquake"] * 5 + ["nuclear explosion", "earthquake"],
+        "time": pd.to_datetime(["2000-01-01"] * 6 + [None] + ["2000-01-01"] * 4, utc=True),
+        "latitude": [10, 10, np.nan, 95, 10, 10, 10, 10, 10, 10, 10],
+        "longitude": [10, 10, 10, 10, 200, 10, 10, 10, 10, 10, 10],
+        "depth": [10.0] * 9 + [900.0, np.nan], "magnitude": [6, np.nan, 6, 6, 6, 6, 6, np.inf, 1e308, 6, 6],
+        "magnitude_type": "MW", "event_type": ["earthquake"] * 5 + ["nuclear explosion"] + ["earthquake"] * 5,
         "source": "US", "id": "x", "status": "r",
     })
     kept, report = clean(table)
-    assert len(kept) == report.rows_kept == 1
+    assert len(kept) == report.rows_kept == 2  # a missing depth is fine
     assert report.dropped == {"unreadable time": 1, "no magnitude": 1, "no coordinates": 1,
-                              "latitude/longitude out of range": 2}
+                              "latitude/longitude out of range": 2, "magnitude not finite or outside -2..10": 2,
+                              "depth outside -10..800 km": 1}
     assert report.excluded_event_types == {"nuclear explosion": 1}
     kept_all, report_all = clean(table, event_types=None)
-    assert len(kept_all) == 2 and report_all.excluded_event_types == {}
+    assert len(kept_all) == 3 and report_all.excluded_event_types == {}
 
 
 def test_no_catalog_names_both_ways_to_get_one(data_dir):
@@ -125,3 +126,30 @@ def test_the_data_folder_does_not_depend_on_the_working_folder(tmp_path):
     env["HOME"] = str(tmp_path / "nobody")
     missing = hpsearch("data", "info", cwd=b)
     assert missing.returncode == 2 and "hpsearch_data" in missing.stderr and "$HPSEARCH_DATA" in missing.stderr
+
+
+def test_a_failed_import_keeps_the_good_catalog(small_catalog, data_dir, tmp_path):
+    """Only the five challenge columns: no type column means earthquakes; a file whose
+    rows are all unusable is refused and the catalog in the cache stays as it was."""
+    before = (data_dir / "catalog.csv").read_bytes()
+    frame = synthetic_events(50)
+    five = pd.DataFrame({"Date": frame["time"].dt.strftime("%m/%d/%Y"), "Time": frame["time"].dt.strftime("%H:%M:%S"),
+                         "Latitude": frame["latitude"], "Longitude": frame["longitude"], "Magnitude": frame["magnitude"]})
+    five.assign(Magnitude=np.inf).to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(DataError, match="no usable earthquake after cleaning.*unchanged"):
+        import_catalog(tmp_path / "bad.csv")
+    assert (data_dir / "catalog.csv").read_bytes() == before
+    five.to_csv(tmp_path / "five.csv", index=False)
+    import_catalog(tmp_path / "five.csv")
+    table, report, _ = load_catalog()
+    assert len(table) == 50 and report.excluded_event_types == {}
+
+
+def test_a_torn_last_line_is_dropped_and_counted(data_dir, tmp_path):
+    path = write_kaggle(tmp_path / "database.csv", synthetic_events(30))
+    text = path.read_text()
+    path.write_text(text[:-4])  # cut mid-field, no newline at the end
+    import_catalog(path)
+    table, report, _ = load_catalog()
+    assert len(table) == 29 and report.torn_last_line == 1
+    assert "dropped, a last line without its newline (a truncated file): 1" in report.lines()

@@ -1,3 +1,4 @@
+import importlib.util
 import re
 from pathlib import Path
 
@@ -39,7 +40,7 @@ def test_shipped_experiments_are_valid(experiments):
     (GOOD.replace("trials = 4", "trials = 0"), "budget.trials", "must be >= 1"),
     (GOOD.replace("low = 2\nhigh = 5", "low = 9\nhigh = 5"), "space.epochs", r"low \(9\) must be <= high \(5\)"),
     (GOOD.replace("low = 0.01", "low = 0.0"), "space.learning_rate.low", "log-scale range must start above 0"),
-    (GOOD.replace("n_jobs = 1", "n_jobs = 0"), "n_jobs", "must be >= 1, or -1"),
+    (GOOD.replace("n_jobs = 1", "n_jobs = 0"), "n_jobs", "must be 1 to 1024, or -1"),
     (GOOD.replace('name = "t"', 'name = "t"\nstrategies = ["randm"]'), "strategies", "did you mean 'random'"),
     (GOOD.replace('type = "int"', 'type = "integer"'), "space.epochs.type", "expected one of"),
     (GOOD + '\n[data]\nfeatures = "all"\n', "data.features", "expected one of 'challenge', 'extended'"),
@@ -102,3 +103,32 @@ def run_cli(argv: list[str]) -> int:
         return main(argv)
     except SystemExit as exc:
         return exc.code
+
+
+# -- hostile values ------------------------------------------------------------------
+@pytest.mark.parametrize("raw, match", [
+    ({"name": "../../x"}, "name: expected a name of 1 to 100"),
+    ({"name": "/abs/path"}, "name: expected a name"),
+    ({"name": "x" * 300}, "name: expected a name"),
+    ({"n_jobs": 1000000}, "n_jobs: must be 1 to 1024"),
+    ({"repetitions": 1000000000}, "repetitions: at most 1000"),
+    ({"budget": {"trials": 100000000}}, "budget.trials: must be > 0 and at most 1,000,000"),
+    ({"backend": "dask", "scheduler": "http://host:8786"}, "scheduler: expected tcp://HOST:PORT"),
+    ({"backend": "dask", "scheduler": "tcp://host"}, "scheduler: expected tcp://HOST:PORT"),
+    ({"model": {"shuffle": "no"}}, "model.shuffle: shuffle must be true or false"),
+    ({"model": {"init_scale": True}}, "model.init_scale: init_scale must be a finite number > 0"),
+    ({"model": {"dtype": "int8"}}, "model.dtype: dtype must be 'float64' or 'float32'"),
+    ({"model": {"dtype": [1]}}, "model.dtype: dtype must be"),
+    pytest.param({"strategies": ["optuna:CmaEsSampler"]}, "strategies: 'optuna:CmaEsSampler' needs the package 'cmaes'",
+                 marks=pytest.mark.skipif(importlib.util.find_spec("cmaes") is not None, reason="cmaes is installed")),
+    ({"strategies": ["optuna:GridSampler"]}, "missing 1 required positional argument: 'search_space'"),
+    ({"strategies": ["tpe"], "strategy": {"tpe": {"n_startup_trials": "x"}}},
+     "strategy.tpe: the sampler of 'tpe' fails with these options"),
+])
+def test_hostile_values_are_one_clear_error(raw, match):
+    with pytest.raises(ConfigError, match=match):
+        parse(raw, "t.toml")
+
+
+def test_a_dict_config_gets_a_plain_default_name():
+    assert parse({}, "<dict>").name == "experiment"

@@ -75,3 +75,80 @@ def test_a_changed_config_is_refused_for_an_existing_folder(small_catalog, tmp_p
     with pytest.raises(RunError, match="different config.*--force"):
         run_experiment(experiment(seed=6), tmp_path / "x", progress=False)
     assert run_experiment(experiment(n_jobs=2), tmp_path / "x", progress=False).resumed_trials == 8
+
+
+# -- hostile run folders -------------------------------------------------------------
+def test_a_second_run_on_a_folder_in_use_exits_2_naming_the_holder(small_catalog, tmp_path, capsys):
+    import os
+
+    from hpsearch.cli import main
+    from hpsearch.runner import run_lock
+
+    out = tmp_path / "busy"
+    config = tmp_path / "c.toml"
+    config.write_text("[budget]\ntrials = 2\n")
+    with run_lock(out):
+        assert main(["run", str(config), "--out", str(out), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert f"is in use by process {os.getpid()}" in err and err.count("\n") == 1
+    assert main(["run", str(config), "--out", str(out), "--quiet"]) == 0  # released: taken over
+
+
+def test_damaged_run_folders_are_one_clear_error(small_catalog, tmp_path, capsys):
+    from hpsearch.cli import main
+
+    config = tmp_path / "c.toml"
+    config.write_text("[budget]\ntrials = 2\n")
+    (tmp_path / "file").write_text("x")
+    assert main(["run", str(config), "--out", str(tmp_path / "file" / "run"), "--quiet"]) == 2
+    assert "is a file" in capsys.readouterr().err
+    run = tmp_path / "run"
+    assert main(["run", str(config), "--out", str(run), "--quiet"]) == 0
+    (run / "config.toml").write_text("[[[ not toml")
+    assert main(["run", str(config), "--out", str(run), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "config.toml: damaged" in err and err.count("\n") == 1
+
+
+def test_damaged_and_foreign_store_lines_are_reported_at_resume(small_catalog, tmp_path, capsys):
+    run = tmp_path / "run"
+    run_experiment(experiment(budget={"trials": 4}), run, progress=False)
+    lines = (run / "trials.jsonl").read_text().splitlines(keepends=True)
+    foreign = lines[0].replace('"strategy":"random"', '"strategy":"nobody"')
+    beyond = lines[1].replace('"trial":1,', '"trial":99,')
+    (run / "trials.jsonl").write_text(lines[0] + "garbage\n" + "".join(lines[1:]) + foreign + beyond)
+    capsys.readouterr()
+    again = run_experiment(experiment(budget={"trials": 4}), run, progress=False)
+    err = capsys.readouterr().err
+    assert "trials.jsonl line 2: not JSON" in err
+    assert "1 stored trials belong to no strategy" in err and "1 stored trials lie outside the trial budget" in err
+    assert again.resumed_trials == 4 and len(again.trials) == 4
+
+
+def test_every_trial_failing_still_writes_the_tables_and_exits_3(small_catalog, tmp_path, capsys):
+    from hpsearch.cli import main
+
+    config = tmp_path / "c.toml"
+    config.write_text('[budget]\ntrials = 3\n[model]\nbatch_size = 4\n[space.learning_rate]\ntype = "float"\n'
+                      'low = 1e6\nhigh = 1e7\n[space.epochs]\ntype = "int"\nlow = 30\nhigh = 40\n')
+    assert main(["run", str(config), "--out", str(tmp_path / "r"), "--quiet"]) == 3
+    err = capsys.readouterr().err
+    assert "no trial succeeded: non-finite loss" in err and "Traceback" not in err
+    assert len(pd.read_csv(tmp_path / "r" / "trials.csv")) == 3 and (tmp_path / "r" / "summary.csv").is_file()
+
+
+def test_n_jobs_above_the_cores_is_capped_with_a_warning(small_catalog, tmp_path, capsys):
+    import os
+
+    out = run_experiment(experiment(n_jobs=(os.cpu_count() or 1) + 5, budget={"trials": 2}), tmp_path / "n",
+                         progress=False)
+    assert len(out.trials) == 2 and "more than this machine's" in capsys.readouterr().err
+
+
+def test_a_seconds_budget_stops_a_long_trial_at_an_epoch(small_catalog, tmp_path):
+    space = {"epochs": {"type": "int", "low": 10**6, "high": 10**6}}
+    out = run_experiment(experiment(space=space, budget={"seconds": 0.5}, model={"batch_size": 64}),
+                         tmp_path / "s", progress=False)
+    first = out.trials.iloc[0]
+    assert first["message"].startswith("stopped by the seconds budget after epoch")
+    assert 0 < first["epochs_trained"] < 10**6 and first["seconds"] < 5 and len(out.trials) == 1

@@ -29,8 +29,12 @@ import warnings
 
 import numpy as np
 
+from hpsearch.errors import ConfigError
 from hpsearch.strategies._base import WAIT, Proposal, Strategy
 from hpsearch.trial import TrialResult
+
+
+MAX_POINTS = 1_000_000  # a grid is built as a list of points: its size is checked first
 
 
 class GridStrategy(Strategy):
@@ -40,6 +44,10 @@ class GridStrategy(Strategy):
         super().__init__(*args, **kwargs)
         count = self._points_per_dimension()
         axes = [dim.grid_points(count) for dim in self.space]
+        size = math.prod(len(axis) for axis in axes)
+        if size > MAX_POINTS:
+            raise ConfigError(f"strategy.grid: the grid has {size:,} points, more than the limit of "
+                              f"{MAX_POINTS:,}; give fewer points per dimension (grid = N or a list)")
         self.points = [dict(zip((d.name for d in self.space), values))
                        for values in itertools.product(*axes)]
         if self.max_trials is None or self.max_trials < len(self.points):

@@ -75,10 +75,31 @@ class OptunaStrategy(Strategy):
         if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
             return f"batch_size: expected an integer >= 1, got {batch!r}"
         try:
-            make_sampler(name, options, 0, cls.own_options)
-        except (TypeError, ValueError, ImportError) as exc:
-            return f"cannot create the sampler for '{name}': {exc}"
-        return None
+            sampler = make_sampler(name, options, 0, cls.own_options)
+        except ImportError as exc:
+            return f"'{name}' needs the package '{exc.name or exc}': pip install {exc.name or '...'}"
+        except Exception as exc:  # a sampler's constructor may raise anything on bad options
+            return f"cannot create the sampler for '{name}': {type(exc).__name__}: {exc}"
+        return try_sampler(name, sampler)
+
+
+def try_sampler(name: str, sampler: optuna.samplers.BaseSampler) -> str | None:
+    """Ask and tell a few trials of a small space: options of the wrong kind, and the
+    packages a sampler imports only when it samples, show here, before any run."""
+    space = {"x": optuna.distributions.FloatDistribution(0.0, 1.0),
+             "n": optuna.distributions.IntDistribution(1, 8, log=True)}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            study = optuna.create_study(sampler=sampler)
+            for _ in range(3):
+                trial = study.ask(space)
+                study.tell(trial, float(trial.params["x"]))
+    except ImportError as exc:
+        return f"'{name}' needs the package '{exc.name or exc}': pip install {exc.name or '...'}"
+    except Exception as exc:
+        return f"the sampler of '{name}' fails with these options: {type(exc).__name__}: {exc}"
+    return None
 
 
 def make_sampler(name: str, options: dict, seed: int,
