@@ -237,8 +237,9 @@ def write_tables(exp: Experiment, problem: Problem, searches: list[Search], test
     names = [d.name for d in exp.space]
     # The store is the truth: a Ctrl-C can land between storing a trial and counting it.
     known = {(s.name, s.repetition) for s in searches}
+    limit = exp.budget.amount if exp.budget.kind == "trials" else float("inf")
     records = list({(r["strategy"], r["repetition"], r["trial"]): r for r in reversed(TrialStore(run_dir).read())
-                    if (r["strategy"], r["repetition"]) in known}.values())
+                    if (r["strategy"], r["repetition"]) in known and 0 <= r["trial"] < limit}.values())
     trials = report.trials_table(records, names, list(exp.strategies), problem.metric)
     report.write_csv(trials, run_dir / "trials.csv")
     summary = report.summary_table(trials, tests, problem.baselines, names, list(exp.strategies), problem.metric)

@@ -98,3 +98,103 @@ def test_dask_backend_without_a_scheduler_starts_a_local_cluster(small_catalog, 
     b = pd.read_csv(tmp_path / "dask" / "trials.csv").drop(columns=["seconds", "finished_at"])
     pd.testing.assert_frame_equal(a, b)
     assert "backend = \"dask\"" in (tmp_path / "dask" / "config.toml").read_text()
+
+
+def test_a_closed_pipe_ends_quietly(small_catalog, data_dir):
+    import subprocess
+
+    env = dict(os.environ, HPSEARCH_DATA=str(data_dir))
+    result = subprocess.run(f"{sys.executable} -m hpsearch data info | head -1", shell=True, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.stdout.startswith("data folder:") and "Traceback" not in result.stderr
+    assert "BrokenPipe" not in result.stderr
+
+
+def test_paths_the_user_gives_fail_in_one_line(small_catalog, tmp_path, capsys):
+    if os.geteuid() == 0:  # root reads and writes everything: make a path that cannot be a folder instead
+        (tmp_path / "ro").write_text("a file")
+        target = tmp_path / "ro" / "inside" / "run"
+    else:
+        (tmp_path / "ro").mkdir(mode=0o500)
+        target = tmp_path / "ro" / "run"
+    config = tmp_path / "c.toml"
+    config.write_text("[budget]\ntrials = 1\n")
+    assert main(["run", str(config), "--out", str(target), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    unreadable = tmp_path / "u.toml"
+    unreadable.write_bytes(b"\xff\xfe\x00\x01")
+    assert main(["run", str(unreadable)]) == 2
+    assert "not a text file" in capsys.readouterr().err
+
+
+def test_fetch_accepts_only_http_addresses(data_dir, capsys):
+    assert main(["data", "fetch", "--url", "file:///etc/passwd", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "expected an http:// or https:// address" in err and "root:" not in err
+
+
+# -- generated hostile input: exit 0, 2 or 3 (no trial succeeded), never a traceback -----
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+WORDS = ["run", "data", "import", "info", "fetch", "export", "show", "compare", "--format", "latex", "json",
+         "--table", "trials", "--out", "--n-jobs", "-1", "0", "3", "--trials", "--seed", "--features", "extended",
+         "--strategies", "random,tpe", "grid,,", "--backend", "dask", "--scheduler", "tcp://x", "--url", "nowhere",
+         "experiments/quickstart.toml", "missing.toml", "--quiet", "--force", "", "-", "--start", "1999-13-01"]
+
+
+def _outcome(capsys, argv):
+    try:
+        status = main(argv)
+    except SystemExit as exc:  # argparse: usage errors and --help
+        status = exc.code
+    err = capsys.readouterr().err
+    return status, err
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(WORDS), max_size=6))
+def test_generated_command_lines(small_catalog, capsys, argv):
+    argv = [a if a != "experiments/quickstart.toml" else str(ROOT / a) for a in argv]
+    if argv[:1] == ["run"]:
+        argv += ["--trials", "1", "--quiet", "--out", "generated-run"]
+    status, err = _outcome(capsys, argv)
+    assert status in (0, 2, 3) and "Traceback" not in err, (argv, err)
+
+
+TOML_VALUES = st.one_of(st.integers(-3, 5), st.floats(allow_nan=False, allow_infinity=False, width=32),
+                        st.sampled_from(["random", "tpe", "grid", "x", "../x", "full", "relu", "log_loss"]),
+                        st.booleans())
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.dictionaries(st.sampled_from(["name", "seed", "n_jobs", "strategies", "repetitions", "budget.trials",
+                                        "budget.epochs", "data.features", "data.split", "model.batch_size",
+                                        "model.activation", "model.estimator", "space.epochs.low",
+                                        "space.epochs.high", "space.learning_rate.type", "data.task"]),
+                       TOML_VALUES, max_size=5))
+def test_generated_config_documents(small_catalog, tmp_path_factory, capsys, entries):
+    import tomli_w
+
+    raw = {"budget": {"trials": 1}}
+    for dotted, value in entries.items():
+        *tables, key = dotted.split(".")
+        node = raw
+        for table in tables:
+            node = node.setdefault(table, {})
+        node[key] = value
+    folder = tmp_path_factory.mktemp("cfg")
+    (folder / "c.toml").write_text(tomli_w.dumps(raw))
+    status, err = _outcome(capsys, ["run", str(folder / "c.toml"), "--trials", "1", "--quiet",
+                                    "--out", str(folder / "run"), "--n-jobs", "1"])
+    assert status in (0, 2, 3) and "Traceback" not in err, (raw, err)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=300) | st.text(max_size=300).map(str.encode))
+def test_generated_catalog_bytes(data_dir, tmp_path_factory, capsys, content):
+    path = tmp_path_factory.mktemp("cat") / "catalog.csv"
+    path.write_bytes(b"Date,Time,Latitude,Longitude,Magnitude\n" + content if content[:1] == b"0" else content)
+    status, err = _outcome(capsys, ["data", "import", str(path)])
+    assert status in (0, 2) and "Traceback" not in err, (content, err)

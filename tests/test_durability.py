@@ -191,3 +191,40 @@ def test_optuna_export_loads_with_the_same_finished_trials(small_catalog, tmp_pa
         assert study.best_value == pytest.approx(mine["val_rmse"].min())
         total += len(finished)
     assert total == len(trials) == 32
+
+
+def _children(pid):
+    """Processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in __import__("pathlib").Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid):
+    try:
+        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc")
+def test_workers_end_soon_after_their_run_is_killed(small_catalog, data_dir, tmp_path):
+    config = tmp_path / "durable.toml"
+    config.write_text(SLOW_CONFIG)
+    run = _hpsearch(["run", config, "--out", tmp_path / "k", "--quiet"], data_dir)
+    _wait_for_lines(tmp_path / "k" / "trials.jsonl", 3, run)
+    workers = _children(run.pid)
+    assert workers, "no worker processes found"
+    run.send_signal(signal.SIGKILL)
+    run.wait(timeout=30)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(_alive(p) for p in workers):
+        time.sleep(0.2)
+    assert not any(_alive(p) for p in workers), "worker processes outlived their run"

@@ -91,3 +91,15 @@ def test_a_diverged_trial_has_no_value():
 @pytest.mark.parametrize("objective", [raises, returns_a_number])
 def test_the_runner_never_raises(objective):
     assert run_trials(objective, [spec(), spec(1)], tiny_dataset())[1].status == "failed"
+
+
+def test_a_network_too_big_for_the_machine_fails_alone_without_allocating():
+    [result] = run_trials(train_and_score, [spec(params={"epochs": 1, "hidden_width": 10**9})], tiny_dataset())
+    assert result.status == "failed" and "GiB, more than 50% of this machine's" in result.message
+
+
+def test_a_time_limit_stops_at_the_next_epoch():
+    [result] = run_trials(train_and_score, [spec(params={"epochs": 10**6, "learning_rate": 0.1},
+                                                 time_limit=0.2)], tiny_dataset())
+    assert result.message.startswith("stopped by the seconds budget after epoch")
+    assert 0 < result.epochs_trained < 10**6 and result.seconds < 3

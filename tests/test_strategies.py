@@ -262,3 +262,10 @@ def test_tpe_hyperband_stops_trials_that_fall_behind_through_on_epoch():
     assert 0 not in decisions and len(early) >= 5
     states = [tr.state.name for tr in strategy.study.trials]
     assert states.count("PRUNED") == len(early)
+
+
+def test_a_grid_too_large_is_refused_before_it_is_built():
+    space = parse({"space": {"learning_rate": {"type": "float", "low": 0.01, "high": 1.0, "grid": 2000},
+                             "init_scale": {"type": "float", "low": 0.1, "high": 2.0, "grid": 2000}}}, "t").space
+    with pytest.raises(ConfigError, match="the grid has 4,000,000 points, more than the limit of 1,000,000"):
+        make_strategy("grid", space, np.random.SeedSequence(0), max_trials=10)
