@@ -128,7 +128,7 @@ class Run:
     def best_estimator(self, strategy: str | None = None, repetition: int = 0, fit: bool = False):
         """An estimator with the chosen parameters (and the fixed ones of the config),
         seeded as its trial was; ``fit=True`` fits it on that repetition's training split."""
-        from hpsearch.evaluation import data_key, prepare_problem
+        from hpsearch.evaluation import prepare_problem
         from hpsearch.seeds import trial_seed
 
         best = self.best(strategy, repetition)
@@ -137,11 +137,11 @@ class Run:
                      & (trials["trial"] == best["trial"])].iloc[0]
         exp = self.experiment
         params = {**exp.model, **best["params"]}
-        problem = prepare_problem(exp, [repetition])
+        problem = prepare_problem(exp)
         path = estimators.for_task(exp.estimator, problem.task)
         model = estimators.make(path, params, trial_seed(exp.seed, repetition, int(row["config"])))
         if fit:
-            data = problem.datasets[data_key(repetition)]
+            data = problem.dataset(repetition)
             model.fit(data.X_train, data.y_train)
         return model
 

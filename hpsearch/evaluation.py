@@ -7,7 +7,8 @@ search, for the configuration that validation chose.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -37,25 +38,36 @@ class Baselines:
 
 @dataclass
 class Problem:
-    """The prepared data of every repetition, their baselines, and what cleaning did."""
+    """The cleaned data, what cleaning did, and each repetition's split, prepared
+    when it is first needed (a thousand repetitions cost nothing up front)."""
 
-    datasets: dict[str, Dataset]  # by data key, one per repetition
-    baselines: dict[int, Baselines]  # by repetition
+    split: Callable[[int], Dataset]  # repetition -> its prepared split
     cleaning: object
     meta: dict
     task: str = "regression"
+    n_features: int = 0
+    _baselines: dict[int, Baselines] = field(default_factory=dict)
 
     @property
     def metric(self) -> Metric:
         return metric_for(self.task)
 
-    @property
-    def n_features(self) -> int:
-        return next(iter(self.datasets.values())).X_train.shape[1]
+    def dataset(self, repetition: int) -> Dataset:
+        return self.split(repetition)
+
+    def baselines(self, repetition: int) -> Baselines:
+        """The baselines of a repetition's split (computed once)."""
+        if repetition not in self._baselines:
+            self._baselines[repetition] = baselines(self.dataset(repetition), self.task)
+        return self._baselines[repetition]
 
 
 def data_key(repetition: int) -> str:
     return f"rep{repetition}"
+
+
+def repetition_of(key: str) -> int:
+    return int(key.removeprefix("rep"))
 
 
 def baselines(data: Dataset, task: str = "regression") -> Baselines:
@@ -88,9 +100,9 @@ def _classification_baselines(data: Dataset) -> Baselines:
                      loss(logistic.predict_proba(data.X_test), data.y_test))
 
 
-def prepare_problem(exp: Experiment, repetitions: list[int] | None = None) -> Problem:
-    """Read the data (fails before anything is written if it is missing or unusable)
-    and prepare the split of every repetition (or of ``repetitions`` only)."""
+def prepare_problem(exp: Experiment) -> Problem:
+    """Read and clean the data, and prepare the first split: fails before anything is
+    written if the data are missing or unusable. Other splits come when asked."""
     data = exp.data
     if data.dataset == "earthquake":
         table, cleaning, meta = load_catalog(data.event_types)
@@ -117,11 +129,8 @@ def prepare_problem(exp: Experiment, repetitions: list[int] | None = None) -> Pr
 
         def split(r):
             return problems.prepare_table(table, data.split, data.fractions, split_seed(exp.seed, r))
-    datasets, base = {}, {}
-    for r in range(exp.repetitions) if repetitions is None else repetitions:
-        datasets[data_key(r)] = split(r)
-        base[r] = baselines(datasets[data_key(r)], task)
-    return Problem(datasets, base, cleaning, meta, task)
+    first = split(0)
+    return Problem(split, cleaning, meta, task, n_features=first.X_train.shape[1])
 
 
 def score_tests(session, searches: list[Search], backend: Backend) -> dict[tuple[str, int], TrialResult]:
@@ -132,7 +141,7 @@ def score_tests(session, searches: list[Search], backend: Backend) -> dict[tuple
         if search.best is not None:
             best = search.best
             spec = session.spec(search, best.trial, Proposal(best.params, best.config), with_test=True)
-            backend.submit(session.objective, [spec])
+            session.submit(backend, [spec])
     while backend.in_flight:
         for result in backend.next_completed():
             by_key[(result.strategy, result.repetition)] = result

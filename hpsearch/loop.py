@@ -57,6 +57,17 @@ class Session:
     clock_offset: float = 0.0  # finished_at of the last trial of earlier runs of this folder
     started: float = field(default_factory=time.perf_counter)
     lock: threading.RLock = field(default_factory=threading.RLock)  # strategy calls, one at a time
+    data: Callable[[str], object] | None = None  # data key -> its data set, shared when first needed
+    shared: set = field(default_factory=set)
+
+    def submit(self, backend: Backend, specs: list[TrialSpec]) -> None:
+        """Send a task, sharing its data set with the workers first if it is new."""
+        key = specs[0].data
+        if key not in self.shared:
+            if self.data is not None:
+                backend.share({key: self.data(key)})
+            self.shared.add(key)
+        backend.submit(self.objective, specs)
 
     def spec(self, search: Search, trial: int, proposal: Proposal, with_test: bool = False) -> TrialSpec:
         config = trial if proposal.config is None else proposal.config
@@ -187,7 +198,7 @@ def run_tasks(session: Session, backend: Backend, tasks: list[Task]) -> None:
     tasks = sorted(tasks, key=lambda t: -(session.meter.epochs_of(t[2].params) - t[2].start_epoch)
                    * t[2].params.get("hidden_width", 1))
     for search, trial, proposal in tasks:
-        backend.submit(session.objective, [session.spec(search, trial, proposal)])
+        session.submit(backend, [session.spec(search, trial, proposal)])
     while backend.in_flight:
         for result in backend.next_completed():
             session.accept(by_key[(result.strategy, result.repetition)], result)
@@ -237,7 +248,7 @@ def run_asynchronous(session: Session, searches: list[Search], backend: Backend)
                 idle.pop(0)
                 continue
             search, trial, proposal = task
-            backend.submit(session.objective, [session.spec(search, trial, proposal)])
+            session.submit(backend, [session.spec(search, trial, proposal)])
             idle.append(idle.pop(0))  # round robin over the searches
         if not backend.in_flight:
             return

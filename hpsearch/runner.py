@@ -30,7 +30,7 @@ from hpsearch.checkpoints import STATES_FOLDER, Checkpoints
 from hpsearch.config import Experiment
 from hpsearch.errors import DataError, RunError
 from hpsearch.metrics import metric_of
-from hpsearch.evaluation import Problem, data_key, prepare_problem, score_tests
+from hpsearch.evaluation import Problem, data_key, prepare_problem, repetition_of, score_tests
 from hpsearch.loop import Session, epoch_handler, replay, run_searches
 from hpsearch.objective import Objective, evaluate
 from hpsearch.seeds import strategy_seed
@@ -161,7 +161,8 @@ def run_experiment(exp: Experiment, run_dir: Path | None = None, progress: bool 
     searches = make_searches(exp, workers)
     store = TrialStore(run_dir)
     session = Session(store, meter(exp), objective, Checkpoints(run_dir), exp.seed, exp.model,
-                      exp.max_failures, estimator=estimator, task=problem.task)
+                      exp.max_failures, estimator=estimator, task=problem.task,
+                      data=lambda key: problem.dataset(repetition_of(key)))
     records = store.read()
     for damage in store.damaged:
         _say(damage)
@@ -169,7 +170,6 @@ def run_experiment(exp: Experiment, run_dir: Path | None = None, progress: bool 
     # reaches the cluster, if any: fails before anything is written too
     with make_backend(exp.backend, workers, run_dir, exp.scheduler) as backend, run_lock(run_dir):
         write_atomic(run_dir / "config.toml", exp.to_toml())
-        backend.share(problem.datasets)
         complete, tests, seconds = False, {}, float("nan")
         session.on_result = _Progress(exp, searches, session.meter, progress)
         try:
@@ -242,7 +242,8 @@ def write_tables(exp: Experiment, problem: Problem, searches: list[Search], test
                     if (r["strategy"], r["repetition"]) in known and 0 <= r["trial"] < limit}.values())
     trials = report.trials_table(records, names, list(exp.strategies), problem.metric)
     report.write_csv(trials, run_dir / "trials.csv")
-    summary = report.summary_table(trials, tests, problem.baselines, names, list(exp.strategies), problem.metric)
+    baselines = {int(r): problem.baselines(int(r)) for r in trials["repetition"].unique()}
+    summary = report.summary_table(trials, tests, baselines, names, list(exp.strategies), problem.metric)
     if not summary.empty:
         report.write_csv(summary, run_dir / "summary.csv")
     meta = {"catalog": problem.meta, "task": problem.task, "cleaning": problem.cleaning.lines(),

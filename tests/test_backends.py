@@ -118,7 +118,7 @@ def test_the_data_is_scattered_once(small_catalog, tmp_path, cluster, monkeypatc
     out = run_experiment(experiment(strategies=["random", "tpe"], repetitions=2, n_jobs=2, backend="dask",
                                     scheduler=cluster.scheduler_address), tmp_path / "s", progress=False)
     assert len(out.trials) == 32
-    assert calls == [2]  # one call, the two repetitions' datasets, for 32 trials and 4 test scorings
+    assert calls == [1, 1]  # each repetition's data set once, when first needed, for 32 trials and 4 test scorings
 
 
 def test_a_worker_killed_mid_run_loses_nothing(small_catalog, tmp_path, cluster):

@@ -29,10 +29,10 @@ def test_baselines_on_a_hand_made_split():
 
 def test_each_repetition_has_its_own_split_and_baselines(small_catalog):
     problem = prepare_problem(experiment(repetitions=2))
-    a, b = problem.datasets[data_key(0)], problem.datasets[data_key(1)]
+    a, b = problem.dataset(0), problem.dataset(1)
     assert a.X_train.shape == b.X_train.shape and not np.array_equal(a.y_val, b.y_val)
-    assert problem.baselines[0] != problem.baselines[1] and problem.n_features == 4
-    again = prepare_problem(experiment(repetitions=1)).datasets[data_key(0)]
+    assert problem.baselines(0) != problem.baselines(1) and problem.n_features == 4
+    again = prepare_problem(experiment(repetitions=1)).dataset(0)
     np.testing.assert_array_equal(again.X_train, a.X_train)  # the same seed, the same split
     assert "rows kept" in " ".join(problem.cleaning.lines())
 
@@ -54,3 +54,16 @@ def test_the_test_split_is_scored_once_per_search_for_its_best(tmp_path):
     assert sorted(tests) == [("random", 0), ("random", 1)]  # repetition 2 has no best
     assert tests[("random", 1)].config == 9 and tests[("random", 1)].test_loss == 0.2
     assert TrialStore(tmp_path).read() == []  # test scores are not trials
+
+
+def test_splits_are_prepared_when_first_needed(small_catalog, monkeypatch):
+    import hpsearch.evaluation as evaluation
+
+    calls = []
+    original = evaluation.prepare
+    monkeypatch.setattr(evaluation, "prepare", lambda *a, **k: calls.append(a[4]) or original(*a, **k))
+    problem = prepare_problem(experiment(repetitions=1000))
+    assert len(calls) == 1  # the first split only, to check the data
+    problem.baselines(7)
+    problem.baselines(7)
+    assert len(calls) == 2
