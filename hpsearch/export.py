@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -150,18 +151,46 @@ def to_optuna(run_dir: Path, path: Path | None = None) -> tuple[Path, dict[str, 
         result = TrialResult.from_record(record)
         groups.setdefault((result.strategy, result.repetition), []).append(result)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    metric = _metric_of_run(run_dir)
     for (strategy, repetition), group in groups.items():
         study = optuna.create_study(study_name=study_name(strategy, repetition), storage=storage,
                                     direction="minimize")
-        trials = []
-        for r in sorted(group, key=lambda r: r.trial):
-            trials.append(optuna.trial.create_trial(
-                params={k: v for k, v in r.params.items() if k in distributions},
-                distributions=distributions, value=r.value,
-                state=optuna.trial.TrialState.COMPLETE if r.value is not None else optuna.trial.TrialState.FAIL,
-                intermediate_values={i + 1: v for i, v in enumerate(r.val_curve or []) if v is not None},
-                user_attrs={"trial": r.trial, "seed": r.seed, "status": r.status,
-                            "message": r.message, "seconds": r.seconds}))
+        study.set_metric_names([metric])
+        trials = [_frozen(r, distributions) for r in sorted(group, key=lambda r: r.trial)]
         study.add_trials(trials)
         counts[study.study_name] = len(trials)
     return path, counts
+
+
+def _frozen(r: TrialResult, distributions: dict):
+    """An Optuna trial with the run's own start and end times (the dashboard's timeline)."""
+    import optuna
+
+    state = optuna.trial.TrialState.COMPLETE if r.value is not None else optuna.trial.TrialState.FAIL
+    end = _when(r.finished_at)
+    start = _when(r.started_at) or (end - timedelta(seconds=r.seconds or 0) if end else None)
+    return optuna.trial.FrozenTrial(
+        number=r.trial, state=state, value=r.value, datetime_start=start, datetime_complete=end,
+        params={k: v for k, v in r.params.items() if k in distributions},
+        distributions={k: d for k, d in distributions.items() if k in r.params}, trial_id=r.trial,
+        user_attrs={"trial": r.trial, "seed": r.seed, "status": r.status, "message": r.message,
+                    "seconds": r.seconds},
+        system_attrs={}, intermediate_values={i + 1: v for i, v in enumerate(r.val_curve or []) if v is not None})
+
+
+def _when(stamp) -> datetime | None:
+    """A stored ISO-8601 time as a naive local datetime (as Optuna keeps them), or None."""
+    if not isinstance(stamp, str):
+        return None  # runs of an earlier version stored seconds since the run started
+    return datetime.fromisoformat(stamp).astimezone().replace(tzinfo=None)
+
+
+def _metric_of_run(run_dir: Path) -> str:
+    """``val_rmse`` or ``val_log_loss``: what the values are."""
+    import json
+
+    from hpsearch.metrics import metric_for
+
+    run_json = Path(run_dir) / "run.json"
+    task = json.loads(run_json.read_text()).get("task", "regression") if run_json.is_file() else "regression"
+    return metric_for(task).loss("val")

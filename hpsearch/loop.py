@@ -30,7 +30,7 @@ from hpsearch.objective import Objective
 from hpsearch.seeds import trial_seed
 from hpsearch.store import TrialStore
 from hpsearch.strategies import WAIT, Proposal
-from hpsearch.trial import STOP, TrialResult, TrialSpec
+from hpsearch.trial import STOP, TrialResult, TrialSpec, now
 
 Task = tuple[Search, int, Proposal]
 
@@ -54,8 +54,6 @@ class Session:
     task: str = "regression"
     on_result: Callable[[Search, TrialResult], None] = _nothing
     failures: int = 0
-    clock_offset: float = 0.0  # finished_at of the last trial of earlier runs of this folder
-    started: float = field(default_factory=time.perf_counter)
     lock: threading.RLock = field(default_factory=threading.RLock)  # strategy calls, one at a time
     data: Callable[[str], object] | None = None  # data key -> its data set, shared when first needed
     shared: set = field(default_factory=set)
@@ -85,7 +83,8 @@ class Session:
     def accept(self, search: Search, result: TrialResult) -> None:
         """Store a finished trial (durably, first), then count it."""
         proposal = search.asked[result.trial]
-        result.finished_at = self.clock_offset + time.perf_counter() - self.started
+        result.finished_at = now()
+        result.started_at = result.started_at or result.finished_at  # a trial answered without training
         self.store.append(result.to_record())
         search.epochs_spent += self.meter.cost(proposal, result) - self.meter.cost(proposal)
         search.add(result)
@@ -118,7 +117,6 @@ def replay(session: Session, searches: list[Search], records: list[dict], say=No
         search.add(result)
         count += 1
         session.failures += result.status == "failed"
-        session.clock_offset = max(session.clock_offset, result.finished_at or 0.0)
         if not search.strategy.replay_by_ask:  # the others hear it when they ask again
             search.strategy.tell(result)
     if say is not None and foreign:

@@ -30,7 +30,7 @@ from hpsearch.checkpoints import load_state, save_state
 from hpsearch.features import Dataset
 from hpsearch.metrics import classification_scores, rmse
 from hpsearch.network import NumpyMLPClassifier, NumpyMLPRegressor
-from hpsearch.trial import TrialResult, TrialSpec
+from hpsearch.trial import TrialResult, TrialSpec, now
 
 Objective = Callable[[TrialSpec, Dataset], TrialResult]
 
@@ -187,6 +187,7 @@ def run_trials(objective: Objective, specs: list[TrialSpec], dataset: Dataset,
 
 
 def _run_one(objective: Objective, spec: TrialSpec, dataset: Dataset, channel) -> TrialResult:
+    started_at = now()
     start = time.perf_counter()
     out_of_time = []
 
@@ -208,6 +209,7 @@ def _run_one(objective: Objective, spec: TrialSpec, dataset: Dataset, channel) -
     finally:
         _reporter.reset(token)
     result.seconds = time.perf_counter() - start
+    result.started_at = started_at
     if out_of_time:
         result.message = f"stopped by the seconds budget after epoch {out_of_time[0]}"
     return result

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import math
+from datetime import datetime, timezone
 from dataclasses import asdict, dataclass, field, fields
 
 from hpsearch.metrics import REGRESSION, Metric
@@ -114,7 +115,8 @@ class TrialResult:
     status: str = _column("ok")  # ok | diverged | failed
     message: str = _column("")
     seconds: float = _column(0.0)
-    finished_at: float | None = _column(None)  # seconds since the run started (across resumes)
+    started_at: str | None = _column(None)  # ISO-8601 UTC, when the worker started the trial
+    finished_at: str | None = _column(None)  # ISO-8601 UTC, when the result was stored
     val_curve: list = _column(table=False, factory=list)
     scores: dict = _column(table=False, factory=dict)  # metrics beside the loss: val_accuracy, ...
 
@@ -173,4 +175,9 @@ LEGACY = {"train_rmse": "train_loss", "val_rmse": "val_loss", "test_rmse": "test
 
 
 #: columns of ``trials.csv`` that depend on timing (the rest is reproducible)
-TIMING_COLUMNS = ("seconds", "finished_at")
+TIMING_COLUMNS = ("seconds", "started_at", "finished_at")
+
+
+def now() -> str:
+    """The current time, ISO-8601 UTC to the microsecond."""
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")

@@ -189,8 +189,13 @@ def test_optuna_export_loads_with_the_same_finished_trials(small_catalog, tmp_pa
         mine = trials[(trials.strategy == strategy) & (trials.repetition == int(rep))]
         assert len(finished) == len(mine)
         assert study.best_value == pytest.approx(mine["val_rmse"].min())
+        assert study.metric_names == ["val_rmse"]
+        starts = sorted(t.datetime_start for t in finished)
+        assert starts[0] < starts[-1] and all(t.datetime_complete >= t.datetime_start for t in finished)
         total += len(finished)
     assert total == len(trials) == 32
+    stamps = pd.to_datetime(trials["finished_at"], format="ISO8601", utc=True)
+    assert stamps.notna().all() and (pd.to_datetime(trials["started_at"], format="ISO8601", utc=True) <= stamps).all()
 
 
 def _children(pid):
