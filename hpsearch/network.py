@@ -212,6 +212,8 @@ def train_epochs(net, X, y, X_val, y_val, until: int, on_epoch=None):
     workspace = Workspace(net.coefs_, batch)
     train_curve: list[float] = list(net.loss_curve_)
     val_curve: list[float] = list(net.validation_curve_)
+    candidates = [([W.copy() for W in net.coefs_], [b.copy() for b in net.intercepts_])]  # kept against divergence
+    best_score = np.inf
     with np.errstate(over="ignore", invalid="ignore"):
         for _ in range(net.n_iter_, until):
             saved = ([W.copy() for W in net.coefs_], [b.copy() for b in net.intercepts_])
@@ -230,9 +232,13 @@ def train_epochs(net, X, y, X_val, y_val, until: int, on_epoch=None):
                     b -= db
             score = net._train_score(total / n)
             if not np.isfinite(score) or not all(np.isfinite(W).all() for W in net.coefs_):
-                net.coefs_, net.intercepts_ = saved
+                net.coefs_, net.intercepts_ = _least_loss(net, [*candidates, saved], X, t)
                 net.status_ = "diverged"
+                net.diverged_epoch_ = len(train_curve) + 1
                 break
+            if score < best_score:  # the weights this epoch started from: a candidate if it diverges later
+                best_score = score
+                candidates[1:] = [saved]
             train_curve.append(float(score))
             if X_val is not None:
                 val_curve.append(net._score(X_val, y_val))
@@ -242,14 +248,27 @@ def train_epochs(net, X, y, X_val, y_val, until: int, on_epoch=None):
     net.n_iter_ = len(train_curve)
     net.loss_curve_ = np.array(train_curve)
     net.validation_curve_ = np.array(val_curve)
+    net.converged_ = net.status_ != "diverged"
     if net.status_ == "diverged":
         warnings.warn(
             f"training diverged (non-finite loss) in epoch {net.n_iter_ + 1} with "
-            f"learning_rate={net.learning_rate}; weights kept from epoch {net.n_iter_}",
+            f"learning_rate={net.learning_rate}; the weights kept are those with the lowest training loss "
+            f"seen (predictions stay in the range of the target)",
             ConvergenceWarning,
             stacklevel=3,
         )
     return net
+
+
+def _least_loss(net, candidates: list, X: np.ndarray, t: np.ndarray):
+    """Of several (weights, biases), those with the lowest training loss (one forward
+    pass each; only when training diverged)."""
+    def loss(weights, biases):
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = forward(weights, biases, X, net.activation, output=net._output)[-1]
+            value = output_loss(out.astype(np.float64), t.astype(np.float64), net._output)
+        return value if np.isfinite(value) else np.inf
+    return min(candidates, key=lambda c: loss(*c))
 
 
 class _NumpyMLP(BaseEstimator):
@@ -307,6 +326,7 @@ class _NumpyMLP(BaseEstimator):
         self.loss_curve_ = np.empty(0)
         self.validation_curve_ = np.empty(0)
         self.status_ = "ok"
+        self.diverged_epoch_ = None
         return self._train(X, y, X_val, y_val, self.epochs, on_epoch)
 
     def continue_fit(self, X, y, X_val=None, y_val=None, *, epochs: int, on_epoch=None):
@@ -375,6 +395,8 @@ class _NumpyMLP(BaseEstimator):
         self.n_iter_ = int(state["n_iter"])
         self.n_features_in_ = int(state["n_features_in"])
         self.status_ = str(state["status"])
+        self.diverged_epoch_ = None
+        self.converged_ = self.status_ != "diverged"
         self._random = np.random.default_rng()
         self._random.bit_generator.state = json.loads(str(state["rng"]))
         return self
@@ -426,8 +448,13 @@ _ATTRIBUTES = """
     n_iter_ : int
         Epochs completed.
     status_ : {{"ok", "diverged", "stopped"}}
-        "diverged" when the loss became non-finite; the weights are then those of
-        the last finite epoch and a ``ConvergenceWarning`` is issued.
+        "diverged" when the loss became non-finite; the weights are then those with
+        the lowest training loss seen (the initial ones, or those an epoch started
+        from), so predictions stay sane, and a ``ConvergenceWarning`` is issued.
+    converged_ : bool
+        False when training diverged.
+    diverged_epoch_ : int or None
+        The epoch whose loss became non-finite.
 """
 
 

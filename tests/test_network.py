@@ -119,9 +119,23 @@ def test_divergence_ends_with_a_status_not_garbage():
     y = X @ [1.0, 2.0, 3.0]
     with pytest.warns(ConvergenceWarning, match="diverged"):
         model = NumpyMLPRegressor(epochs=50, learning_rate=1e4, activation="relu", random_state=0).fit(X, y)
-    assert model.status_ == "diverged"
+    assert model.status_ == "diverged" and not model.converged_ and model.diverged_epoch_ == model.n_iter_ + 1
     assert model.n_iter_ < 50
     assert np.isfinite(model.predict(X)).all()
+
+
+@pytest.mark.parametrize("learning_rate", [50.0, 1e3, 1e6])
+def test_a_diverged_network_still_predicts_in_the_range_of_the_target(learning_rate):
+    rng = np.random.default_rng(1)
+    X = rng.uniform(size=(300, 4))
+    y = 5.5 + X @ [0.3, -0.2, 0.1, 0.4] + rng.normal(0, 0.2, 300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = NumpyMLPRegressor(learning_rate=learning_rate, batch_size=16, random_state=0).fit(X, y)
+    prediction = model.predict(X)
+    spread = y.max() - y.min()
+    assert model.status_ == "diverged"
+    assert y.min() - spread <= prediction.min() and prediction.max() <= y.max() + spread
 
 
 @pytest.mark.parametrize("param, value, match", [
