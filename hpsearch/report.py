@@ -129,6 +129,22 @@ def _repetitions_text(summary: pd.DataFrame, m: Metric) -> str:
     return "\n".join(lines)
 
 
+def status_line(trials: pd.DataFrame) -> str:
+    """``trials: 28 ok, 2 diverged (most common: ...)``: what happened to the trials."""
+    if trials.empty:
+        return "trials: none"
+    counts = trials["status"].value_counts()
+    stopped = trials["message"].fillna("").str.startswith(("pruned", "stopped")).sum()
+    parts = [f"{int(counts.get(status, 0))} {status}" for status in ("ok", "diverged", "failed") if counts.get(status)]
+    if stopped:
+        parts.append(f"{int(stopped)} stopped early")
+    line = "trials: " + ", ".join(parts)
+    bad = trials.loc[trials["status"] != "ok", "message"].fillna("").replace("", np.nan).dropna()
+    if len(bad):
+        line += f" (most common failure: {bad.value_counts().index[0]})"
+    return line
+
+
 def _pm(values: pd.Series) -> str:
     return f"{values.mean():.4f} ± {values.std(ddof=1):.4f}"
 

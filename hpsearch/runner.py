@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import sys
+import time
 import shutil
 import tomllib
 import warnings
@@ -128,21 +129,43 @@ def meter(exp: Experiment) -> Meter:
 
 
 class _Progress:
-    """A progress bar of trials, with the best validation value so far per strategy."""
+    """Trials done, with the best validation loss so far per strategy (the best of
+    any repetition). A bar on a terminal; in a log file (stderr not a terminal) a
+    line at every tenth of the work, or every minute when the total is unknown."""
 
-    def __init__(self, exp: Experiment, searches: list[Search], meter: Meter, enabled: bool):
-        self.searches = searches
-        done = sum(len(s.finished) for s in searches)
-        self.bar = tqdm(total=meter.expected_trials(searches), initial=done, disable=not enabled,
+    def __init__(self, exp: Experiment, searches: list[Search], meter: Meter, enabled: bool, metric: str):
+        self.searches, self.metric, self.enabled = searches, metric, enabled
+        self.done = sum(len(s.finished) for s in searches)
+        self.total = meter.expected_trials(searches)
+        self.terminal = sys.stderr.isatty()
+        self.name = exp.name
+        self.last_line = time.monotonic()
+        self.bar = tqdm(total=self.total, initial=self.done, disable=not (enabled and self.terminal),
                         unit="trial", desc=exp.name, dynamic_ncols=True)
 
-    def __call__(self, search: Search, result: TrialResult) -> None:
+    def best(self) -> str:
         best: dict[str, float] = {}
         for s in self.searches:
             if s.best is not None:
                 best[s.name] = min(best.get(s.name, np.inf), s.best.value)
+        return f"best {self.metric} (any repetition): " + " ".join(f"{n}={v:.4f}" for n, v in best.items())
+
+    def __call__(self, search: Search, result: TrialResult) -> None:
+        self.done += 1
         self.bar.update(1)
-        self.bar.set_postfix_str(" ".join(f"{n}={v:.4f}" for n, v in best.items()), refresh=False)
+        self.bar.set_postfix_str(self.best(), refresh=False)
+        if self.enabled and not self.terminal and self._line_due():
+            total = f"/{self.total}" if self.total else ""
+            print(f"{self.name}: {self.done}{total} trials; {self.best()}", file=sys.stderr, flush=True)
+
+    def _line_due(self) -> bool:
+        if self.total:
+            step = max(self.total // 10, 1)
+            return self.done % step == 0 or self.done == self.total
+        if time.monotonic() - self.last_line > 60:
+            self.last_line = time.monotonic()
+            return True
+        return False
 
 
 def run_experiment(exp: Experiment, run_dir: Path | None = None, progress: bool = True,
@@ -171,7 +194,7 @@ def run_experiment(exp: Experiment, run_dir: Path | None = None, progress: bool 
     with make_backend(exp.backend, workers, run_dir, exp.scheduler) as backend, run_lock(run_dir):
         write_atomic(run_dir / "config.toml", exp.to_toml())
         complete, tests, seconds = False, {}, float("nan")
-        session.on_result = _Progress(exp, searches, session.meter, progress)
+        session.on_result = _Progress(exp, searches, session.meter, progress, problem.metric.loss("val"))
         try:
             with backend.channel(epoch_handler(session, searches)):
                 seconds = run_searches(session, searches, backend)
@@ -250,6 +273,7 @@ def write_tables(exp: Experiment, problem: Problem, searches: list[Search], test
             "features": exp.data.features, "n_features": problem.n_features}
     write_atomic(run_dir / "run.json", json.dumps(meta, indent=2, default=str) + "\n")
     text = report.results_text(summary, names) if not summary.empty else "no trial finished"
+    text += "\n" + report.status_line(trials)
     if not summary.empty:
         write_comparison(trials, summary, exp, run_dir)
     return RunOutput(run_dir, trials, summary, text, resumed, seconds)

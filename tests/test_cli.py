@@ -198,3 +198,21 @@ def test_generated_catalog_bytes(data_dir, tmp_path_factory, capsys, content):
     path.write_bytes(b"Date,Time,Latitude,Longitude,Magnitude\n" + content if content[:1] == b"0" else content)
     status, err = _outcome(capsys, ["data", "import", str(path)])
     assert status in (0, 2) and "Traceback" not in err, (content, err)
+
+
+def test_a_run_says_what_happened_to_its_trials_and_logs_without_a_bar(small_catalog, data_dir, tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('seed = 3\n[budget]\ntrials = 8\n[model]\nbatch_size = 8\n[space.epochs]\ntype = "int"\n'
+                      'low = 3\nhigh = 6\n[space.learning_rate]\ntype = "float"\nlow = 0.1\nhigh = 1e6\nlog = true\n')
+    log = tmp_path / "log.txt"
+    with open(log, "w") as stderr:
+        result = subprocess.run([sys.executable, "-m", "hpsearch", "run", str(config), "--out", str(tmp_path / "r")],
+                                stdout=subprocess.PIPE, stderr=stderr, text=True, timeout=300,
+                                env=dict(os.environ, HPSEARCH_DATA=str(data_dir)))
+    assert result.returncode == 0
+    trials = pd.read_csv(tmp_path / "r" / "trials.csv")
+    ok, diverged = (trials["status"] == "ok").sum(), (trials["status"] == "diverged").sum()
+    assert ok and diverged
+    assert f"trials: {ok} ok, {diverged} diverged (most common failure: non-finite loss in epoch" in result.stdout
+    text = log.read_text()
+    assert "\r" not in text and "8/8 trials; best val_rmse (any repetition): random=" in text
