@@ -105,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "repetition) for optuna-dashboard or optuna.load_study")
     export.add_argument("--table", default="comparison", choices=("trials", "summary", "comparison"),
                         help="default: comparison")
+    export.add_argument("--columns", default="paper", choices=("paper", "all"),
+                        help="latex comparison: the columns a paper needs (default, at most 8) or all")
     export.add_argument("--output", "-o", type=Path, help="file to write (default: stdout)")
     export.set_defaults(handler=cmd_export)
 
@@ -147,7 +149,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
         config = args.run_dir / "config.toml"
         caption = export.caption_for(table, load(config).data.target_name if config.is_file() else "the target")
-    _emit(export.render(table, args.format, caption), args.output)
+    if args.format == "latex" and args.table == "comparison" and args.columns == "paper":
+        table = export.paper_columns(table)
+    _emit(export.render(table, args.format, caption, f"tab:{args.table}" if args.format == "latex" else None),
+          args.output)
     return 0
 
 

@@ -35,15 +35,15 @@ def _format_value(column: str, value) -> str:
         return ""
     if not isinstance(value, (float, np.floating)):
         return str(value)
-    if column.startswith("p_value"):
+    if column.startswith(("p_value", "p vs")):
         return f"{value:.3g}"
     if column == "skill":
         return f"{value:+.2%}"
-    if any(name in column for name in ("rmse", "log_loss", "accuracy", "roc_auc")):
+    if any(name in column for name in ("rmse", "log_loss", "accuracy", "roc_auc", "RMSE", "log loss")):
         return f"{value:.4f}"
     if column == "learning_rate":
         return f"{value:.4g}"
-    if column in ("mean_rank", "seconds_to_target") or column.startswith("seconds"):
+    if column in ("mean_rank", "mean rank", "seconds_to_target") or column.startswith("seconds"):
         return f"{value:.2f}"
     if float(value).is_integer():
         return f"{int(value)}"
@@ -57,8 +57,8 @@ def _rounded(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def render(table: pd.DataFrame, fmt: str, caption: str | None = None) -> str:
-    """The table as csv, md (GitHub markdown), latex (booktabs) or json (records)."""
+def render(table: pd.DataFrame, fmt: str, caption: str | None = None, label: str | None = None) -> str:
+    """The table as csv, md (GitHub markdown), latex (booktabs, with ``label``) or json (records)."""
     if fmt == "csv":
         return table.to_csv(index=False)
     if fmt == "json":
@@ -70,14 +70,35 @@ def render(table: pd.DataFrame, fmt: str, caption: str | None = None) -> str:
         return text + (f"\n{caption}\n" if caption else "")
     if fmt == "latex":
         styler = shown.style.hide(axis="index").format_index(escape="latex", axis=1).format(escape="latex")
-        return styler.to_latex(hrules=True, caption=caption, position_float="centering")
+        return ("% hpsearch table; needs \\usepackage{booktabs} for its rules\n"
+                + styler.to_latex(hrules=True, caption=caption, label=label, position_float="centering"))
     raise RunError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
 def write_all_formats(table: pd.DataFrame, stem: Path, caption: str | None = None) -> None:
-    """``stem.csv``, ``stem.md`` and ``stem.tex``."""
-    for fmt, suffix in (("csv", ".csv"), ("md", ".md"), ("latex", ".tex")):
-        write_atomic(stem.with_suffix(suffix), render(table, fmt, caption if fmt != "csv" else None))
+    """``stem.csv`` and ``stem.md`` (every column), ``stem.tex`` (the columns a paper needs)."""
+    write_atomic(stem.with_suffix(".csv"), render(table, "csv"))
+    write_atomic(stem.with_suffix(".md"), render(table, "md", caption))
+    write_atomic(stem.with_suffix(".tex"), render(paper_columns(table), "latex", caption, f"tab:{stem.name}"))
+
+
+def paper_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """A comparison table cut to what a paper needs (at most 8 columns): strategy,
+    best validation loss mean ± sd, test loss, skill, compute spent, mean rank, p."""
+    if "repetitions" not in table.columns:
+        return table
+    m = metric_of(table.columns)
+    best = f"{m.best_val}_mean"
+    out = pd.DataFrame({"strategy": table["strategy"]})
+    out[f"best val {m.label} (mean ± sd)"] = [
+        f"{a:.4f} ± {b:.4f}" if pd.notna(b) else f"{a:.4f}" for a, b in zip(table[best], table[f"{m.best_val}_std"])]
+    out[f"test {m.label}"] = table[f"{m.loss('test')}_mean"]
+    out[f"baseline {m.label}"] = table[f"baseline_{m.name}"]
+    out["skill"] = table["skill"]
+    out["epochs"] = table["epochs_trained_mean"]
+    out["mean rank"] = table["mean_rank"]
+    out["p vs random"] = table["p_value_vs_random"]
+    return out
 
 
 def side_by_side(run_dirs: list[Path], labels: list[str] | None = None) -> pd.DataFrame:

@@ -60,3 +60,33 @@ def test_side_by_side_and_caption(tmp_path):
     table = side_by_side([tmp_path / "a", tmp_path / "b"])
     assert table["run"].tolist() == ["a", "a", "b", "b"] and (table["features"] == "?").all()
     assert "smallest possible p-value is 0.25" in caption_for(TABLE)
+
+
+def test_the_papers_latex_table_has_at_most_8_columns_and_compiles_or_parses(tmp_path):
+    import shutil
+    import subprocess
+
+    from hpsearch import comparison
+    from hpsearch.export import paper_columns, write_all_formats
+
+    from test_comparison import hand_made
+
+    trials, summary = hand_made()
+    table = comparison.comparison_table(trials, summary, ["random", "tpe"])
+    assert len(table.columns) > 20
+    write_all_formats(table, tmp_path / "comparison", caption_for(table))
+    tex = (tmp_path / "comparison.tex").read_text()
+    spec = tex[tex.index("\\begin{tabular}{") + len("\\begin{tabular}{"):].split("}", 1)[0]
+    assert len(spec) == len(paper_columns(table).columns) <= 8
+    assert "booktabs" in tex and "\\toprule" in tex and "\\label{tab:comparison}" in tex and "\\caption{" in tex
+    body = tex[tex.index("\\midrule") + len("\\midrule"):tex.index("\\bottomrule")].strip().splitlines()
+    assert [row.split(" & ")[0] for row in body] == ["random", "tpe"]
+    assert "0.5050 ± 0.0919" in body[0]  # (0.44 + 0.57) / 2 and its sd
+    if shutil.which("pdflatex"):
+        document = ("\\documentclass{article}\\usepackage{booktabs}\\usepackage[utf8]{inputenc}"
+                    "\\usepackage{textcomp}\\DeclareUnicodeCharacter{00B1}{\\ensuremath{\\pm}}"
+                    "\\begin{document}\\input{comparison.tex}\\end{document}")
+        (tmp_path / "doc.tex").write_text(document)
+        done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "doc.tex"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout[-2000:]
