@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only; never needs a screen
 import matplotlib.pyplot as plt
+import matplotlib.patches
 import matplotlib.ticker
 import numpy as np
 import pandas as pd
@@ -15,21 +16,30 @@ import pandas as pd
 from hpsearch.space import Dimension
 
 X_LABELS = {"trials": "trials", "seconds": "training seconds (one worker)", "epochs": "epochs trained"}
-RATIO_LABEL = "validation RMSE / predict-the-mean RMSE"
+RATIO_LABEL = "validation RMSE\n/ predict-the-mean RMSE"
 
 
 def _save(fig, path: Path) -> None:
-    """Save through a temporary file: a figure is whole or absent."""
+    """Save the PNG and a vector PDF beside it, each through a temporary file (whole or absent)."""
     path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp)
-    tmp.replace(path)
+    for target in (path, path.with_suffix(".pdf")):
+        tmp = target.with_name(f".{target.stem}.tmp{target.suffix}")
+        fig.savefig(tmp)
+        tmp.replace(target)
+
+
+def _baseline_name(label: str) -> str:
+    return "class prior" if "class-prior" in label else "predict the mean"
 
 
 def ratio_label(metric) -> str:
     """The y label of the figures: the validation loss relative to the trivial predictor's."""
     baseline = "predict-the-mean" if metric.baseline == "mean" else "class-prior"
-    return f"validation {metric.label} / {baseline} {metric.label}"
+    return f"validation {metric.label}\n/ {baseline} {metric.label}"
+
+
+FIGSIZE = (3.6, 2.7)  # inches: one column of a paper, fonts of 7-8 points readable as printed
+DPI = 200
 
 
 def _colours(order: list[str]) -> dict[str, str]:
@@ -45,24 +55,32 @@ def anytime_plot(curve: pd.DataFrame, x: str, path: Path, title: str, order: lis
     spread out of the band, which would otherwise hide any difference between
     strategies; the CSV beside the plot also has the raw RMSE.
     """
-    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=150)
+    fig, ax = plt.subplots(figsize=FIGSIZE, dpi=DPI)
     colours = _colours(order)
+    repetitions = int(curve["n"].max()) if "n" in curve and len(curve) else 0
     for strategy in order:
         c = curve[curve["strategy"] == strategy]
         if c.empty:
             continue
-        ax.plot(c[x], c["ratio_mean"], label=strategy, lw=1.6, drawstyle="steps-post", color=colours[strategy])
-        ax.fill_between(c[x], c["ratio_low"], c["ratio_high"], color=colours[strategy], alpha=0.15,
-                        lw=0, step="post")
-    ax.axhline(1.0, color="0.3", ls="--", lw=1, label="predict the mean")
+        ax.plot(c[x], c["ratio_mean"], label=strategy, lw=1.4, drawstyle="steps-post", color=colours[strategy])
+        every = (c["n"] >= repetitions).to_numpy() if "n" in c else None  # the band once all repetitions count
+        ax.fill_between(c[x], c["ratio_low"], c["ratio_high"], where=every, color=colours[strategy],
+                        alpha=0.15, lw=0, step="post")
+    ax.axhline(1.0, color="0.3", ls="--", lw=1, label=_baseline_name(label))
     lows = curve["ratio_low"].to_numpy()
     _zoom(ax, np.append(curve["ratio_mean"].to_numpy(), np.nanquantile(lows, 0.1) if lows.size else np.nan), 1.0)
     if x != "trials" and (curve[x] > 0).any():
         ax.set_xscale("log")
-    ax.set_xlabel(X_LABELS[x])
-    ax.set_ylabel("best so far: " + label, fontsize=8)
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8, frameon=False)
+    ax.set_xlabel(X_LABELS[x], fontsize=8)
+    ax.set_ylabel("best so far: " + label, fontsize=7)
+    fig.subplots_adjust(left=0.2)
+    ax.set_title(title, fontsize=8)
+    handles, names = ax.get_legend_handles_labels()
+    if repetitions > 1:
+        handles.append(matplotlib.patches.Patch(color="0.5", alpha=0.3, lw=0))
+        names.append("95% interval over repetitions")
+    ax.legend(handles, names, fontsize=7, frameon=False)
+    ax.tick_params(labelsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     _save(fig, path)
@@ -70,14 +88,21 @@ def anytime_plot(curve: pd.DataFrame, x: str, path: Path, title: str, order: lis
     return path
 
 
-def _zoom(ax, values: np.ndarray, baseline: float) -> None:
-    """Show the interesting range: from the best value to a little above the baseline."""
+def _limits(values: np.ndarray, baseline: float) -> tuple[float, float] | None:
+    """The interesting range: from the best value to a little above the baseline."""
     finite = values[np.isfinite(values)]
-    if finite.size:
-        low = float(finite.min())
-        high = max(baseline, float(np.quantile(finite, 0.5)))
-        pad = (high - low) * 0.1 or 0.001
-        ax.set_ylim(low - pad, high + pad)
+    if not finite.size:
+        return None
+    low = float(finite.min())
+    high = max(baseline, float(np.quantile(finite, 0.5)))
+    pad = (high - low) * 0.1 or 0.001
+    return low - pad, high + pad
+
+
+def _zoom(ax, values: np.ndarray, baseline: float) -> None:
+    limits = _limits(values, baseline)
+    if limits is not None:
+        ax.set_ylim(*limits)
 
 
 def hyperparameter_plots(trials: pd.DataFrame, space: tuple[Dimension, ...], path: Path,
@@ -85,10 +110,13 @@ def hyperparameter_plots(trials: pd.DataFrame, space: tuple[Dimension, ...], pat
     """Validation RMSE (relative to the mean baseline of its split, column ``val_ratio``)
     against each hyperparameter, every strategy's trials."""
     dims = list(space)
-    fig, axes = plt.subplots(1, len(dims), figsize=(3.2 * len(dims), 3.2), dpi=150, sharey=True,
+    fig, axes = plt.subplots(1, len(dims), figsize=(2.4 * len(dims), 2.6), dpi=DPI, sharey=True,
                              squeeze=False)
     ok = trials[trials["status"] == "ok"]
     colours = _colours(order)
+    limits = _limits(ok["val_ratio"].to_numpy(dtype=float), 1.0)
+    top = limits[1] if limits else np.inf
+    above = int((ok["val_ratio"] > top).sum())
     for ax, dim in zip(axes[0], dims):
         for strategy in order:
             t = ok[ok["strategy"] == strategy]
@@ -97,7 +125,12 @@ def hyperparameter_plots(trials: pd.DataFrame, space: tuple[Dimension, ...], pat
                 codes = {c: i for i, c in enumerate(dim.choices)}
                 x = x.map(lambda v: codes.get(v, codes.get(str(v), np.nan)))
                 x = x + np.random.default_rng(0).uniform(-0.15, 0.15, len(x))  # jitter, fixed
-            ax.scatter(x, t["val_ratio"], s=9, alpha=0.6, label=strategy, lw=0, color=colours[strategy])
+            inside = (t["val_ratio"] <= top).to_numpy()
+            ax.scatter(x[inside], t["val_ratio"][inside], s=7, alpha=0.6, label=strategy, lw=0,
+                       color=colours[strategy])
+            if (~inside).any():  # above the range: at the top edge, as triangles
+                ax.scatter(x[~inside], np.full((~inside).sum(), top), s=14, marker="^", alpha=0.8, lw=0,
+                           color=colours[strategy], clip_on=False)
         if dim.kind == "categorical":
             ax.set_xticks(range(len(dim.choices)), [str(c) for c in dim.choices])
         elif dim.log:
@@ -106,10 +139,15 @@ def hyperparameter_plots(trials: pd.DataFrame, space: tuple[Dimension, ...], pat
         ax.axhline(1.0, color="0.3", ls="--", lw=1)
         ax.set_xlabel(dim.name)
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel(label, fontsize=8)
-    _zoom(axes[0][0], ok["val_ratio"].to_numpy(dtype=float), 1.0)
+    axes[0][0].set_ylabel(label, fontsize=7)
+    if limits is not None:
+        axes[0][0].set_ylim(*limits)
+    for ax in axes[0]:
+        ax.tick_params(labelsize=7)
+        ax.xaxis.label.set_size(8)
     axes[0][-1].legend(fontsize=7, frameon=False)
-    fig.suptitle(title, fontsize=10)
+    note = f"; {above} of {len(ok)} trials above the range, drawn at the top edge (\u25b2)" if above else ""
+    fig.suptitle(title + note, fontsize=8)
     fig.tight_layout()
     _save(fig, path)
     plt.close(fig)

@@ -290,7 +290,8 @@ def write_comparison(trials: pd.DataFrame, summary: pd.DataFrame, exp: Experimen
     curves = comparison.progress_curves(trials, baselines)
     features = exp.data.features if isinstance(exp.data.features, str) else "selected"
     source = f"{features} features" if exp.data.dataset == "earthquake" else (exp.data.target_name)
-    title = f"{exp.name}: {source}, {summary['repetition'].nunique()} repetition(s)"
+    reps = summary["repetition"].nunique()
+    title = f"{exp.name}: {source}, {reps} repetition{'s' if reps > 1 else ''}"
     label = plots.ratio_label(m)
     if not (trials["status"] == "ok").any():
         _say("no trial succeeded: the figures are skipped")

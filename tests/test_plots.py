@@ -25,6 +25,7 @@ def test_anytime_plot_draws_a_png(tmp_path):
     for x in ("trials", "epochs"):
         path = plots.anytime_plot(comparison.anytime_table(c, x), x, tmp_path / f"{x}.png", "t",
                                   ["random", "tpe", "grid"])
+        assert path.with_suffix(".pdf").read_bytes()[:5] == b"%PDF-"  # vector, beside the PNG
         with Image.open(path) as image:
             assert image.format == "PNG" and image.size[0] > 500
             pixels = np.asarray(image.convert("L"))
