@@ -116,6 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     show.set_defaults(handler=cmd_show)
 
+    page = commands.add_parser("report", help="write a run's self-contained HTML report",
+                               description="One HTML page with the comparison, the figures (embedded), the "
+                                           "summary, the data and the config; runs write it as report.html.")
+    page.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    page.add_argument("--output", "-o", type=Path, help="file to write (default: RUN_DIR/report.html)")
+    page.set_defaults(handler=cmd_report)
+
     compare = commands.add_parser("compare", help="put several runs' comparisons side by side",
                                   description="One table with a row per (run, strategy), e.g. "
                                               "challenge vs extended features.")
@@ -186,6 +193,16 @@ def _param_names(run_dir: Path) -> list[str]:
     if (run_dir / "config.toml").is_file():
         return [d.name for d in load(run_dir / "config.toml").space]
     return []
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from hpsearch.export import html_report
+    from hpsearch.store import write_atomic
+
+    output = args.output or args.run_dir / "report.html"
+    write_atomic(output, html_report(args.run_dir))
+    print(f"wrote {output}")
+    return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

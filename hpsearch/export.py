@@ -215,3 +215,69 @@ def _metric_of_run(run_dir: Path) -> str:
     run_json = Path(run_dir) / "run.json"
     task = json.loads(run_json.read_text()).get("task", "regression") if run_json.is_file() else "regression"
     return metric_for(task).loss("val")
+
+
+# -- the HTML report -------------------------------------------------------------------
+FIGURES = ("curve_trials", "curve_epochs", "curve_seconds", "hyperparameters")
+
+
+def html_report(run_dir: Path) -> str:
+    """One self-contained HTML page of a run: the verdict table, figures (embedded),
+    the summary per repetition, the config and the cleaning report. No external URL."""
+    import base64
+    import html
+    import json
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.toml").is_file():
+        raise RunError(f"{run_dir}: not an hpsearch run folder (no config.toml)")
+    esc = html.escape
+    parts = [f"<h1>hpsearch run: {esc(run_dir.name)}</h1>"]
+    comparison_csv = run_dir / "comparison.csv"
+    if comparison_csv.is_file():
+        table = pd.read_csv(comparison_csv)
+        target = "the target"
+        parts += ["<h2>Strategies compared</h2>", _html_table(paper_columns(table)),
+                  f"<p class=caption>{esc(caption_for(table, target))}</p>"]
+        if len(table) > 1:
+            parts.append(f"<p><b>Verdict.</b> {esc(_verdict(table))}</p>")
+    for name in FIGURES:
+        png = run_dir / f"{name}.png"
+        if png.is_file():
+            data = base64.b64encode(png.read_bytes()).decode("ascii")
+            parts.append(f'<figure><img alt="{esc(name)}" src="data:image/png;base64,{data}">'
+                         f"<figcaption>{esc(name.replace('_', ' '))}</figcaption></figure>")
+    if (run_dir / "summary.csv").is_file():
+        parts += ["<h2>Per repetition</h2>", _html_table(_rounded(pd.read_csv(run_dir / "summary.csv")))]
+    run_json = run_dir / "run.json"
+    if run_json.is_file():
+        meta = json.loads(run_json.read_text())
+        parts += ["<h2>Data</h2>", "<ul>" + "".join(f"<li>{esc(str(line))}</li>"
+                                                     for line in meta.get("cleaning", [])) + "</ul>"]
+    parts += ["<h2>Config</h2>", f"<pre>{esc((run_dir / 'config.toml').read_text())}</pre>"]
+    style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto;color:#222}"
+             "table{border-collapse:collapse;font-size:90%}td,th{padding:.2em .6em;border-bottom:1px solid #ccc}"
+             "th{border-bottom:2px solid #444}figure{display:inline-block;margin:.5em}img{max-width:100%}"
+             ".caption{font-size:85%;color:#555}pre{background:#f4f4f4;padding:1em}")
+    return (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>hpsearch: {esc(run_dir.name)}"
+            f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
+
+
+def _html_table(table: pd.DataFrame) -> str:
+    return _rounded(table).to_html(index=False, escape=True, border=0, na_rep="")
+
+
+def _verdict(table: pd.DataFrame) -> str:
+    """What the comparison can and cannot say, in words."""
+    m = metric_of(table.columns)
+    best = table.sort_values(f"{m.best_val}_mean").iloc[0]
+    reps = int(table["repetitions"].max())
+    significant = table[table["p_value_vs_random"] < 0.05]["strategy"].tolist()
+    words = (f"lowest mean best validation {m.label}: {best['strategy']} "
+             f"({best[f'{m.best_val}_mean']:.4f}, skill {best['skill']:+.2%} on test). ")
+    if significant:
+        words += f"Different from random search at p < 0.05 (uncorrected): {', '.join(significant)}."
+    else:
+        words += (f"No strategy differs from random search at p < 0.05 over {reps} paired repetitions "
+                  f"(the smallest possible p-value is {2 / 2 ** reps:.3g}).")
+    return words

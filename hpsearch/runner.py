@@ -276,6 +276,9 @@ def write_tables(exp: Experiment, problem: Problem, searches: list[Search], test
     text += "\n" + report.status_line(trials)
     if not summary.empty:
         write_comparison(trials, summary, exp, run_dir)
+    from hpsearch.export import html_report
+
+    write_atomic(run_dir / "report.html", html_report(run_dir))
     return RunOutput(run_dir, trials, summary, text, resumed, seconds)
 
 

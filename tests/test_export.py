@@ -90,3 +90,35 @@ def test_the_papers_latex_table_has_at_most_8_columns_and_compiles_or_parses(tmp
         done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "doc.tex"], cwd=tmp_path,
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stdout[-2000:]
+
+
+def test_the_html_report_is_self_contained_and_renders(small_catalog, tmp_path):
+    import re
+    import shutil
+    import subprocess
+
+    from hpsearch.cli import main
+    from hpsearch.runner import run_experiment
+
+    from conftest import experiment
+
+    run_experiment(experiment(strategies=["random", "tpe"], repetitions=2, budget={"trials": 4}), tmp_path / "r",
+                   progress=False)
+    page = (tmp_path / "r" / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "Verdict." in page
+    assert page.count('src="data:image/png;base64,') == 4 and not re.search(r'(src|href)="(https?:)?//', page)
+    assert "rows kept" in page and "[budget]" in page
+    assert main(["report", str(tmp_path / "r"), "--output", str(tmp_path / "copy.html")]) == 0
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("no headless Chromium here (Debian package chromium)")
+    shot = tmp_path / "shot.png"
+    done = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                           "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+                           f"--screenshot={shot}", "--window-size=1000,2000", (tmp_path / "copy.html").as_uri()],
+                          capture_output=True, text=True, timeout=120)
+    from PIL import Image
+
+    with Image.open(shot) as image:
+        pixels = np.asarray(image.convert("L"))
+    assert pixels.std() > 10, done.stderr[-500:]  # text and figures, not a blank page
