@@ -236,7 +236,9 @@ def html_report(run_dir: Path) -> str:
     comparison_csv = run_dir / "comparison.csv"
     if comparison_csv.is_file():
         table = pd.read_csv(comparison_csv)
-        target = "the target"
+        from hpsearch.config import load
+
+        target = load(run_dir / "config.toml").data.target_name
         parts += ["<h2>Strategies compared</h2>", _html_table(paper_columns(table)),
                   f"<p class=caption>{esc(caption_for(table, target))}</p>"]
         if len(table) > 1:
@@ -257,7 +259,8 @@ def html_report(run_dir: Path) -> str:
     parts += ["<h2>Config</h2>", f"<pre>{esc((run_dir / 'config.toml').read_text())}</pre>"]
     style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto;color:#222}"
              "table{border-collapse:collapse;font-size:90%}td,th{padding:.2em .6em;border-bottom:1px solid #ccc}"
-             "th{border-bottom:2px solid #444}figure{display:inline-block;margin:.5em}img{max-width:100%}"
+             "th{border-bottom:2px solid #444}figure{display:inline-block;margin:.5em;width:45%;vertical-align:top}"
+             "img{max-width:100%}"
              ".caption{font-size:85%;color:#555}pre{background:#f4f4f4;padding:1em}")
     return (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>hpsearch: {esc(run_dir.name)}"
             f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>\n")

@@ -71,6 +71,7 @@ def anytime_plot(curve: pd.DataFrame, x: str, path: Path, title: str, order: lis
     _zoom(ax, np.append(curve["ratio_mean"].to_numpy(), np.nanquantile(lows, 0.1) if lows.size else np.nan), 1.0)
     if x != "trials" and (curve[x] > 0).any():
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel(X_LABELS[x], fontsize=8)
     ax.set_ylabel("best so far: " + label, fontsize=7)
     fig.subplots_adjust(left=0.2)
