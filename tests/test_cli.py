@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from hpsearch.cli import main
+from hpsearch.trial import TIMING_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -94,8 +95,8 @@ def test_dask_backend_without_a_scheduler_starts_a_local_cluster(small_catalog, 
     common = ["run", str(experiments / "quickstart.toml"), "--trials", "4", "--n-jobs", "2", "--quiet"]
     assert main([*common, "--out", str(tmp_path / "loky")]) == 0
     assert main([*common, "--backend", "dask", "--out", str(tmp_path / "dask")]) == 0
-    a = pd.read_csv(tmp_path / "loky" / "trials.csv").drop(columns=["seconds", "finished_at"])
-    b = pd.read_csv(tmp_path / "dask" / "trials.csv").drop(columns=["seconds", "finished_at"])
+    a = pd.read_csv(tmp_path / "loky" / "trials.csv").drop(columns=list(TIMING_COLUMNS))
+    b = pd.read_csv(tmp_path / "dask" / "trials.csv").drop(columns=list(TIMING_COLUMNS))
     pd.testing.assert_frame_equal(a, b)
     assert "backend = \"dask\"" in (tmp_path / "dask" / "config.toml").read_text()
 
