@@ -307,6 +307,8 @@ def parse(raw: dict, source: str = "<config>") -> Experiment:
         raise c.fail("space", f"give the parameters of {cls.__name__} to search, e.g. [space.alpha]")
     data = _match_task(c, data, cls, estimator)
     space = _parse_space(c, raw.get("space", DEFAULT_SPACE), cls)
+    if "model" not in raw:  # the defaults give way to what is searched
+        model_raw = {k: v for k, v in model_raw.items() if k not in {d.name for d in space}}
     model = _parse_model(c, model_raw, {d.name for d in space}, cls)
     _check_fidelity(c, cls, strategies, kind)
 

@@ -78,7 +78,8 @@ class Session:
             save_state=self.checkpoints.path(search.name, search.repetition, trial)
             if states and proposal.keep_state else None,
             report_epochs=proposal.report_epochs and states, with_test=with_test, estimator=self.estimator,
-            task=self.task, time_limit=None if with_test else self.meter.time_left(search))
+            task=self.task, time_limit=None if with_test else self.meter.time_left(search),
+            parent=proposal.parent if states else None)
 
     def accept(self, search: Search, result: TrialResult) -> None:
         """Store a finished trial (durably, first), then count it."""

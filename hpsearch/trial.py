@@ -63,6 +63,9 @@ class TrialSpec:
     time_limit : float or None
         Seconds of training after which the trial stops at the next epoch (what is
         left of a seconds budget).
+    parent : int or None
+        The trial whose saved state this one continues (a promotion, or population-based
+        training's exploit), for the record.
     """
 
     strategy: str
@@ -81,6 +84,7 @@ class TrialSpec:
     estimator: str = "hpsearch.NumpyMLPRegressor"
     task: str = "regression"
     time_limit: float | None = None
+    parent: int | None = None
 
     @property
     def key(self) -> tuple[str, int, int]:
@@ -110,6 +114,7 @@ class TrialResult:
     train_loss: float = _column(NAN)  # the problem's metric: RMSE, or log loss
     val_loss: float = _column(NAN)
     test_loss: float = _column(NAN, table=False)
+    parent: int | None = _column(None)  # the trial whose network state this one continued
     start_epoch: int = _column(0)
     epochs_trained: int = _column(0)
     status: str = _column("ok")  # ok | diverged | failed
@@ -124,7 +129,7 @@ class TrialResult:
     def from_spec(cls, spec: TrialSpec, **values) -> "TrialResult":
         """A result for ``spec`` (identity copied from it) with ``values`` set."""
         return cls(spec.strategy, spec.repetition, spec.trial, spec.config, spec.seed, dict(spec.params),
-                   start_epoch=spec.start_epoch, **values)
+                   start_epoch=spec.start_epoch, parent=spec.parent if spec.load_state else None, **values)
 
     @classmethod
     def from_record(cls, record: dict) -> "TrialResult":

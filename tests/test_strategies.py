@@ -269,3 +269,118 @@ def test_a_grid_too_large_is_refused_before_it_is_built():
                              "init_scale": {"type": "float", "low": 0.1, "high": 2.0, "grid": 2000}}}, "t").space
     with pytest.raises(ConfigError, match="the grid has 4,000,000 points, more than the limit of 1,000,000"):
         make_strategy("grid", space, np.random.SeedSequence(0), max_trials=10)
+
+
+# -- BOHB, PBT, median stopping ----------------------------------------------------------
+MF3 = parse({"space": {"epochs": {"type": "int", "low": 2, "high": 18},
+                       "learning_rate": {"type": "float", "low": 0.001, "high": 1.0, "log": True},
+                       "batch_size": {"type": "int", "low": 16, "high": 256, "log": True}}}, "t").space
+
+
+def _drive(strategy, value, trials=60):
+    """Ask and tell like the loop's waves, with value(params) as the result; the proposals."""
+    from hpsearch.strategies import WAIT
+
+    asked, t = [], 0
+    while t < trials:
+        wave = []
+        while True:
+            p = strategy.ask(t)
+            if p is WAIT or p is None:
+                break
+            wave.append((t, p))
+            t += 1
+        if not wave:
+            break
+        for trial, p in wave:
+            strategy.tell(told(trial, p.params, value(p.params), config=p.config))
+        asked += wave
+    return asked
+
+
+def test_bohb_proposes_from_its_model_once_a_budget_has_enough_points():
+    def value(params):  # small learning rates are good
+        return abs(np.log10(params["learning_rate"]) + 2.5)
+
+    bohb = make_strategy("bohb", MF3, np.random.SeedSequence(0), {"min_points_in_model": 5, "random_fraction": 0.0})
+    asked = _drive(bohb, value)
+    first_bracket = {p.config for _, p in asked if p.config < 9}
+    assert not (first_bracket & bohb.from_model)  # nothing to model before results
+    assert bohb.from_model  # later brackets come from the model
+    modelled = [bohb.configs[c]["learning_rate"] for c in bohb.from_model]
+    randoms = [bohb.configs[c]["learning_rate"] for c in bohb.configs if c not in bohb.from_model]
+    assert np.median(np.abs(np.log10(modelled) + 2.5)) < np.median(np.abs(np.log10(randoms) + 2.5))
+    again = make_strategy("bohb", MF3, np.random.SeedSequence(0), {"min_points_in_model": 5, "random_fraction": 0.0})
+    assert [(t, p.params) for t, p in _drive(again, value)] == [(t, p.params) for t, p in asked]
+    hyperband = make_strategy("bohb", MF3, np.random.SeedSequence(0), {"random_fraction": 1.0})
+    _drive(hyperband, value)
+    assert not hyperband.from_model
+
+
+def test_pbt_exploits_the_top_quantile_and_explores_inside_the_space():
+    pbt = make_strategy("pbt", MF3, np.random.SeedSequence(0), {"population_size": 8, "interval": 3})
+    asked = _drive(pbt, lambda p: p["learning_rate"], trials=32)  # small learning rates rank first
+    by_trial = {t: p for t, p in asked}
+    assert [p.params["epochs"] for _, p in asked[:8]] == [3] * 8 and all(p.parent is None for _, p in asked[:8])
+    second = asked[8:16]
+    assert all(p.start_epoch == 3 and p.params["epochs"] == 6 and p.keep_state for _, p in second)
+    first_values = {p.config: p.params["learning_rate"] for _, p in asked[:8]}
+    top = sorted(first_values, key=first_values.get)[:2]
+    bottom = sorted(first_values, key=first_values.get)[-2:]
+    for _, p in second:
+        parent = by_trial[p.parent]
+        if p.config in bottom:  # copied a top member's network, perturbed what may change
+            assert parent.config in top
+            for name in ("learning_rate", "batch_size"):
+                dim = next(d for d in MF3 if d.name == name)
+                assert dim.low <= p.params[name] <= dim.high
+        else:
+            assert parent.config == p.config and p.params == {**parent.params, "epochs": 6}
+    assert pbt.states_needed() == {t for t, p in asked[24:32]}
+
+
+def test_median_stop_stops_a_worse_trial_and_lets_a_better_one_run():
+    from hpsearch.trial import CONTINUE, STOP
+
+    rule = make_strategy("median-stop", MF3, np.random.SeedSequence(0), {"grace_epochs": 2, "min_trials": 3})
+    for t in range(3):  # three finished trials whose curves average 0.5 at every epoch
+        p = rule.ask(t)
+        assert p.report_epochs
+        rule.tell(told(t, p.params, 0.5, curve=[0.5] * 10))
+    rule.ask(3)
+    rule.ask(4)
+    assert rule.on_epoch(3, 1, 0.9) is CONTINUE  # within the grace epochs
+    assert rule.on_epoch(3, 3, 0.8) is STOP  # best 0.8 > median 0.5
+    assert rule.on_epoch(4, 3, 0.4) is CONTINUE
+    assert rule.on_epoch(4, 11, 0.9) is CONTINUE  # no finished trial reached epoch 11
+    tpe = make_strategy("median-stop", MF3, np.random.SeedSequence(0), {"sampler": "tpe"})
+    assert set(tpe.ask(0).params) == {"epochs", "learning_rate", "batch_size"}
+
+
+@pytest.mark.parametrize("strategy", ["bohb", "pbt"])
+def test_bohb_and_pbt_are_identical_for_one_and_two_workers(small_catalog, tmp_path, strategy):
+    exp = dict(strategies=[strategy], space=MF_SPACE_PBT, budget={"epochs": 120}, model={},
+               strategy={strategy: {"population_size": 4, "interval": 3} if strategy == "pbt"
+                         else {"min_points_in_model": 3}})
+    one = run_experiment(experiment(**exp), tmp_path / "1", progress=False)
+    two = run_experiment(experiment(**exp, n_jobs=2), tmp_path / "2", progress=False)
+    pd.testing.assert_frame_equal(without_timing(one.trials), without_timing(two.trials))
+    t = one.trials
+    assert t["epochs_trained"].sum() >= 120 and (t["status"] == "ok").all()
+    if strategy == "pbt":
+        later = t[t["start_epoch"] > 0]
+        assert len(later) and later["parent"].notna().all() and (later["epochs_trained"] == 3).all()
+
+
+def test_median_stop_runs_and_stops_trials_early(small_catalog, tmp_path):
+    out = run_experiment(experiment(strategies=["median-stop"], space=MF_SPACE_PBT, n_jobs=2, budget={"epochs": 300},
+                                    model={},
+                                    strategy={"median-stop": {"grace_epochs": 1, "min_trials": 2}}),
+                         tmp_path / "m", progress=False)
+    stopped = out.trials[out.trials["message"].fillna("").str.startswith("pruned after epoch")]
+    assert len(stopped) and (out.trials["status"] == "ok").all()
+
+
+MF_SPACE_PBT = {"epochs": {"type": "int", "low": 3, "high": 18},
+                "learning_rate": {"type": "float", "low": 0.01, "high": 1.0, "log": True},
+                "batch_size": {"type": "int", "low": 16, "high": 128, "log": True}}

@@ -7,15 +7,19 @@ import numpy as np
 from hpsearch.space import Dimension
 from hpsearch.strategies._base import WAIT, Proposal, Strategy
 from hpsearch.strategies._asha import ASHAStrategy
+from hpsearch.strategies._bohb import BOHBStrategy
 from hpsearch.strategies._grid import GridStrategy
 from hpsearch.strategies._hyperband import HyperbandStrategy
+from hpsearch.strategies._median import MedianStopStrategy
 from hpsearch.strategies._optuna import OptunaPrunedStrategy, OptunaStrategy
+from hpsearch.strategies._pbt import PBTStrategy
 from hpsearch.strategies._random import RandomStrategy
 
 BUILT_IN = {"random": RandomStrategy, "grid": GridStrategy, "tpe": OptunaStrategy,
-            "hyperband": HyperbandStrategy, "asha": ASHAStrategy, "tpe-hyperband": OptunaPrunedStrategy}
+            "hyperband": HyperbandStrategy, "asha": ASHAStrategy, "tpe-hyperband": OptunaPrunedStrategy,
+            "bohb": BOHBStrategy, "pbt": PBTStrategy, "median-stop": MedianStopStrategy}
 
-__all__ = ["BUILT_IN", "WAIT", "ASHAStrategy", "GridStrategy", "HyperbandStrategy", "OptunaPrunedStrategy", "OptunaStrategy", "Proposal", "RandomStrategy", "Strategy",
+__all__ = ["BUILT_IN", "WAIT", "ASHAStrategy", "BOHBStrategy", "MedianStopStrategy", "PBTStrategy", "GridStrategy", "HyperbandStrategy", "OptunaPrunedStrategy", "OptunaStrategy", "Proposal", "RandomStrategy", "Strategy",
            "check_strategy_name", "check_strategy_options", "make_strategy", "needs_epoch_reports",
            "schedules_fidelity"]
 

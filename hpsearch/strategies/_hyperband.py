@@ -44,11 +44,13 @@ def rung_epochs(min_epochs: int, max_epochs: int, eta: int) -> list[int]:
 @dataclass
 class _Bracket:
     rungs: list[int]  # epochs per rung of this bracket
-    members: list[int]  # configuration numbers in the current rung
+    size: int  # configurations in its first rung
+    members: list[int] = field(default_factory=list)  # configuration numbers in the current rung
     rung: int = 0
     jobs: dict[int, int] = field(default_factory=dict)  # trial -> config, current rung
     results: dict[int, float] = field(default_factory=dict)  # config -> value at current rung
     queue: list = field(default_factory=list)  # proposals not asked yet
+    started: bool = False  # its configurations are drawn when it starts (BOHB's model sees the others)
 
     @property
     def done(self) -> bool:
@@ -117,11 +119,15 @@ class HyperbandStrategy(MultiFidelityBase):
         self.brackets: list[_Bracket] = []
 
     def _new_iteration(self) -> None:
-        self.brackets = []
-        for n, rungs in self.bracket_shapes:
-            bracket = _Bracket(rungs, [self.new_config() for _ in range(n)])
-            bracket.queue = [self.proposal(c, rungs[0], len(rungs) > 1) for c in bracket.members]
-            self.brackets.append(bracket)
+        self.brackets = [_Bracket(rungs, n) for n, rungs in self.bracket_shapes]
+
+    def _start(self, bracket: _Bracket) -> None:
+        """Draw the bracket's configurations (in bracket order: the numbering, and so
+        each configuration's seed, is the same as drawing them all at once)."""
+        bracket.started = True
+        bracket.members = [self.new_config() for _ in range(bracket.size)]
+        rungs = bracket.rungs
+        bracket.queue = [self.proposal(c, rungs[0], len(rungs) > 1) for c in bracket.members]
 
     def ask(self, trial: int):
         """The next job of the first unfinished bracket: brackets run one after the
@@ -129,6 +135,8 @@ class HyperbandStrategy(MultiFidelityBase):
         if not self.brackets or all(b.done for b in self.brackets):
             self._new_iteration()
         bracket = next(b for b in self.brackets if not b.done)
+        if not bracket.started:
+            self._start(bracket)
         if not bracket.queue:
             return WAIT  # the rung is running; the next one needs its results
         proposal = bracket.queue.pop(0)

@@ -1,0 +1,81 @@
+"""The median stopping rule (Golovin et al. 2017, Google Vizier; Optuna's MedianPruner).
+
+Proposals are random (``sampler = "random"``, as random search draws them) or
+Optuna's TPE (``sampler = "tpe"``). Every trial reports its validation loss
+after each epoch (the backend's epoch channel); a trial is stopped at epoch e
+when its best value so far is worse than the median, over the finished trials
+that reached epoch e, of their running averages (the mean of their first e
+values), once e exceeds ``grace_epochs`` and at least ``min_trials`` finished
+trials reached e. It runs asynchronously (a new trial the moment one ends): its
+results depend on timing, by design of the rule.
+
+Options: ``sampler`` ("random"), ``grace_epochs`` (5), ``min_trials`` (5).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hpsearch.space import sample_point
+from hpsearch.strategies._base import Proposal, Strategy
+from hpsearch.trial import CONTINUE, STOP, Decision, TrialResult
+
+
+class MedianStopStrategy(Strategy):
+    option_names = ("sampler", "grace_epochs", "min_trials")
+    asynchronous = True
+    replay_by_ask = False  # the order of results shaped it: a resume tells the finished trials
+    needs_epoch_reports = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.grace = int(self.options.get("grace_epochs", 5))
+        self.min_trials = int(self.options.get("min_trials", 5))
+        self.tpe = None
+        if self.options.get("sampler", "random") == "tpe":
+            from hpsearch.strategies._optuna import OptunaStrategy
+
+            self.tpe = OptunaStrategy("tpe", self.space, self.seed, {"batch_size": 1}, 1, self.max_trials,
+                                      self.fidelity)
+        self.curves: list[np.ndarray] = []  # cumulative sums of the finished trials' curves
+        self.best: dict[int, float] = {}  # running trial -> best value so far
+
+    def ask(self, trial: int) -> Proposal:
+        if self.tpe is not None:
+            params = self.tpe.ask(trial)
+        else:
+            params = sample_point(self.space, np.random.default_rng(np.random.SeedSequence(
+                self.seed.entropy, spawn_key=(*self.seed.spawn_key, trial))))
+        self.best[trial] = np.inf
+        return Proposal(params, report_epochs=True)
+
+    def on_epoch(self, trial: int, epoch: int, value: float) -> Decision:
+        best = min(self.best.get(trial, np.inf), value)
+        self.best[trial] = best
+        if epoch <= self.grace:
+            return CONTINUE
+        averages = [c[epoch - 1] / epoch for c in self.curves if len(c) >= epoch]
+        if len(averages) >= self.min_trials and best > float(np.median(averages)):
+            return STOP
+        return CONTINUE
+
+    def tell(self, result: TrialResult) -> None:
+        self.best.pop(result.trial, None)
+        curve = np.array([v for v in (result.val_curve or []) if v is not None], dtype=float)
+        if len(curve) and np.all(np.isfinite(curve)):
+            self.curves.append(np.cumsum(curve))
+        if self.tpe is not None:
+            self.tpe.tell(result)
+
+    @classmethod
+    def check_options(cls, name: str, options: dict) -> str | None:
+        problem = super().check_options(name, options)
+        if problem:
+            return problem
+        if options.get("sampler", "random") not in ("random", "tpe"):
+            return f"sampler: expected \"random\" or \"tpe\", got {options['sampler']!r}"
+        for key in ("grace_epochs", "min_trials"):
+            value = options.get(key, 1)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                return f"{key}: expected an integer >= 0, got {value!r}"
+        return None
