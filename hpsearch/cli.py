@@ -47,9 +47,11 @@ _seed = _integer(0, ">= 0")
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="hpsearch",
-        description="Hyperparameter search for a NumPy network on the USGS earthquake catalog.",
-        epilog="Start with: hpsearch data import FILE (or hpsearch data fetch), "
-               "then hpsearch run experiments/quickstart.toml",
+        description="Hyperparameter search and fair comparisons of search strategies: a NumPy network or "
+                    "any scikit-learn estimator, on the USGS earthquake catalog or your own table.",
+        epilog="Start with: hpsearch data import FILE (or hpsearch data fetch), then hpsearch run "
+               "experiments/quickstart.toml. Exit status: 0 success, 2 bad input, 3 no trial succeeded, "
+               "1 internal error, 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
