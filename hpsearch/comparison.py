@@ -23,13 +23,18 @@ and ``logistic`` for linear, and ``test_accuracy_mean`` and
 * ``failures``: trials that raised or diverged, over all repetitions.
 * ``mean_rank``: rank by best validation RMSE within each repetition (1 is
   best, ties share the mean rank), averaged over repetitions.
-* ``epochs_to_random_median``: epochs trained until the strategy's best so far
-  reaches the median (over repetitions) of random search's best validation
-  RMSE; median over the repetitions that reach it (``reached_random_median``
-  says how many). ``epochs_ratio_vs_random``:
-  that divided by the epochs random search trained in total (median over
-  repetitions) to find its best: how much of random search's compute the
-  strategy needs for random search's typical result.
+* ``success_90``, ``ert_90``: runtime to target as the COCO platform defines it
+  (Hansen et al.). In repetition r, ``base`` is the predict-the-mean validation
+  RMSE and ``best_any`` the lowest best validation RMSE any strategy found; the
+  target of level q is ``base - q * (base - best_any)``. A strategy's runtime is
+  the cumulative cost (epochs trained; training seconds for an estimator without
+  iterations) in trial order up to and including its first trial at or below
+  the target; a repetition that never reaches it is unsuccessful and costs all
+  the strategy spent in it. ``success_q`` = successes / repetitions; ``ert_q`` =
+  the sum of the costs of all repetitions / successes (infinite without one).
+  Every level (0.5, 0.8, 0.9, 0.95, 0.99) is in ``targets.csv``; ``ecdf.csv``
+  is the data profile: the share of (repetition, level) pairs reached against
+  cost.
 * ``p_value_vs_random``: two-sided paired Wilcoxon signed-rank test of the
   per-repetition best validation RMSE against random search's (pairs are the
   repetitions, which share split and seeds). With R repetitions the smallest
@@ -58,7 +63,7 @@ def columns(m: Metric = REGRESSION) -> list[str]:
         "skill", *[f"test_{e}_mean" for e in m.extras], "trials_mean",
         "trials_to_target", "seconds_to_target", "epochs_to_target", "reached_target",
         "trials_per_second", "epochs_trained_mean", "failures", "mean_rank", "p_value_vs_random",
-        "epochs_to_random_median", "reached_random_median", "epochs_ratio_vs_random",
+        "train_seconds_mean", "success_90", "ert_90",
     ]
 
 
@@ -126,9 +131,7 @@ def comparison_table(trials: pd.DataFrame, summary: pd.DataFrame,
     ranks = wide.rank(axis=1, method="average")
     curves = progress_curves(trials)
     target = _to_target(curves, best, m)
-    random_median = (best.loc[best["strategy"] == "random", m.best_val].median()
-                     if "random" in set(best["strategy"]) else np.nan)
-    random_epochs = trials[trials["strategy"] == "random"].groupby("repetition")["epochs_trained"].sum().median()
+    ert = ert_table(targets_table(trials, summary))
     rows = []
     for strategy in order:
         mine = best[best["strategy"] == strategy]
@@ -162,13 +165,60 @@ def comparison_table(trials: pd.DataFrame, summary: pd.DataFrame,
             "mean_rank": ranks[strategy].mean() if strategy in ranks else np.nan,
             "p_value_vs_random": p,
         })
-        reach_median = [c.loc[c["best_so_far"] <= random_median, "epochs_so_far"].min()
-                        for _, c in curves[curves["strategy"] == strategy].groupby("repetition")]
-        epochs = float(np.nanmedian(reach_median)) if np.isfinite(reach_median).any() else np.nan
-        rows[-1]["epochs_to_random_median"] = epochs
-        rows[-1]["reached_random_median"] = int(np.isfinite(reach_median).sum())
-        rows[-1]["epochs_ratio_vs_random"] = epochs / random_epochs if random_epochs else np.nan
+        rows[-1]["train_seconds_mean"] = float(t["seconds"].sum()) / max(len(mine), 1)
+        at_90 = ert[(ert["strategy"] == strategy) & (ert["level"] == 0.9)]
+        rows[-1]["success_90"] = float(at_90["success"].iloc[0]) if len(at_90) else np.nan
+        rows[-1]["ert_90"] = float(at_90["ert"].iloc[0]) if len(at_90) else np.nan
     return pd.DataFrame(rows, columns=columns(m))
+
+
+LEVELS = (0.5, 0.8, 0.9, 0.95, 0.99)
+
+
+def targets_table(trials: pd.DataFrame, summary: pd.DataFrame, levels=LEVELS) -> pd.DataFrame:
+    """Per (strategy, repetition, level): the target, whether it was reached, the cost
+    (see the module doc: COCO's runtime, unsuccessful repetitions cost everything)."""
+    m = metric_of(summary.columns)
+    base = summary.groupby("repetition")[m.baseline_loss("val")].first()
+    best_any = summary.groupby("repetition")[m.best_val].min()
+    curves = progress_curves(trials)
+    cost = "epochs_so_far" if trials["epochs_trained"].sum() > 0 else "seconds_so_far"
+    rows = []
+    for (strategy, rep), c in curves.groupby(["strategy", "repetition"], sort=False):
+        spent = float(c[cost].iloc[-1])
+        for q in levels:
+            target = base[rep] - q * (base[rep] - best_any[rep])
+            hit = c[c["best_so_far"] <= target + 1e-12]
+            rows.append({"strategy": strategy, "repetition": rep, "level": q, "target": target,
+                         "reached": len(hit) > 0, "cost": float(hit[cost].iloc[0]) if len(hit) else spent,
+                         "cost_unit": cost.removesuffix("_so_far")})
+    return pd.DataFrame(rows)
+
+
+def ert_table(targets: pd.DataFrame) -> pd.DataFrame:
+    """Per strategy and level: the share of repetitions that reached the target and the
+    expected running time (sum of all costs / successes; infinite without one)."""
+    rows = []
+    for (strategy, level), g in targets.groupby(["strategy", "level"], sort=False):
+        successes = int(g["reached"].sum())
+        rows.append({"strategy": strategy, "level": level, "success": successes / len(g),
+                     "ert": g["cost"].sum() / successes if successes else np.inf})
+    return pd.DataFrame(rows)
+
+
+def data_profile(targets: pd.DataFrame, points: int = 100) -> pd.DataFrame:
+    """The share of (repetition, level) pairs each strategy reached within a cost,
+    on a log grid of costs (COCO's empirical cumulative distribution of runtimes)."""
+    costs = targets.loc[targets["reached"], "cost"]
+    low = max(float(costs[costs > 0].min()) if (costs > 0).any() else 1.0, 1e-9)
+    high = max(float(targets["cost"].max()), low * 1.01)
+    grid = np.geomspace(low, high, points)
+    rows = []
+    for strategy, g in targets.groupby("strategy", sort=False):
+        reached = np.sort(g.loc[g["reached"], "cost"].to_numpy())
+        share = np.searchsorted(reached, grid, side="right") / len(g)
+        rows.append(pd.DataFrame({"strategy": strategy, "cost": grid, "share": share}))
+    return pd.concat(rows, ignore_index=True)
 
 
 def anytime_curve(curves: pd.DataFrame, x: str, y: str = "best_so_far", points: int = 200,

@@ -43,7 +43,7 @@ def _format_value(column: str, value) -> str:
         return f"{value:.4f}"
     if column == "learning_rate":
         return f"{value:.4g}"
-    if column in ("mean_rank", "mean rank", "seconds_to_target") or column.startswith("seconds"):
+    if column in ("mean_rank", "mean rank", "seconds_to_target") or column.startswith(("seconds", "success")):
         return f"{value:.2f}"
     if float(value).is_integer():
         return f"{int(value)}"
@@ -83,8 +83,9 @@ def write_all_formats(table: pd.DataFrame, stem: Path, caption: str | None = Non
 
 
 def paper_columns(table: pd.DataFrame) -> pd.DataFrame:
-    """A comparison table cut to what a paper needs (at most 8 columns): strategy,
-    best validation loss mean ± sd, test loss, skill, compute spent, mean rank, p."""
+    """A comparison table cut to what a paper needs (8 columns): strategy, best
+    validation loss mean ± sd, test loss beside the baseline's, skill, epochs spent,
+    expected running time to 90% of the achievable gain, mean rank, p."""
     if "repetitions" not in table.columns:
         return table
     m = metric_of(table.columns)
@@ -92,10 +93,12 @@ def paper_columns(table: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame({"strategy": table["strategy"]})
     out[f"best val {m.label} (mean ± sd)"] = [
         f"{a:.4f} ± {b:.4f}" if pd.notna(b) else f"{a:.4f}" for a, b in zip(table[best], table[f"{m.best_val}_std"])]
-    out[f"test {m.label}"] = table[f"{m.loss('test')}_mean"]
-    out[f"baseline {m.label}"] = table[f"baseline_{m.name}"]
+    base = "mean" if m.baseline == "mean" else "prior"
+    out[f"test {m.label} ({base})"] = [f"{a:.4f} ({b:.4f})" for a, b in zip(table[f"{m.loss('test')}_mean"],
+                                                                       table[f"baseline_{m.name}"])]
     out["skill"] = table["skill"]
     out["epochs"] = table["epochs_trained_mean"]
+    out["ERT 90%"] = table["ert_90"]
     out["mean rank"] = table["mean_rank"]
     out["p vs random"] = table["p_value_vs_random"]
     return out
@@ -218,7 +221,7 @@ def _metric_of_run(run_dir: Path) -> str:
 
 
 # -- the HTML report -------------------------------------------------------------------
-FIGURES = ("curve_trials", "curve_epochs", "curve_seconds", "hyperparameters")
+FIGURES = ("curve_trials", "curve_epochs", "curve_seconds", "ecdf", "hyperparameters")
 
 
 def html_report(run_dir: Path) -> str:

@@ -89,6 +89,29 @@ def anytime_plot(curve: pd.DataFrame, x: str, path: Path, title: str, order: lis
     return path
 
 
+def ecdf_plot(profile: pd.DataFrame, unit: str, path: Path, title: str, order: list[str]) -> Path:
+    """The data profile: share of (repetition, target level) pairs reached against cost."""
+    fig, ax = plt.subplots(figsize=FIGSIZE, dpi=DPI)
+    colours = _colours(order)
+    for strategy in order:
+        p = profile[profile["strategy"] == strategy]
+        if len(p):
+            ax.plot(p["cost"], p["share"], drawstyle="steps-post", lw=1.4, label=strategy, color=colours[strategy])
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel(f"{unit} trained" if unit == "epochs" else f"training {unit}", fontsize=8)
+    ax.set_ylabel("share of (repetition, target) pairs\nreached (targets 50-99% of the gain)", fontsize=7)
+    ax.set_title(title, fontsize=8)
+    ax.legend(fontsize=7, frameon=False)
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+    return path
+
+
 def _limits(values: np.ndarray, baseline: float) -> tuple[float, float] | None:
     """The interesting range: from the best value to a little above the baseline."""
     finite = values[np.isfinite(values)]

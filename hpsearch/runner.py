@@ -288,6 +288,14 @@ def write_comparison(trials: pd.DataFrame, summary: pd.DataFrame, exp: Experimen
 
     table = comparison.comparison_table(trials, summary, list(exp.strategies))
     export.write_all_formats(table, run_dir / "comparison", export.caption_for(table, exp.data.target_name))
+    targets = comparison.targets_table(trials, summary)
+    report.write_csv(targets, run_dir / "targets.csv")
+    if exp.budget.kind == "trials" and len(table) > 1:  # compute-fair? say when it is not
+        spent = table.set_index("strategy")["epochs_trained_mean"]
+        if spent.max() > 1.1 * spent.min() > 0:
+            _say(f"a trial budget is not compute-fair here: epochs trained per repetition range from "
+                 f"{spent.min():,.0f} ({spent.idxmin()}) to {spent.max():,.0f} ({spent.idxmax()}); "
+                 f"budget epochs for a fair comparison")
     m = metric_of(summary.columns)
     baselines = summary.groupby("repetition")[m.baseline_loss("val")].first()
     curves = comparison.progress_curves(trials, baselines)
@@ -303,6 +311,9 @@ def write_comparison(trials: pd.DataFrame, summary: pd.DataFrame, exp: Experimen
         curve = comparison.anytime_table(curves, x)
         report.write_csv(curve, run_dir / f"curve_{x}.csv")
         plots.anytime_plot(curve, x, run_dir / f"curve_{x}.png", title, list(exp.strategies), label)
+    profile = comparison.data_profile(targets)
+    report.write_csv(profile, run_dir / "ecdf.csv")
+    plots.ecdf_plot(profile, targets["cost_unit"].iloc[0], run_dir / "ecdf.png", title, list(exp.strategies))
     ratio = trials.assign(val_ratio=trials[m.loss("val")] / trials["repetition"].map(baselines))
     plots.hyperparameter_plots(ratio, exp.space, run_dir / "hyperparameters.png", title, list(exp.strategies),
                                label)

@@ -67,15 +67,56 @@ def test_paired_wilcoxon():
     assert comparison.paired_wilcoxon(np.array([1, 2, 3, 4, -5, 6.0]), reference) == pytest.approx(20 / 64)
 
 
-def test_multi_fidelity_columns_on_a_hand_made_table():
-    """Random's median best is (0.44 + 0.57) / 2 = 0.505. TPE's best so far reaches it
-    after its first trial (10 epochs) in repetition 0 and never in repetition 1;
-    random search reaches it likewise; random trains 30 epochs per repetition."""
+def test_runtime_to_target_on_a_hand_made_table():
+    """Repetition 0: base 0.6, best_any 0.39, the 90% target 0.6 - 0.9 * 0.21 = 0.411: random
+    never reaches it (cost: its 30 epochs), tpe at its second trial (20 epochs). Repetition 1:
+    best_any 0.56, target 0.564: random never (30), tpe at its third trial (30)."""
     trials, summary = hand_made()
+    targets = comparison.targets_table(trials, summary)
+    at = targets[targets["level"] == 0.9].set_index(["strategy", "repetition"])
+    assert at.loc[("random", 0), "target"] == pytest.approx(0.411)
+    assert not at.loc[("random", 0), "reached"] and at.loc[("random", 0), "cost"] == 30
+    assert at.loc[("tpe", 0), "reached"] and at.loc[("tpe", 0), "cost"] == 20
+    assert at.loc[("tpe", 1), "reached"] and at.loc[("tpe", 1), "cost"] == 30
     table = comparison.comparison_table(trials, summary, ["random", "tpe"]).set_index("strategy")
-    assert table.loc["tpe", "epochs_to_random_median"] == 10 and table.loc["tpe", "reached_random_median"] == 1
-    assert table.loc["tpe", "epochs_ratio_vs_random"] == pytest.approx(10 / 30)
+    assert table.loc["tpe", "success_90"] == 1.0 and table.loc["tpe", "ert_90"] == pytest.approx((20 + 30) / 2)
+    assert table.loc["random", "success_90"] == 0.0 and np.isinf(table.loc["random", "ert_90"])
     assert table.loc["random", "epochs_trained_mean"] == 30 and table.loc["tpe", "epochs_to_target"] == 30
+    profile = comparison.data_profile(targets)
+    final = profile.groupby("strategy")["share"].last()
+    assert final["tpe"] == pytest.approx(targets[targets.strategy == "tpe"]["reached"].mean())
+
+
+def test_ert_recomputed_from_the_files_of_a_run(small_catalog, tmp_path):
+    """The issue's check: success_90 and ert_90 equal a recomputation from trials.csv and
+    summary.csv with the definitions, written out here independently."""
+    from hpsearch.runner import run_experiment
+
+    from conftest import experiment
+
+    run_experiment(experiment(strategies=["random", "tpe", "grid"], repetitions=3, budget={"trials": 6}),
+                   tmp_path / "r", progress=False)
+    trials = pd.read_csv(tmp_path / "r" / "trials.csv")
+    summary = pd.read_csv(tmp_path / "r" / "summary.csv")
+    table = pd.read_csv(tmp_path / "r" / "comparison.csv").set_index("strategy")
+    for strategy in ("random", "tpe", "grid"):
+        costs, successes = 0.0, 0
+        for rep in range(3):
+            row = summary[summary.repetition == rep]
+            base, best_any = row["baseline_mean_val_rmse"].iloc[0], row["best_val_rmse"].min()
+            target = base - 0.9 * (base - best_any)
+            mine = trials[(trials.strategy == strategy) & (trials.repetition == rep)].sort_values("trial")
+            spent, reached = 0, False
+            for _, trial in mine.iterrows():
+                spent += trial["epochs_trained"]
+                if trial["status"] == "ok" and trial["val_rmse"] <= target + 1e-12:
+                    reached = True
+                    break
+            costs += spent if reached else mine["epochs_trained"].sum()
+            successes += reached
+        assert table.loc[strategy, "success_90"] == pytest.approx(successes / 3)
+        expected = costs / successes if successes else np.inf
+        assert table.loc[strategy, "ert_90"] == pytest.approx(expected)
 
 
 @pytest.mark.parametrize("fmt, marker", [("csv", "strategy,"), ("md", "| strategy"),

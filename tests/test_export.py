@@ -82,6 +82,7 @@ def test_the_papers_latex_table_has_at_most_8_columns_and_compiles_or_parses(tmp
     body = tex[tex.index("\\midrule") + len("\\midrule"):tex.index("\\bottomrule")].strip().splitlines()
     assert [row.split(" & ")[0] for row in body] == ["random", "tpe"]
     assert "0.5050 ± 0.0919" in body[0]  # (0.44 + 0.57) / 2 and its sd
+    assert "0.5150 (0.6000)" in body[0]  # test loss (0.45 + 0.58) / 2 beside the baseline's
     if shutil.which("pdflatex"):
         document = ("\\documentclass{article}\\usepackage{booktabs}\\usepackage[utf8]{inputenc}"
                     "\\usepackage{textcomp}\\DeclareUnicodeCharacter{00B1}{\\ensuremath{\\pm}}"
@@ -106,7 +107,7 @@ def test_the_html_report_is_self_contained_and_renders(small_catalog, tmp_path):
                    progress=False)
     page = (tmp_path / "r" / "report.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and "Verdict." in page
-    assert page.count('src="data:image/png;base64,') == 4 and not re.search(r'(src|href)="(https?:)?//', page)
+    assert page.count('src="data:image/png;base64,') == 5 and not re.search(r'(src|href)="(https?:)?//', page)
     assert "rows kept" in page and "[budget]" in page
     assert main(["report", str(tmp_path / "r"), "--output", str(tmp_path / "copy.html")]) == 0
     browser = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -83,8 +83,8 @@ def test_multi_fidelity_next_to_random_in_one_comparison(small_catalog, tmp_path
                          tmp_path / "c", progress=False)
     table = pd.read_csv(tmp_path / "c" / "comparison.csv")
     assert table["strategy"].tolist() == ["random", "hyperband", "asha"]
-    assert {"epochs_trained_mean", "epochs_to_target", "epochs_to_random_median",
-            "epochs_ratio_vs_random"} <= set(table.columns)
+    assert {"epochs_trained_mean", "epochs_to_target", "success_90", "ert_90"} <= set(table.columns)
+    assert (tmp_path / "c" / "targets.csv").is_file() and (tmp_path / "c" / "ecdf.png").is_file()
     assert (table["epochs_trained_mean"] >= 150).all()
 
 
