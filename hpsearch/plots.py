@@ -81,6 +81,11 @@ def anytime_plot(curve: pd.DataFrame, x: str, path: Path, title: str, order: lis
         handles.append(matplotlib.patches.Patch(color="0.5", alpha=0.3, lw=0))
         names.append("95% interval over repetitions")
     ax.legend(handles, names, fontsize=7, frameon=False)
+    return _finish(fig, ax, path)
+
+
+def _finish(fig, ax, path: Path) -> Path:
+    """Small ticks, a light grid, saved (PNG and PDF) and closed."""
     ax.tick_params(labelsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -104,12 +109,7 @@ def ecdf_plot(profile: pd.DataFrame, unit: str, path: Path, title: str, order: l
     ax.set_ylabel("share of (repetition, target) pairs\nreached (targets 50-99% of the gain)", fontsize=7)
     ax.set_title(title, fontsize=8)
     ax.legend(fontsize=7, frameon=False)
-    ax.tick_params(labelsize=7)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    _save(fig, path)
-    plt.close(fig)
-    return path
+    return _finish(fig, ax, path)
 
 
 def _limits(values: np.ndarray, baseline: float) -> tuple[float, float] | None:
