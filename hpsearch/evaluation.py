@@ -7,6 +7,7 @@ search, for the configuration that validation chose.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -140,7 +141,12 @@ def score_tests(session, searches: list[Search], backend: Backend) -> dict[tuple
     for search in searches:
         if search.best is not None:
             best = search.best
-            spec = session.spec(search, best.trial, Proposal(best.params, best.config), with_test=True)
+            with session.lock:
+                proposal = search.strategy.test_proposal(best)
+            state = session.checkpoints.path(search.name, search.repetition, proposal.parent)
+            if state is not None and not os.path.exists(state):  # a finished run's states are gone
+                proposal = Proposal(dict(best.params), best.config)
+            spec = session.spec(search, best.trial, proposal, with_test=True)
             session.submit(backend, [spec])
     while backend.in_flight:
         for result in backend.next_completed():

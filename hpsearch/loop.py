@@ -73,13 +73,13 @@ class Session:
         return TrialSpec(
             search.name, search.repetition, trial, config, dict(proposal.params),
             trial_seed(self.root_seed, search.repetition, config), search.data, self.model,
-            start_epoch=proposal.start_epoch if states else 0,
-            load_state=self.checkpoints.path(search.name, search.repetition, proposal.parent) if states else None,
+            start_epoch=proposal.start_epoch if states or proposal.parent is not None else 0,
+            load_state=self.checkpoints.path(search.name, search.repetition, proposal.parent),
             save_state=self.checkpoints.path(search.name, search.repetition, trial)
             if states and proposal.keep_state else None,
             report_epochs=proposal.report_epochs and states, with_test=with_test, estimator=self.estimator,
             task=self.task, time_limit=None if with_test else self.meter.time_left(search),
-            parent=proposal.parent if states else None)
+            parent=proposal.parent)
 
     def accept(self, search: Search, result: TrialResult) -> None:
         """Store a finished trial (durably, first), then count it."""

@@ -336,7 +336,7 @@ def test_pbt_exploits_the_top_quantile_and_explores_inside_the_space():
                 assert dim.low <= p.params[name] <= dim.high
         else:
             assert parent.config == p.config and p.params == {**parent.params, "epochs": 6}
-    assert pbt.states_needed() == {t for t, p in asked[24:32]}
+    assert pbt.states_needed() == {t for t, p in asked[24:32]} | {pbt.best[1]}  # and the best, for the test
 
 
 def test_median_stop_stops_a_worse_trial_and_lets_a_better_one_run():
@@ -384,3 +384,26 @@ def test_median_stop_runs_and_stops_trials_early(small_catalog, tmp_path):
 MF_SPACE_PBT = {"epochs": {"type": "int", "low": 3, "high": 18},
                 "learning_rate": {"type": "float", "low": 0.01, "high": 1.0, "log": True},
                 "batch_size": {"type": "int", "low": 16, "high": 128, "log": True}}
+
+
+def test_pbt_scores_the_populations_own_network_on_test(small_catalog, tmp_path, monkeypatch):
+    """The chosen PBT trial's saved state is scored as it is (no training): its validation
+    loss on the test run equals the trial's own, which retraining from scratch would not give."""
+    import hpsearch.runner as runner
+
+    scored = {}
+    original = runner.score_tests
+
+    def recording(*args, **kwargs):
+        scored.update(original(*args, **kwargs))
+        return scored
+
+    monkeypatch.setattr(runner, "score_tests", recording)
+    out = run_experiment(experiment(strategies=["pbt"], space=MF_SPACE_PBT, model={}, budget={"epochs": 60},
+                                    strategy={"pbt": {"population_size": 4, "interval": 3}}),
+                         tmp_path / "p", progress=False)
+    best = out.trials.sort_values(["val_rmse", "trial"]).iloc[0]
+    test = scored[("pbt", 0)]
+    assert test.trial == best["trial"] and test.epochs_trained == 0 and test.start_epoch == best["epochs"]
+    assert test.val_loss == best["val_rmse"] and np.isfinite(test.test_loss)
+    assert out.summary["test_rmse"].iloc[0] == test.test_loss

@@ -138,6 +138,12 @@ class Strategy(ABC):
         """Trials whose saved network state may still be continued."""
         return set()
 
+    def test_proposal(self, best: TrialResult) -> Proposal:
+        """How to score the chosen trial on the test split: by default its configuration
+        trained again from scratch with its seed; a strategy whose networks were trained
+        under a schedule (PBT) names the trial whose saved state to score instead."""
+        return Proposal(dict(best.params), best.config)
+
     @property
     def size(self) -> int | None:
         """How many trials it can propose at most (None: no limit of its own)."""

@@ -49,6 +49,7 @@ class PBTStrategy(Strategy):
         self.values: dict[int, float] = {}  # member -> value in the current generation
         self.queue: list[Proposal] = []
         self.running: dict[int, int] = {}  # trial -> member
+        self.best: tuple[float, int] | None = None  # (value, trial): its state is kept for the test
 
     def _rng(self, generation: int, member: int) -> np.random.Generator:
         return np.random.default_rng(np.random.SeedSequence(
@@ -68,6 +69,15 @@ class PBTStrategy(Strategy):
         member = self.running.pop(result.trial, None)
         if member is not None:
             self.values[member] = math.inf if result.value is None else result.value
+        if result.value is not None and (self.best is None or (result.value, result.trial) < self.best):
+            self.best = (result.value, result.trial)
+
+    def test_proposal(self, best: TrialResult) -> Proposal:
+        """The population's own network: the chosen trial's saved state, scored as it is
+        (its hyperparameters changed while it trained: training them again from scratch
+        would score another network)."""
+        return Proposal(dict(best.params), best.config, parent=best.trial,
+                        start_epoch=int(best.params[self.fidelity]))
 
     def _next_generation(self) -> None:
         self.generation += 1
@@ -106,6 +116,8 @@ class PBTStrategy(Strategy):
         """The states of the generation that the next one continues."""
         g = self.generation if not self.queue and not self.running else self.generation - 1
         needed = {t for (gen, _), t in self.trial_of.items() if gen == g}
+        if self.best is not None:
+            needed.add(self.best[1])
         return needed | {p.parent for p in self.queue if p.parent is not None}
 
     @classmethod
