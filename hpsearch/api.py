@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 import tomllib
 from pathlib import Path
 
@@ -21,7 +20,8 @@ import pandas as pd
 from hpsearch import estimators
 from hpsearch.config import Experiment, load as load_config, parse
 from hpsearch.errors import ConfigError, RunError
-from hpsearch.metrics import metric_for, metric_of
+from hpsearch.export import run_metric
+from hpsearch.metrics import metric_of
 
 
 def _experiment(config) -> Experiment:
@@ -91,10 +91,8 @@ class Run:
         from hpsearch.store import TrialStore
 
         names = [d.name for d in self.experiment.space]
-        run_json = self.run_dir / "run.json"
-        task = json.loads(run_json.read_text()).get("task", "regression") if run_json.is_file() else "regression"
         return trials_table(TrialStore(self.run_dir).read(), names, list(self.experiment.strategies),
-                            metric_for(task))
+                            run_metric(self.run_dir))
 
     @property
     def summary(self) -> pd.DataFrame:

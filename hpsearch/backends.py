@@ -195,8 +195,7 @@ class LokyBackend(Backend):
         self.work_dir = Path(work_dir)
         self.markers = str(self.work_dir / RUNNING_FOLDER)
         self._folders: dict[str, str] = {}
-        self._futures: dict[concurrent.futures.Future, tuple[list[TrialSpec], bool]] = {}
-        self._executor = None
+        self._futures: dict[concurrent.futures.Future, tuple[Objective, list[TrialSpec], bool]] = {}
 
     def __enter__(self):
         shutil.rmtree(self.markers, ignore_errors=True)
@@ -226,10 +225,9 @@ class LokyBackend(Backend):
             future.add_done_callback(lambda _: executor.shutdown(wait=False))
         else:
             future = self._pool().submit(_loky_task, *args)
-        self._futures[future] = (specs, alone)
+        self._futures[future] = (objective, specs, alone)
 
     def submit(self, objective, specs):
-        self._objective = objective
         self._start(objective, specs, alone=False)
 
     @property
@@ -240,28 +238,28 @@ class LokyBackend(Backend):
         while True:
             done, _ = concurrent.futures.wait(self._futures, return_when=concurrent.futures.FIRST_COMPLETED)
             future = next(iter(done))
-            specs, alone = self._futures.pop(future)
+            objective, specs, alone = self._futures.pop(future)
             try:
                 return future.result()
             except concurrent.futures.BrokenExecutor:
                 if alone:
                     return [died(spec, "twice (killed, or out of memory?)") for spec in specs]
-                self._recover(specs)
+                self._recover(objective, specs)
 
-    def _recover(self, specs: list[TrialSpec]) -> None:
+    def _recover(self, objective, specs: list[TrialSpec]) -> None:
         """The pool broke: run what was running alone, everything else again as usual."""
-        lost = [specs]
-        for future, (other, alone) in list(self._futures.items()):
+        lost = [(objective, specs)]
+        for future, (other_objective, other, alone) in list(self._futures.items()):
             if not alone and (not future.done() or future.exception() is not None):
-                lost.append(other)
+                lost.append((other_objective, other))
                 del self._futures[future]
         running = set(os.listdir(self.markers)) if os.path.isdir(self.markers) else set()
-        suspects = [s for s in lost if any(trial_name(*spec.key) in running for spec in s)]
+        suspects = [any(trial_name(*spec.key) in running for spec in task) for _, task in lost]
         shutil.rmtree(self.markers, ignore_errors=True)
-        if not suspects:  # cannot tell which: isolate them all (bounded, rare)
-            suspects = lost
-        for task in lost:
-            self._start(self._objective, task, alone=any(task is s for s in suspects))
+        if not any(suspects):  # cannot tell which: isolate them all (bounded, rare)
+            suspects = [True] * len(lost)
+        for (task_objective, task), alone in zip(lost, suspects):
+            self._start(task_objective, task, alone=alone)
 
 
 # -- Dask ---------------------------------------------------------------------------

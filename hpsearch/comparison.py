@@ -120,8 +120,9 @@ def paired_wilcoxon(values: np.ndarray, reference: np.ndarray) -> float:
 
 
 def comparison_table(trials: pd.DataFrame, summary: pd.DataFrame,
-                     strategy_order: list[str] | None = None) -> pd.DataFrame:
-    """One row per strategy; see the module doc for each column."""
+                     strategy_order: list[str] | None = None, targets: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per strategy; see the module doc for each column (``targets``: the
+    :func:`targets_table` of these trials, when the caller has it already)."""
     order = strategy_order or list(dict.fromkeys(summary["strategy"]))
     m = metric_of(summary.columns)
     test, base_test, ref_test = m.loss("test"), m.baseline_loss("test"), m.reference_loss("test")
@@ -131,7 +132,7 @@ def comparison_table(trials: pd.DataFrame, summary: pd.DataFrame,
     ranks = wide.rank(axis=1, method="average")
     curves = progress_curves(trials)
     target = _to_target(curves, best, m)
-    ert = ert_table(targets_table(trials, summary))
+    ert = ert_table(targets_table(trials, summary, curves=curves) if targets is None else targets)
     rows = []
     for strategy in order:
         mine = best[best["strategy"] == strategy]
@@ -175,13 +176,14 @@ def comparison_table(trials: pd.DataFrame, summary: pd.DataFrame,
 LEVELS = (0.5, 0.8, 0.9, 0.95, 0.99)
 
 
-def targets_table(trials: pd.DataFrame, summary: pd.DataFrame, levels=LEVELS) -> pd.DataFrame:
+def targets_table(trials: pd.DataFrame, summary: pd.DataFrame, levels=LEVELS,
+                  curves: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per (strategy, repetition, level): the target, whether it was reached, the cost
     (see the module doc: COCO's runtime, unsuccessful repetitions cost everything)."""
     m = metric_of(summary.columns)
     base = summary.groupby("repetition")[m.baseline_loss("val")].first()
     best_any = summary.groupby("repetition")[m.best_val].min()
-    curves = progress_curves(trials)
+    curves = progress_curves(trials) if curves is None else curves
     cost = "epochs_so_far" if trials["epochs_trained"].sum() > 0 else "seconds_so_far"
     rows = []
     for (strategy, rep), c in curves.groupby(["strategy", "repetition"], sort=False):

@@ -438,10 +438,12 @@ def _match_task(c: _Checker, data: DataConfig, cls: type, estimator: str) -> Dat
     kind = estimators.task_of(cls)
     if data.task == "auto" and data.dataset in CLASSIFICATION_SETS:
         data = replace(data, task="classification")
-    if estimators.is_network(estimator):
-        if estimator == estimators.NETWORK_CLASSIFIER and data.task == "regression":
+    if estimator == NETWORK:  # the network follows the data: regressor or classifier
+        return data
+    if estimator == estimators.NETWORK_CLASSIFIER:
+        if data.task == "regression":
             raise c.fail("model.estimator", "NumpyMLPClassifier on a regression problem; use the default network")
-        return data if estimator == NETWORK or data.task != "auto" else replace(data, task="classification")
+        return replace(data, task="classification")
     if data.task == "auto":
         return replace(data, task=kind)
     if data.task != kind:

@@ -20,6 +20,7 @@ NumPy, SciPy or the estimator's own package: a tampered state file runs no code.
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 import inspect
 from pathlib import Path
@@ -33,8 +34,9 @@ class EstimatorError(ValueError):
     """An estimator path that cannot be used (the message says why)."""
 
 
+@functools.lru_cache(maxsize=32)
 def resolve(path: str) -> type:
-    """The regressor class a dotted path names."""
+    """The estimator class a dotted path names (cached: every trial asks)."""
     if not isinstance(path, str) or "." not in path.strip("."):
         raise EstimatorError(f"expected a dotted path to a regressor class such as "
                              f"'sklearn.linear_model.Ridge', got {path!r}")

@@ -175,7 +175,7 @@ def to_optuna(run_dir: Path, path: Path | None = None) -> tuple[Path, dict[str, 
         result = TrialResult.from_record(record)
         groups.setdefault((result.strategy, result.repetition), []).append(result)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    metric = _metric_of_run(run_dir)
+    metric = run_metric(run_dir).loss("val")
     for (strategy, repetition), group in groups.items():
         study = optuna.create_study(study_name=study_name(strategy, repetition), storage=storage,
                                     direction="minimize")
@@ -209,15 +209,15 @@ def _when(stamp) -> datetime | None:
     return datetime.fromisoformat(stamp).astimezone().replace(tzinfo=None)
 
 
-def _metric_of_run(run_dir: Path) -> str:
-    """``val_rmse`` or ``val_log_loss``: what the values are."""
+def run_metric(run_dir: Path):
+    """The metric of a run folder, from its run.json (regression for runs that predate tasks)."""
     import json
 
     from hpsearch.metrics import metric_for
 
     run_json = Path(run_dir) / "run.json"
-    task = json.loads(run_json.read_text()).get("task", "regression") if run_json.is_file() else "regression"
-    return metric_for(task).loss("val")
+    return metric_for(json.loads(run_json.read_text()).get("task", "regression") if run_json.is_file()
+                      else "regression")
 
 
 # -- the HTML report -------------------------------------------------------------------

@@ -73,7 +73,7 @@ class Session:
         return TrialSpec(
             search.name, search.repetition, trial, config, dict(proposal.params),
             trial_seed(self.root_seed, search.repetition, config), search.data, self.model,
-            start_epoch=proposal.start_epoch if states or proposal.parent is not None else 0,
+            start_epoch=proposal.start_epoch,
             load_state=self.checkpoints.path(search.name, search.repetition, proposal.parent),
             save_state=self.checkpoints.path(search.name, search.repetition, trial)
             if states and proposal.keep_state else None,

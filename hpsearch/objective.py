@@ -55,11 +55,12 @@ def train_and_score(spec: TrialSpec, dataset: Dataset) -> TrialResult:
     (``params["epochs"]`` becomes k).
     """
     result = TrialResult.from_spec(spec)
-    needed = _memory_needed(spec, dataset)
-    if needed > MEMORY_SHARE * _machine_memory():
-        return TrialResult.from_spec(spec, status="failed", message=(
+    needed, memory = _memory_needed(spec, dataset), _machine_memory()
+    if needed > MEMORY_SHARE * memory:
+        result.status, result.message = "failed", (
             f"the network needs about {needed / 2**30:.1f} GiB, more than {MEMORY_SHARE:.0%} of this "
-            f"machine's {_machine_memory() / 2**30:.1f} GiB; not trained"))
+            f"machine's {memory / 2**30:.1f} GiB; not trained")
+        return result
     network = NumpyMLPClassifier if spec.task == "classification" else NumpyMLPRegressor
     net = network(**{**spec.model, **spec.params}, random_state=spec.seed)
     with warnings.catch_warnings():
@@ -156,6 +157,8 @@ def score(model, spec: TrialSpec, dataset: Dataset, result: TrialResult) -> Tria
             loss = scores.pop("log_loss")
             if split != "train":
                 result.scores.update({f"{split}_{k}": v for k, v in scores.items()})
+        elif split == "val" and result.val_curve:  # the network's own last epoch: no second pass
+            loss = result.val_curve[-1]
         else:
             prediction = model.predict(X)
             if not np.all(np.isfinite(prediction)):
@@ -163,13 +166,13 @@ def score(model, spec: TrialSpec, dataset: Dataset, result: TrialResult) -> Tria
                 return result
             loss = rmse(prediction, y)
         setattr(result, f"{split}_loss", loss)
-    if result.val_curve:  # the network's own last epoch: the same value, kept exactly
+    if result.val_curve:  # the classifier's curve is the log loss too: kept exactly as trained
         result.val_loss = result.val_curve[-1]
     return result
 
 
 def evaluate(spec: TrialSpec, dataset: Dataset) -> TrialResult:
-    """The default objective: the network's own, or any scikit-learn regressor's."""
+    """The default objective: the network's own, or any scikit-learn estimator's."""
     if estimators.is_network(spec.estimator):
         return train_and_score(spec, dataset)
     return fit_and_score(spec, dataset)

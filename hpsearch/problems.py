@@ -134,7 +134,6 @@ def clean_table(frame: pd.DataFrame, target: str, features: tuple[str, ...] | No
         categorical = tuple(c for c in names if not pd.api.types.is_numeric_dtype(X[c])
                             and not pd.api.types.is_bool_dtype(X[c]))
     if X.empty:
-        report.rows_kept = 0
         raise DataError(f"{where}: no rows left after cleaning: " + "; ".join(report.lines()))
     for column in names:
         if X[column].isna().all():

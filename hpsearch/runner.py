@@ -134,7 +134,11 @@ class _Progress:
     line at every tenth of the work, or every minute when the total is unknown."""
 
     def __init__(self, exp: Experiment, searches: list[Search], meter: Meter, enabled: bool, metric: str):
-        self.searches, self.metric, self.enabled = searches, metric, enabled
+        self.metric, self.enabled = metric, enabled
+        self.bests: dict[str, float] = {}  # per strategy, over repetitions (resumed trials included)
+        for s in searches:
+            if s.best is not None:
+                self.bests[s.name] = min(self.bests.get(s.name, np.inf), s.best.value)
         self.done = sum(len(s.finished) for s in searches)
         self.total = meter.expected_trials(searches)
         self.terminal = sys.stderr.isatty()
@@ -144,13 +148,11 @@ class _Progress:
                         unit="trial", desc=exp.name, dynamic_ncols=True)
 
     def best(self) -> str:
-        best: dict[str, float] = {}
-        for s in self.searches:
-            if s.best is not None:
-                best[s.name] = min(best.get(s.name, np.inf), s.best.value)
-        return f"best {self.metric} (any repetition): " + " ".join(f"{n}={v:.4f}" for n, v in best.items())
+        return f"best {self.metric} (any repetition): " + " ".join(f"{n}={v:.4f}" for n, v in self.bests.items())
 
     def __call__(self, search: Search, result: TrialResult) -> None:
+        if result.value is not None:
+            self.bests[search.name] = min(self.bests.get(search.name, np.inf), result.value)
         self.done += 1
         self.bar.update(1)
         self.bar.set_postfix_str(self.best(), refresh=False)
@@ -286,9 +288,9 @@ def write_comparison(trials: pd.DataFrame, summary: pd.DataFrame, exp: Experimen
     """comparison.csv/.md/.tex, anytime curves (CSV + PNG), hyperparameter plots."""
     from hpsearch import comparison, export, plots
 
-    table = comparison.comparison_table(trials, summary, list(exp.strategies))
-    export.write_all_formats(table, run_dir / "comparison", export.caption_for(table, exp.data.target_name))
     targets = comparison.targets_table(trials, summary)
+    table = comparison.comparison_table(trials, summary, list(exp.strategies), targets)
+    export.write_all_formats(table, run_dir / "comparison", export.caption_for(table, exp.data.target_name))
     report.write_csv(targets, run_dir / "targets.csv")
     if exp.budget.kind == "trials" and len(table) > 1:  # compute-fair? say when it is not
         spent = table.set_index("strategy")["epochs_trained_mean"]
