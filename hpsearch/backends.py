@@ -259,7 +259,8 @@ class LokyBackend(Backend):
         if not any(suspects):  # cannot tell which: isolate them all (bounded, rare)
             suspects = [True] * len(lost)
         for (task_objective, task), alone in zip(lost, suspects):
-            self._start(task_objective, task, alone=alone)
+            for part in ([[spec] for spec in task] if alone else [task]):  # a population: each trial alone
+                self._start(task_objective, part, alone=alone)
 
 
 # -- Dask ---------------------------------------------------------------------------

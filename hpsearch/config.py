@@ -112,6 +112,7 @@ class Experiment:
     strategies: tuple[str, ...] = ("random",)
     repetitions: int = 1
     max_failures: int | None = None
+    population: int | None = None
     budget: Budget = field(default_factory=Budget)
     data: DataConfig = field(default_factory=DataConfig)
     model: dict = field(default_factory=lambda: dict(DEFAULT_MODEL))
@@ -159,6 +160,8 @@ class Experiment:
             out["scheduler"] = self.scheduler
         if self.max_failures is not None:
             out["max_failures"] = self.max_failures
+        if self.population is not None:
+            out["population"] = self.population
         out["budget"] = {self.budget.kind: self.budget.amount}
         out["data"] = self.data.to_dict()
         # TOML has no null: a full batch is written "full"
@@ -246,7 +249,7 @@ def _show(value: Any) -> str:
 
 
 TOP_KEYS = ("name", "description", "seed", "n_jobs", "backend", "scheduler", "strategies", "repetitions", "max_failures",
-            "budget", "data", "model", "space", "strategy")
+            "population", "budget", "data", "model", "space", "strategy")
 
 
 def parse(raw: dict, source: str = "<config>") -> Experiment:
@@ -278,6 +281,9 @@ def parse(raw: dict, source: str = "<config>") -> Experiment:
     max_failures = raw.get("max_failures")
     if max_failures is not None:
         max_failures = c.integer(max_failures, "max_failures", minimum=0)
+    population = raw.get("population")
+    if population is not None:
+        population = c.integer(population, "population", minimum=1)
 
     strategies = c.string_list(raw.get("strategies", ["random"]), "strategies")
     if len(set(strategies)) != len(strategies):
@@ -324,7 +330,7 @@ def parse(raw: dict, source: str = "<config>") -> Experiment:
             options[strategy] = table
     return Experiment(name=name, seed=seed, n_jobs=n_jobs, backend=backend, scheduler=scheduler,
                       strategies=tuple(strategies),
-                      repetitions=repetitions, max_failures=max_failures,
+                      repetitions=repetitions, max_failures=max_failures, population=population,
                       budget=Budget(kind, amount), data=data, model=model, estimator=estimator, space=space,
                       strategy_options=options, source=source)
 

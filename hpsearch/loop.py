@@ -26,7 +26,7 @@ from hpsearch.budget import Meter, Search
 from hpsearch.checkpoints import Checkpoints
 from hpsearch.errors import RunError
 from hpsearch.estimators import NETWORK
-from hpsearch.objective import Objective
+from hpsearch.objective import Objective, populations
 from hpsearch.seeds import trial_seed
 from hpsearch.store import TrialStore
 from hpsearch.strategies import WAIT, Proposal
@@ -57,6 +57,7 @@ class Session:
     lock: threading.RLock = field(default_factory=threading.RLock)  # strategy calls, one at a time
     data: Callable[[str], object] | None = None  # data key -> its data set, shared when first needed
     shared: set = field(default_factory=set)
+    population: int | None = None  # trials per worker call at most (None: as keeps the workers busy)
 
     def submit(self, backend: Backend, specs: list[TrialSpec]) -> None:
         """Send a task, sharing its data set with the workers first if it is new."""
@@ -191,13 +192,13 @@ def tell(session: Session, search: Search, trial: int) -> None:
 
 
 def run_tasks(session: Session, backend: Backend, tasks: list[Task]) -> None:
-    """Run trials to the end, longest first (the wave ends sooner; results do not
-    depend on the order), storing each result as it arrives."""
+    """Run trials to the end, in populations where they can train together, the
+    longest work first (the wave ends sooner; results depend on neither), storing
+    each result as it arrives."""
     by_key = {(s.name, s.repetition): s for s, _, _ in tasks}
-    tasks = sorted(tasks, key=lambda t: -(session.meter.epochs_of(t[2].params) - t[2].start_epoch)
-                   * t[2].params.get("hidden_width", 1))
-    for search, trial, proposal in tasks:
-        session.submit(backend, [session.spec(search, trial, proposal)])
+    specs = [session.spec(search, trial, proposal) for search, trial, proposal in tasks]
+    for group in populations(session.objective, specs, session.population, backend.workers):
+        session.submit(backend, group)
     while backend.in_flight:
         for result in backend.next_completed():
             session.accept(by_key[(result.strategy, result.repetition)], result)

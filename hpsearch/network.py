@@ -67,17 +67,22 @@ class Workspace:
 
     ``z[k]`` holds layer k+1's pre-activation, then (in place) its activation;
     ``delta[k]`` the back-propagated error of layer k+1; ``scratch[k]`` f'(z).
+    Weights of shape ``(P, fan_in, fan_out)`` (a population of P networks, see
+    :mod:`hpsearch.population`) give buffers with the same leading axis.
     """
 
-    def __init__(self, weights: list[np.ndarray], rows: int):
+    def __init__(self, weights: list[np.ndarray], rows: int, biases: list[np.ndarray] | None = None):
         dtype = weights[0].dtype
         self.rows = rows
-        self.z = [np.empty((rows, W.shape[1]), dtype) for W in weights]
-        self.delta = [np.empty((rows, W.shape[1]), dtype) for W in weights]
-        self.scratch = [np.empty((rows, W.shape[1]), dtype) for W in weights]
+        shapes = [W.shape[:-2] + (rows, W.shape[-1]) for W in weights]
+        self.z = [np.empty(shape, dtype) for shape in shapes]
+        self.delta = [np.empty(shape, dtype) for shape in shapes]
+        self.scratch = [np.empty(shape, dtype) for shape in shapes]
         self.grad_w = [np.empty_like(W) for W in weights]
-        self.grad_b = [np.empty(W.shape[1], dtype) for W in weights]
-        self.ones = np.ones(rows, dtype)
+        self.grad_b = [np.empty_like(b) for b in biases] if biases is not None else [
+            np.empty(W.shape[-1], dtype) for W in weights]
+        # column sums as one BLAS call: a row of ones (P x 1 x fan_out sums for a population)
+        self.ones = np.ones(rows if weights[0].ndim == 2 else (1, rows), dtype)
 
 
 OUTPUTS = ("identity", "sigmoid", "softmax")
@@ -88,9 +93,9 @@ def _output(z: np.ndarray, name: str) -> np.ndarray:
     if name == "sigmoid":
         return _activate(z, "sigmoid")
     if name == "softmax":
-        z -= z.max(axis=1, keepdims=True)
+        z -= z.max(axis=-1, keepdims=True)
         np.exp(z, out=z)
-        z /= z.sum(axis=1, keepdims=True)
+        z /= z.sum(axis=-1, keepdims=True)
     return z
 
 
@@ -101,25 +106,37 @@ def forward(
     """Return the activations of every layer, input first, the output unit's last."""
     activations = [X]
     last = len(weights) - 1
-    m = X.shape[0]
+    m = X.shape[-2]
     for k, (W, b) in enumerate(zip(weights, biases)):
-        z = np.matmul(activations[-1], W, out=None if workspace is None else workspace.z[k][:m])
+        z = np.matmul(activations[-1], W, out=None if workspace is None else workspace.z[k][..., :m, :])
         z += b
         activations.append(_output(z, output) if k == last else _activate(z, activation))
     return activations
 
 
-def output_loss(out: np.ndarray, t: np.ndarray, output: str) -> float:
+def output_loss(out: np.ndarray, t: np.ndarray, output: str):
     """Mean loss of the output ``out`` against targets ``t`` (rows): half the squared
-    error (identity), log loss (sigmoid), cross-entropy (softmax)."""
-    n = out.shape[0]
+    error (identity), log loss (sigmoid), cross-entropy (softmax). A float; for a
+    population (``out`` of shape ``(P, rows, outputs)``) an array of P losses."""
+    n = out.shape[-2]
     if output == "identity":
-        flat = (out - t).ravel()
-        return 0.5 * float(flat @ flat) / n
+        return _half_squares(out - t) / n
     p = np.clip(out, 1e-15, 1 - 1e-15)
     if output == "sigmoid":
-        return -float(np.sum(t * np.log(p) + (1 - t) * np.log1p(-p))) / n
-    return -float(np.sum(t * np.log(p))) / n
+        return _loss_value(-np.sum(t * np.log(p) + (1 - t) * np.log1p(-p), axis=(-2, -1)) / n)
+    return _loss_value(-np.sum(t * np.log(p), axis=(-2, -1)) / n)
+
+
+def _half_squares(delta: np.ndarray):
+    """Half the sum of squares of ``delta`` (per network of a population)."""
+    if delta.ndim == 2:
+        flat = delta.ravel()
+        return 0.5 * float(flat @ flat)
+    return 0.5 * np.einsum("pij,pij->p", delta, delta)
+
+
+def _loss_value(value):
+    return float(value) if np.ndim(value) == 0 else value
 
 
 def loss_and_gradients(
@@ -139,27 +156,31 @@ def loss_and_gradients(
     ``(y_hat - t) / n``: identity with half the squared error, sigmoid with log
     loss, softmax with cross-entropy; back-propagation is then one code path.
     This is the function the training loop uses and
-    the one the finite-difference test checks. With a ``workspace`` (at least
+    the one the finite-difference test checks. Stacked weights ``(P, fan_in,
+    fan_out)``, biases ``(P, 1, fan_out)``, inputs and targets ``(P, n, ...)`` (or
+    one input shared by all) train a population: the loss is then an array of P,
+    and ``scale`` may be a ``(P, 1, 1)`` array of learning rates. With a ``workspace`` (at least
     ``n`` rows) every array lives in its buffers: the returned gradients are
     overwritten by the next call. The gradients come multiplied by ``scale``
     (training passes the learning rate, which saves a pass over every gradient).
     """
-    n = X.shape[0]
-    ws = workspace if workspace is not None else Workspace(weights, n)
+    n = X.shape[-2]
+    ws = workspace if workspace is not None else Workspace(weights, n, biases)
     activations = forward(weights, biases, X, activation, ws, output)
-    delta = np.subtract(activations[-1], t, out=ws.delta[-1][:n])
+    delta = np.subtract(activations[-1], t, out=ws.delta[-1][..., :n, :])
     if output == "identity":
-        flat = delta.ravel()
-        loss = 0.5 * float(flat @ flat) / n
+        loss = _half_squares(delta) / n
     else:
         loss = output_loss(activations[-1], t, output)
     delta *= scale / n
     for k in range(len(weights) - 1, -1, -1):
-        np.matmul(activations[k].T, delta, out=ws.grad_w[k])
-        np.matmul(ws.ones[:n], delta, out=ws.grad_b[k])  # column sums, as one BLAS call
+        np.matmul(np.swapaxes(activations[k], -1, -2), delta, out=ws.grad_w[k])
+        np.matmul(ws.ones[..., :n], delta, out=ws.grad_b[k])  # column sums, as one BLAS call
         if k > 0:
-            previous = np.matmul(delta, weights[k].T, out=ws.delta[k - 1][:n])
-            _multiply_by_derivative(previous, activations[k], activation, ws.scratch[k - 1][:n])
+            # delta W^T; with one output column an outer product, which a multiplication does exactly, faster
+            product = np.multiply if weights[k].shape[-1] == 1 else np.matmul
+            previous = product(delta, np.swapaxes(weights[k], -1, -2), out=ws.delta[k - 1][..., :n, :])
+            _multiply_by_derivative(previous, activations[k], activation, ws.scratch[k - 1][..., :n, :])
             delta = previous
     return loss, ws.grad_w, ws.grad_b
 
@@ -200,6 +221,11 @@ def _rng(rs) -> np.random.Generator:
     return np.random.default_rng(rs)
 
 
+def batch_rows(net, n: int) -> int:
+    """Rows per gradient step of ``net`` on ``n`` training rows."""
+    return n if net.batch_size in (None, "full") else min(net.batch_size, n)
+
+
 def train_epochs(net, X, y, X_val, y_val, until: int, on_epoch=None):
     """Epochs ``n_iter_ + 1`` ... ``until`` of mini-batch gradient descent of the
     network ``net`` (a method of every network, written out here once)."""
@@ -207,7 +233,7 @@ def train_epochs(net, X, y, X_val, y_val, until: int, on_epoch=None):
     t = net._targets(y).astype(dtype)
     rng = net._random
     n = X.shape[0]
-    batch = n if net.batch_size in (None, "full") else min(net.batch_size, n)
+    batch = batch_rows(net, n)
     lr = dtype.type(net.learning_rate)
     workspace = Workspace(net.coefs_, batch)
     train_curve: list[float] = list(net.loss_curve_)
@@ -232,9 +258,7 @@ def train_epochs(net, X, y, X_val, y_val, until: int, on_epoch=None):
                     b -= db
             score = net._train_score(total / n)
             if not np.isfinite(score) or not all(np.isfinite(W).all() for W in net.coefs_):
-                net.coefs_, net.intercepts_ = _least_loss(net, [*candidates, saved], X, t)
-                net.status_ = "diverged"
-                net.diverged_epoch_ = len(train_curve) + 1
+                diverge(net, [*candidates, saved], X, t, len(train_curve) + 1)
                 break
             if score < best_score:  # the weights this epoch started from: a candidate if it diverges later
                 best_score = score
@@ -245,6 +269,19 @@ def train_epochs(net, X, y, X_val, y_val, until: int, on_epoch=None):
                 if on_epoch is not None and on_epoch(len(val_curve), val_curve[-1]):
                     net.status_ = "stopped"
                     break
+    return finish(net, train_curve, val_curve)
+
+
+def diverge(net, candidates: list, X: np.ndarray, t: np.ndarray, epoch: int) -> None:
+    """Training of ``net`` diverged in ``epoch``: keep the candidate (weights, biases)
+    with the lowest training loss."""
+    net.coefs_, net.intercepts_ = _least_loss(net, candidates, X, t)
+    net.status_ = "diverged"
+    net.diverged_epoch_ = epoch
+
+
+def finish(net, train_curve: list, val_curve: list):
+    """Record the curves of a training run of ``net``; warn if it diverged."""
     net.n_iter_ = len(train_curve)
     net.loss_curve_ = np.array(train_curve)
     net.validation_curve_ = np.array(val_curve)
@@ -311,6 +348,11 @@ class _NumpyMLP(BaseEstimator):
         classifier); returning True stops training there (``status_`` is then
         "stopped"): this is how a pruner ends a hopeless trial early.
         """
+        X, y, X_val, y_val = self._initialise(X, y, X_val, y_val)
+        return self._train(X, y, X_val, y_val, self.epochs, on_epoch)
+
+    def _initialise(self, X, y, X_val=None, y_val=None):
+        """Check the parameters and the data, draw the initial weights; the validated data."""
         check_params(self)
         X, y, X_val, y_val = self._validate(X, y, X_val, y_val, reset=True)
         dtype = np.dtype(self.dtype)
@@ -327,7 +369,7 @@ class _NumpyMLP(BaseEstimator):
         self.validation_curve_ = np.empty(0)
         self.status_ = "ok"
         self.diverged_epoch_ = None
-        return self._train(X, y, X_val, y_val, self.epochs, on_epoch)
+        return X, y, X_val, y_val
 
     def continue_fit(self, X, y, X_val=None, y_val=None, *, epochs: int, on_epoch=None):
         """Train on from the epochs done so far until ``epochs`` in total (``on_epoch`` as in :meth:`fit`).
@@ -336,14 +378,18 @@ class _NumpyMLP(BaseEstimator):
         ``fit`` trains with ``epochs`` epochs (same weights, same shuffles: the
         random generator's state is part of the model, see :meth:`get_state`).
         """
-        check_is_fitted(self)
-        if epochs < self.n_iter_:
-            raise ValueError(f"epochs ({epochs}) is below the epochs already trained ({self.n_iter_})")
-        X, y, X_val, y_val = self._validate(X, y, X_val, y_val, reset=False)
+        X, y, X_val, y_val = self._resume(X, y, X_val, y_val, epochs)
         if self.status_ == "diverged":
             return self
         self.status_ = "ok"  # a network stopped early may go on
         return self._train(X, y, X_val, y_val, epochs, on_epoch)
+
+    def _resume(self, X, y, X_val, y_val, epochs: int):
+        """Check that training can go on to ``epochs``; the validated data."""
+        check_is_fitted(self)
+        if epochs < self.n_iter_:
+            raise ValueError(f"epochs ({epochs}) is below the epochs already trained ({self.n_iter_})")
+        return self._validate(X, y, X_val, y_val, reset=False)
 
     def _validate(self, X, y, X_val, y_val, reset: bool):
         dtype = np.dtype(self.dtype)
@@ -360,6 +406,11 @@ class _NumpyMLP(BaseEstimator):
 
     def _train(self, X, y, X_val, y_val, until: int, on_epoch=None):
         return train_epochs(self, X, y, X_val, y_val, until, on_epoch)
+
+    def _score(self, X: np.ndarray, y: np.ndarray) -> float:
+        """The validation value (RMSE or log loss) on validated rows ``X``."""
+        out = forward(self.coefs_, self.intercepts_, X, self.activation, output=self._output)[-1]
+        return self._score_output(out, y)
 
     def _raw(self, X) -> np.ndarray:
         """The output unit for rows of ``X`` (validated, in the network's dtype)."""
@@ -487,18 +538,14 @@ class NumpyMLPRegressor(RegressorMixin, _NumpyMLP):
     def _train_score(self, mean_loss: float) -> float:
         return np.sqrt(2.0 * mean_loss) * self._y_scale
 
-    def _score(self, X: np.ndarray, y: np.ndarray) -> float:
-        return _rmse(self._predict(X), y)
+    def _score_output(self, out: np.ndarray, y: np.ndarray) -> float:
+        return _rmse(out[:, 0].astype(np.float64) * self._y_scale + self._y_mean, y)
 
     def _target_state(self) -> dict:
         return {"y_scaling": np.array([self._y_mean, self._y_scale])}
 
     def _restore_target(self, state) -> None:
         self._y_mean, self._y_scale = (float(v) for v in state["y_scaling"])
-
-    def _predict(self, X: np.ndarray) -> np.ndarray:
-        out = forward(self.coefs_, self.intercepts_, X, self.activation)[-1]
-        return out[:, 0].astype(np.float64) * self._y_scale + self._y_mean
 
     def predict(self, X) -> np.ndarray:
         """Predicted target for each row of ``X``."""
@@ -554,8 +601,7 @@ class NumpyMLPClassifier(ClassifierMixin, _NumpyMLP):
     def _train_score(self, mean_loss: float) -> float:
         return mean_loss
 
-    def _score(self, X: np.ndarray, y: np.ndarray) -> float:
-        out = forward(self.coefs_, self.intercepts_, X, self.activation, output=self._output)[-1]
+    def _score_output(self, out: np.ndarray, y: np.ndarray) -> float:
         return output_loss(out.astype(np.float64), self._targets(y), self._output)
 
     def _target_state(self) -> dict:

@@ -29,7 +29,8 @@ from hpsearch import estimators
 from hpsearch.checkpoints import load_state, save_state
 from hpsearch.features import Dataset
 from hpsearch.metrics import classification_scores, rmse
-from hpsearch.network import NumpyMLPClassifier, NumpyMLPRegressor
+from hpsearch.network import NumpyMLPClassifier, NumpyMLPRegressor, check_params
+from hpsearch.population import SHARED, padded_width, train_population
 from hpsearch.trial import TrialResult, TrialSpec, now
 
 Objective = Callable[[TrialSpec, Dataset], TrialResult]
@@ -54,15 +55,10 @@ def train_and_score(spec: TrialSpec, dataset: Dataset) -> TrialResult:
     strategy stops after epoch k counts as a trial of k epochs
     (``params["epochs"]`` becomes k).
     """
-    result = TrialResult.from_spec(spec)
-    needed, memory = _memory_needed(spec, dataset), _machine_memory()
-    if needed > MEMORY_SHARE * memory:
-        result.status, result.message = "failed", (
-            f"the network needs about {needed / 2**30:.1f} GiB, more than {MEMORY_SHARE:.0%} of this "
-            f"machine's {memory / 2**30:.1f} GiB; not trained")
-        return result
-    network = NumpyMLPClassifier if spec.task == "classification" else NumpyMLPRegressor
-    net = network(**{**spec.model, **spec.params}, random_state=spec.seed)
+    refused = _too_big(spec, dataset)
+    if refused is not None:
+        return refused
+    net = _network(spec)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if spec.load_state is not None:
@@ -73,6 +69,109 @@ def train_and_score(spec: TrialSpec, dataset: Dataset) -> TrialResult:
         else:
             before = 0
             net.fit(dataset.X_train, dataset.y_train, dataset.X_val, dataset.y_val, on_epoch=report_epoch)
+    return _network_result(net, spec, dataset, before)
+
+
+def train_together(specs: list[TrialSpec], dataset: Dataset) -> list[TrialResult]:
+    """Network trials of one population (see :func:`populations`) trained as one
+    vectorised computation (:mod:`hpsearch.population`); each result is that of
+    :func:`train_and_score` for its spec (to rounding: the tests check 1e-9)."""
+    results: dict[int, TrialResult] = {}
+    nets, befores, members = [], [], []
+    for i, spec in enumerate(specs):
+        if population_key(spec) is None:
+            raise ValueError(f"trial {spec.key} cannot be trained in a population")
+        refused = _too_big(spec, dataset)
+        if refused is not None:
+            results[i] = refused
+            continue
+        net = _network(spec)
+        if spec.load_state is not None:
+            net.set_state(load_state(spec.load_state))
+            data = net._resume(dataset.X_train, dataset.y_train, dataset.X_val, dataset.y_val, net.epochs)
+        else:
+            data = net._initialise(dataset.X_train, dataset.y_train, dataset.X_val, dataset.y_val)
+        nets.append(net)
+        befores.append(net.n_iter_)
+        members.append(i)
+    if nets:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            train_population(nets, *data)
+    for i, net, before in zip(members, nets, befores):
+        results[i] = _network_result(net, specs[i], dataset, before)
+    return [results[i] for i in range(len(specs))]
+
+
+def population_key(spec: TrialSpec) -> tuple | None:
+    """What trials must share to be trained together, or None for a trial trained
+    alone: not the network, epoch reports (a pruner), a time limit, a full batch
+    (one step per epoch: nothing to share), or parameters the network refuses."""
+    if not estimators.is_network(spec.estimator) or spec.report_epochs or spec.time_limit is not None:
+        return None
+    net = _network(spec)
+    try:
+        check_params(net)
+    except ValueError:
+        return None
+    if net.batch_size in (None, "full"):
+        return None
+    return (spec.data, spec.task, padded_width(net.hidden_width), *(getattr(net, name) for name in SHARED))
+
+
+MAX_POPULATION = 32
+
+
+def populations(objective: Objective, specs: list[TrialSpec], cap: int | None = None,
+                workers: int = 1) -> list[list[TrialSpec]]:
+    """The specs in groups for the workers: trials that ``objective`` can train
+    together in populations of at most ``cap`` (default: as many as keep every
+    worker busy, at most :data:`MAX_POPULATION`), the others alone; the biggest
+    work first.
+
+    Grouping never changes a result (see :func:`hpsearch.population.padded_width`).
+    """
+    together: dict[tuple, list[TrialSpec]] = {}
+    groups = []
+    for spec in specs:
+        key = None if cap == 1 or objective not in TOGETHER else population_key(spec)
+        if key is None:
+            groups.append([spec])
+        else:
+            together.setdefault(key, []).append(spec)
+    for members in together.values():
+        size = cap or min(MAX_POPULATION, max(1, -(-len(members) // workers)))
+        count = -(-len(members) // size)
+        groups += [members[k::count] for k in range(count)]  # work spread evenly over the groups
+    return sorted(groups, key=lambda group: -sum(_work(spec) for spec in group))
+
+
+def _work(spec: TrialSpec) -> float:
+    params = {**spec.model, **spec.params}
+    return (float(params.get("epochs", 1)) - spec.start_epoch) * float(params.get("hidden_width", 1))
+
+
+def _network(spec: TrialSpec):
+    network = NumpyMLPClassifier if spec.task == "classification" else NumpyMLPRegressor
+    return network(**{**spec.model, **spec.params}, random_state=spec.seed)
+
+
+def _too_big(spec: TrialSpec, dataset: Dataset) -> TrialResult | None:
+    """A failed result when the network would need too much of this machine's memory."""
+    try:
+        needed, memory = _memory_needed(spec, dataset), _machine_memory()
+    except (TypeError, ValueError):  # parameters the network refuses: it says which
+        return None
+    if needed <= MEMORY_SHARE * memory:
+        return None
+    return TrialResult.from_spec(spec, status="failed", message=(
+        f"the network needs about {needed / 2**30:.1f} GiB, more than {MEMORY_SHARE:.0%} of this "
+        f"machine's {memory / 2**30:.1f} GiB; not trained"))
+
+
+def _network_result(net, spec: TrialSpec, dataset: Dataset, before: int) -> TrialResult:
+    """The trial's result from its trained network (its state saved when asked)."""
+    result = TrialResult.from_spec(spec)
     if net.status_ == "stopped" and net.n_iter_ < net.epochs:
         result.params["epochs"] = net.n_iter_
         result.message = f"pruned after epoch {net.n_iter_} (the strategy stopped it)"
@@ -186,7 +285,31 @@ def run_trials(objective: Objective, specs: list[TrialSpec], dataset: Dataset,
     for them to the driver, and its answer back.
     """
     _one_blas_thread()
+    together = TOGETHER.get(objective)
+    if together is not None and len(specs) > 1:
+        return _run_together(together, objective, specs, dataset, channel)
     return [_run_one(objective, spec, dataset, channel) for spec in specs]
+
+
+def _run_together(together, objective: Objective, specs: list[TrialSpec], dataset: Dataset,
+                  channel) -> list[TrialResult]:
+    """A population in one call. Each trial is charged the population's time in
+    proportion to its work (epochs x hidden width). Should the population fail as
+    a whole, its trials are trained one by one, so a failure stays in its trial."""
+    started_at, start = now(), time.perf_counter()
+    try:
+        results = together(specs, dataset)
+    except Exception:
+        return [_run_one(objective, spec, dataset, channel) for spec in specs]
+    seconds = time.perf_counter() - start
+    work = [max(_work(spec), 1.0) for spec in specs]
+    for result, share in zip(results, work):
+        result.seconds = seconds * share / sum(work)
+        result.started_at = started_at
+    return results
+
+
+TOGETHER = {train_and_score: train_together, evaluate: train_together}  # objectives that train populations
 
 
 def _run_one(objective: Objective, spec: TrialSpec, dataset: Dataset, channel) -> TrialResult:

@@ -40,7 +40,7 @@ from hpsearch.strategies import make_strategy
 from hpsearch.trial import TrialResult
 
 # Keys that may change between a run and its resume: they do not change results.
-RESUMABLE_CHANGES = ("n_jobs", "backend", "scheduler")
+RESUMABLE_CHANGES = ("n_jobs", "backend", "scheduler", "population")
 
 
 @dataclass
@@ -186,7 +186,7 @@ def run_experiment(exp: Experiment, run_dir: Path | None = None, progress: bool 
     searches = make_searches(exp, workers)
     store = TrialStore(run_dir)
     session = Session(store, meter(exp), objective, Checkpoints(run_dir), exp.seed, exp.model,
-                      exp.max_failures, estimator=estimator, task=problem.task,
+                      exp.max_failures, estimator=estimator, task=problem.task, population=exp.population,
                       data=lambda key: problem.dataset(repetition_of(key)))
     records = store.read()
     for damage in store.damaged:
