@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-RESULTS = Path(__file__).resolve().parents[1] / "results" / "benchmarks"
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def machine() -> str:
@@ -48,7 +48,7 @@ def median(values) -> float:
 
 
 def report(name: str, table: pd.DataFrame, notes: str = "") -> Path:
-    """Print the table (markdown) and write results/benchmarks/<name>.csv."""
+    """Print the table (markdown) and write benchmarks/results/<name>.csv."""
     table = table.copy()
     table["date"] = time.strftime("%Y-%m-%d")
     table["machine"] = machine()

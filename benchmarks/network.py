@@ -1,9 +1,12 @@
 """NumpyMLPRegressor vs scikit-learn's MLPRegressor, the same network and the same work.
 
 One hidden layer of 32, logistic activation, plain SGD (no momentum, no L2
-penalty, no early stopping), shuffling every epoch, float64, one BLAS thread,
-18,700 rows x 4 features; milliseconds per epoch, medians of 5 runs, measured
-side by side in one process. Also: the memory traffic of a full-batch epoch
+penalty, no early stopping), float64, one BLAS thread, 18,700 rows x 4
+features; milliseconds per epoch, medians of 5 runs, measured side by side in
+one process with the repeats interleaved. Mini-batches are shuffled every epoch
+on both sides; at full batch neither shuffles (a shuffle changes nothing there,
+and hpsearch skips it: scikit-learn is given ``shuffle=False`` so that it does
+not copy the data set every epoch for nothing). Also: the memory traffic of a full-batch epoch
 against the machine's measured bandwidth (a roofline for that case).
 
 Usage: python benchmarks/network.py [--repeats 5]
@@ -38,7 +41,7 @@ def sklearn(X, y, batch, epochs):
 
     model = MLPRegressor(hidden_layer_sizes=(HIDDEN,), activation="logistic", solver="sgd", momentum=0.0,
                          nesterovs_momentum=False, learning_rate_init=0.01, alpha=0.0,
-                         batch_size=batch or len(X), max_iter=epochs, shuffle=True, tol=0.0,
+                         batch_size=batch or len(X), max_iter=epochs, shuffle=batch is not None, tol=0.0,
                          n_iter_no_change=10**9, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

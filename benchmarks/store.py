@@ -8,7 +8,7 @@ validation curve) N times, durably, one trial at a time as a search does:
 * Optuna ``RDBStorage`` on SQLite (``study.add_trial``).
 
 Usage: python benchmarks/store.py [--trials 200] [--repeats 5]
-Prints a table and writes results/benchmarks/store.csv (medians of the repeats).
+Prints a table and writes benchmarks/results/store.csv (medians of the repeats).
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def main() -> None:
     table["trials"], table["repeats"] = args.trials, args.repeats
     table["date"] = time.strftime("%Y-%m-%d")
     table["machine"] = f"{platform.processor() or platform.machine()}, optuna {optuna.__version__}"
-    out = Path("results/benchmarks/store.csv")
+    out = Path(__file__).resolve().parent / "results" / "store.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)
     print(table[["store", "ms_per_trial_median", "ms_per_trial_min", "ms_per_trial_max",

@@ -174,12 +174,12 @@ def loss_and_gradients(
         loss = output_loss(activations[-1], t, output)
     delta *= scale / n
     for k in range(len(weights) - 1, -1, -1):
-        np.matmul(np.swapaxes(activations[k], -1, -2), delta, out=ws.grad_w[k])
+        np.matmul(activations[k].swapaxes(-1, -2), delta, out=ws.grad_w[k])
         np.matmul(ws.ones[..., :n], delta, out=ws.grad_b[k])  # column sums, as one BLAS call
         if k > 0:
             # delta W^T; with one output column an outer product, which a multiplication does exactly, faster
             product = np.multiply if weights[k].shape[-1] == 1 else np.matmul
-            previous = product(delta, np.swapaxes(weights[k], -1, -2), out=ws.delta[k - 1][..., :n, :])
+            previous = product(delta, weights[k].swapaxes(-1, -2), out=ws.delta[k - 1][..., :n, :])
             _multiply_by_derivative(previous, activations[k], activation, ws.scratch[k - 1][..., :n, :])
             delta = previous
     return loss, ws.grad_w, ws.grad_b

@@ -116,7 +116,8 @@ def population_key(spec: TrialSpec) -> tuple | None:
         return None
     if net.batch_size in (None, "full"):
         return None
-    return (spec.data, spec.task, padded_width(net.hidden_width), *(getattr(net, name) for name in SHARED))
+    return (spec.data, spec.task, padded_width(net.hidden_width, net.batch_size),
+            *(getattr(net, name) for name in SHARED))
 
 
 MAX_POPULATION = 32
@@ -142,6 +143,8 @@ def populations(objective: Objective, specs: list[TrialSpec], cap: int | None = 
     for members in together.values():
         size = cap or min(MAX_POPULATION, max(1, -(-len(members) // workers)))
         count = -(-len(members) // size)
+        if cap is None:  # a multiple of the workers, so that none waits for the last group
+            count = min(len(members), count + (-count % workers))
         groups += [members[k::count] for k in range(count)]  # work spread evenly over the groups
     return sorted(groups, key=lambda group: -sum(_work(spec) for spec in group))
 

@@ -79,11 +79,11 @@ def train_population(nets: list, X: np.ndarray, y: np.ndarray, X_val=None, y_val
         if net.status_ != "diverged":
             net.status_ = "ok"
             members.append(member)
+    batch = batch_rows(first, X.shape[0])
     classes: dict[int, list[_Member]] = {}
     for member in members:
         if len(member.train_curve) < member.until:
-            classes.setdefault(padded_width(member.net.hidden_width), []).append(member)
-    batch = batch_rows(first, X.shape[0])
+            classes.setdefault(padded_width(member.net.hidden_width, batch), []).append(member)
     with np.errstate(over="ignore", invalid="ignore"):
         for width, training in classes.items():
             size = stack_size(batch, width, dtype.itemsize)
@@ -96,18 +96,27 @@ def train_population(nets: list, X: np.ndarray, y: np.ndarray, X_val=None, y_val
     return nets
 
 
-def padded_width(hidden_width: int) -> int:
-    """The width a network is padded to in a population: the next power of two.
+def padded_width(hidden_width: int, batch: int = 1) -> int:
+    """The width a network with mini-batches of ``batch`` rows is padded to in a population.
+
+    Where a step is cheap (batch x width up to :data:`SMALL_STEP` values), its
+    cost is call overhead, paid once per stack: the next power of two, so that
+    few stacks share the work. Beyond, the elementwise work dominates and padding
+    costs in proportion: the next multiple of :data:`WIDTH_STEP`.
 
     It depends on the network alone, so that a network computes the same numbers
     in any population (BLAS sums in an order that depends on the matrix shape):
     results do not depend on which trials were trained together, hence not on
     the number of workers, the population size or a resume.
     """
-    return max(MIN_WIDTH, 1 << (int(hidden_width) - 1).bit_length())
+    width = max(WIDTH_STEP, 1 << (int(hidden_width) - 1).bit_length())
+    if batch * width <= SMALL_STEP:
+        return width
+    return WIDTH_STEP * -(-int(hidden_width) // WIDTH_STEP)
 
 
-MIN_WIDTH = 8  # narrower networks are padded to 8: fewer classes, bigger populations, little waste
+WIDTH_STEP = 8
+SMALL_STEP = 8192
 WORKING_SET = 2**21  # bytes of one layer's activations for the whole stack: kept within the cache
 
 
@@ -118,9 +127,9 @@ def stack_size(batch: int, width: int, itemsize: int) -> int:
     return max(1, WORKING_SET // (batch * width * itemsize))
 
 
-def _stack(members: list[_Member], features: int, pad_bias: float):
+def _stack(members: list[_Member], features: int, batch: int, pad_bias: float):
     """The members' weights and biases stacked along a population axis, padded."""
-    width = max(padded_width(m.net.hidden_width) for m in members)
+    width = max(padded_width(m.net.hidden_width, batch) for m in members)
     sizes = [features] + [width] * members[0].net.n_hidden_layers + [members[0].t.shape[1]]
     dtype = members[0].net.coefs_[0].dtype
     weights = [np.zeros((len(members), a, b), dtype) for a, b in zip(sizes[:-1], sizes[1:])]
@@ -146,7 +155,7 @@ def _train_stacked(members: list[_Member], X, X_val, y_val) -> list[_Member]:
     n, features = X.shape
     batch = batch_rows(net0, n)
     dtype = np.dtype(net0.dtype)
-    weights, biases = _stack(members, features, -np.inf if net0.activation == "sigmoid" else 0.0)
+    weights, biases = _stack(members, features, batch, -np.inf if net0.activation == "sigmoid" else 0.0)
     workspace = Workspace(weights, batch, biases)
     lr = np.array([dtype.type(m.net.learning_rate) for m in members]).reshape(-1, 1, 1)
     targets = np.stack([m.t for m in members])

@@ -97,7 +97,8 @@ def test_results_do_not_depend_on_who_trains_together_to_the_last_bit():
 
 
 def test_padding_is_inert_and_stacks_stay_in_the_cache():
-    assert [padded_width(w) for w in (1, 2, 8, 9, 16, 17, 64, 65)] == [8, 8, 8, 16, 16, 32, 64, 128]
+    assert [padded_width(w, 32) for w in (1, 2, 8, 9, 16, 17, 64, 65)] == [8, 8, 8, 16, 16, 32, 64, 128]
+    assert [padded_width(w, 256) for w in (2, 9, 17, 33, 57, 65)] == [8, 16, 32, 40, 64, 72]
     assert stack_size(32, 32, 8) > stack_size(256, 32, 8) >= 1
     assert stack_size(10**6, 1024, 8) == 1
 
@@ -136,7 +137,6 @@ def test_the_worker_call_trains_a_list_of_specs_as_one_population():
         assert (a.trial, a.status) == (b.trial, b.status) and b.seconds > 0
         assert a.val_loss == pytest.approx(b.val_loss, rel=1e-9, nan_ok=True)
         assert a.val_curve == pytest.approx(b.val_curve, rel=1e-9)
-    assert sum(r.seconds for r in together) < sum(r.seconds for r in alone)
     with pytest.raises(ValueError, match="cannot be trained in a population"):
         train_together(_specs(batch_size="full"), data)
 
@@ -154,7 +154,7 @@ def test_populations_group_what_can_share_a_computation():
     groups = populations(train_and_score, specs, cap=None, workers=2)
     assert sorted(s.key for g in groups for s in g) == sorted(s.key for s in specs)
     for group in groups:
-        assert len({(s.model.get("activation"), s.model["batch_size"], padded_width(s.params["hidden_width"]))
+        assert len({(s.model.get("activation"), s.model["batch_size"], padded_width(s.params["hidden_width"], 32))
                     for s in group}) == 1
         assert len(group) == 1 or group[0].model["batch_size"] != "full"
     assert all(len(g) == 1 for g in populations(train_and_score, specs, cap=1))
