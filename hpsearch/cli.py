@@ -224,10 +224,10 @@ def _version() -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from hpsearch.config import load
-    from hpsearch.runner import default_run_dir, run_experiment
+    from hpsearch.config import Suite, load
+    from hpsearch.runner import default_run_dir, run_experiment, run_suite
 
-    exp = load(args.config)
+    exp = load(args.config, suites=True)
     strategies = None
     if args.strategies is not None:
         strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
@@ -238,8 +238,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                              features=args.features)
     run_dir = args.out or default_run_dir(exp)
     signal.signal(signal.SIGTERM, _interrupt)  # a scheduler's stop: like Ctrl-C, resumable
+    runner = run_suite if isinstance(exp, Suite) else run_experiment
     try:
-        output = run_experiment(exp, run_dir, progress=not args.quiet, force=args.force)
+        output = runner(exp, run_dir, progress=not args.quiet, force=args.force)
     except KeyboardInterrupt:
         again = [a for a in sys.argv[1:] if a not in ("--force",)]
         if "--out" not in again:
@@ -250,7 +251,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if output.resumed_trials:
         print(f"resumed {output.resumed_trials} finished trials from {run_dir}")
     print(output.text)
-    print(f"\nrun folder: {output.run_dir}  (trials.csv, summary.csv, comparison.md, curve_*.png)")
+    shown = ("suite.md, friedman.json, cd-diagram.png, problems/NAME/" if isinstance(exp, Suite)
+             else "comparison.md, curve_*.png")
+    print(f"\nrun folder: {output.run_dir}  (trials.csv, summary.csv, {shown})")
     trials = output.trials
     if len(trials) and not (trials["status"] == "ok").any():
         common = trials["message"].fillna("").replace("", np.nan).dropna()

@@ -177,9 +177,84 @@ class Experiment:
         return tomli_w.dumps(self.to_dict())
 
 
+@dataclass(frozen=True)
+class Suite:
+    """Several problems compared under the same strategies, repetitions and seed:
+    a config with ``[problems.NAME]`` tables (each its own ``data``, ``model``,
+    ``space`` and, optionally, ``budget``, ``strategy`` and ``description``)."""
+
+    name: str
+    problems: tuple[tuple[str, Experiment], ...]
+    raw: dict
+    source: str = "<config>"
+
+    def with_overrides(self, **overrides) -> "Suite":
+        """Command-line overrides, applied to every problem (see :meth:`Experiment.with_overrides`)."""
+        if overrides.get("features") is not None:
+            raise ConfigError("command line: --features is for one problem; a suite names its data per problem")
+        overrides.pop("features", None)
+        problems = tuple((name, exp.with_overrides(**overrides)) for name, exp in self.problems)
+        raw = dict(self.raw)
+        for key in ("n_jobs", "backend", "scheduler", "seed", "repetitions", "strategies"):
+            if overrides.get(key) is not None:
+                raw[key] = overrides[key]
+        if overrides.get("trials") is not None:
+            raw["budget"] = {"trials": overrides["trials"]}
+            raw["problems"] = {k: {**v, "budget": {"trials": overrides["trials"]}} for k, v in raw["problems"].items()}
+        return Suite(self.name, problems, raw, self.source)
+
+    def to_dict(self) -> dict:
+        return {**{k: v for k, v in self.raw.items() if k != "problems"},
+                "problems": {name: {k: v for k, v in exp.to_dict().items() if k in PROBLEM_KEYS}
+                             for name, exp in self.problems}}
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(self.to_dict())
+
+
+SUITE_KEYS = ("name", "description", "seed", "n_jobs", "backend", "scheduler", "strategies", "repetitions",
+              "max_failures", "population", "budget", "strategy", "problems")
+PROBLEM_KEYS = ("description", "data", "model", "space", "budget", "strategy")
+
+
+def parse_suite(raw: dict, source: str = "<config>") -> Suite:
+    """Validate a config with ``[problems.NAME]`` tables into a :class:`Suite`;
+    each problem is an :class:`Experiment` named NAME, sharing the top-level keys."""
+    c = _Checker(source)
+    c.keys(raw, "", SUITE_KEYS)
+    problems = raw["problems"]
+    if not isinstance(problems, dict) or not problems:
+        raise c.fail("problems", "give one [problems.NAME] table per problem, each with its data, model and space")
+    name = raw.get("name", Path(source).stem if source.endswith(".toml") else "suite")
+    shared = {k: v for k, v in raw.items() if k not in ("problems", "name", "description")}
+    parsed = []
+    for problem, table in problems.items():
+        if not NAME.fullmatch(str(problem)):
+            raise c.fail(f"problems.{problem}", "a problem name is 1 to 100 letters, digits and . _ - + "
+                                                "(it names the folder problems/NAME)")
+        c.keys(table, f"problems.{problem}", PROBLEM_KEYS)
+        merged = {**shared, **table, "name": problem}
+        if isinstance(shared.get("strategy"), dict) and isinstance(table.get("strategy"), dict):
+            merged["strategy"] = {**shared["strategy"], **table["strategy"]}
+        try:
+            parsed.append((problem, parse(merged, source)))
+        except ConfigError as exc:
+            where, _, rest = str(exc).partition(": ")
+            key = rest.split(": ", 1)[0].split(".")[0]
+            if key in table:
+                raise ConfigError(f"{where}: problems.{problem}.{rest}") from None
+            raise
+    return Suite(name, tuple(parsed), raw, source)
+
+
+def parse_any(raw: dict, source: str = "<config>") -> Experiment | Suite:
+    """A :class:`Suite` when the config has ``[problems]`` tables, else an :class:`Experiment`."""
+    return parse_suite(raw, source) if isinstance(raw, dict) and "problems" in raw else parse(raw, source)
+
+
 # -- reading -------------------------------------------------------------------
-def load(path: str | Path) -> Experiment:
-    """Read and validate an experiment file."""
+def load(path: str | Path, suites: bool = False) -> Experiment | Suite:
+    """Read and validate an experiment file (a suite too when ``suites``)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such config file")
@@ -191,7 +266,10 @@ def load(path: str | Path) -> Experiment:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     if not raw:
         raise ConfigError(f"{path}: the config is empty; see experiments/quickstart.toml for an example")
-    return parse(raw, str(path))
+    if "problems" in raw and not suites:
+        raise ConfigError(f"{path}: a suite ([problems] tables); run it with `hpsearch run`, or load its "
+                          f"problems' run folders (problems/NAME)")
+    return parse_any(raw, str(path))
 
 
 class _Checker:

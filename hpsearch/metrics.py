@@ -63,7 +63,9 @@ def metric_of(columns) -> Metric:
 
 
 def rmse(prediction: np.ndarray, target: np.ndarray) -> float:
-    return float(np.sqrt(np.mean((np.asarray(prediction, dtype=float) - np.asarray(target, dtype=float)) ** 2)))
+    """Root mean squared error; inf (no warning) when the errors overflow."""
+    with np.errstate(over="ignore"):
+        return float(np.sqrt(np.mean((np.asarray(prediction, dtype=float) - np.asarray(target, dtype=float)) ** 2)))
 
 
 def classification_scores(proba: np.ndarray, y: np.ndarray, classes: np.ndarray) -> dict[str, float]:

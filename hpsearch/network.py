@@ -221,6 +221,49 @@ def _rng(rs) -> np.random.Generator:
     return np.random.default_rng(rs)
 
 
+WORKING_SET = 2**18  # bytes of one layer's activations: what stays in the cache
+
+
+def chunk_rows(batch: int, width: int, itemsize: int) -> int:
+    """Rows of a batch that one pass through the network takes at a time: a big
+    batch (full batch on a large data set) goes in chunks whose activations stay
+    in the cache (:data:`WORKING_SET`), its gradient summed over them."""
+    return min(batch, max(256, WORKING_SET // (width * itemsize)))
+
+
+def step(weights: list, biases: list, X: np.ndarray, t: np.ndarray, activation: str,
+         workspace: Workspace, learning_rate, output: str):
+    """One step of gradient descent on the batch ``X``, ``t`` (weights and biases
+    updated in place); the batch's summed loss (mean loss x rows).
+
+    A batch of more rows than the workspace has goes through in chunks: the
+    gradient of the batch is the sum of the chunks' gradients, each weighted by
+    its share of the rows (the same gradient as in one pass, summed in another
+    order), and the weights move once, after the last chunk.
+    """
+    n = X.shape[-2]
+    if n <= workspace.rows:
+        loss, gw, gb = loss_and_gradients(weights, biases, X, t, activation, workspace, learning_rate, output)
+        for W, b, dW, db in zip(weights, biases, gw, gb):
+            W -= dW  # dW already holds learning_rate * gradient
+            b -= db
+        return loss * n
+    total, sums = 0.0, None
+    for start in range(0, n, workspace.rows):
+        stop = min(start + workspace.rows, n)
+        loss, gw, gb = loss_and_gradients(weights, biases, X[..., start:stop, :], t[..., start:stop, :],
+                                          activation, workspace, learning_rate * ((stop - start) / n), output)
+        total += loss * (stop - start)
+        if sums is None:
+            sums = [g.copy() for g in gw + gb]
+        else:
+            for accumulated, g in zip(sums, gw + gb):
+                accumulated += g
+    for parameter, gradient in zip(weights + biases, sums):
+        parameter -= gradient
+    return total
+
+
 def batch_rows(net, n: int) -> int:
     """Rows per gradient step of ``net`` on ``n`` training rows."""
     return n if net.batch_size in (None, "full") else min(net.batch_size, n)
@@ -235,7 +278,7 @@ def train_epochs(net, X, y, X_val, y_val, until: int, on_epoch=None):
     n = X.shape[0]
     batch = batch_rows(net, n)
     lr = dtype.type(net.learning_rate)
-    workspace = Workspace(net.coefs_, batch)
+    workspace = Workspace(net.coefs_, chunk_rows(batch, net.hidden_width, dtype.itemsize))
     train_curve: list[float] = list(net.loss_curve_)
     val_curve: list[float] = list(net.validation_curve_)
     candidates = [([W.copy() for W in net.coefs_], [b.copy() for b in net.intercepts_])]  # kept against divergence
@@ -248,14 +291,8 @@ def train_epochs(net, X, y, X_val, y_val, until: int, on_epoch=None):
             total = 0.0
             for start in range(0, n, batch):
                 stop = min(start + batch, n)
-                loss, gw, gb = loss_and_gradients(
-                    net.coefs_, net.intercepts_, Xe[start:stop], te[start:stop],
-                    net.activation, workspace, lr, net._output,
-                )
-                total += loss * (stop - start)
-                for W, b, dW, db in zip(net.coefs_, net.intercepts_, gw, gb):
-                    W -= dW  # dW already holds learning_rate * gradient
-                    b -= db
+                total += step(net.coefs_, net.intercepts_, Xe[start:stop], te[start:stop],
+                              net.activation, workspace, lr, net._output)
             score = net._train_score(total / n)
             if not np.isfinite(score) or not all(np.isfinite(W).all() for W in net.coefs_):
                 diverge(net, [*candidates, saved], X, t, len(train_curve) + 1)

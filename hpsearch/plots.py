@@ -176,3 +176,23 @@ def hyperparameter_plots(trials: pd.DataFrame, space: tuple[Dimension, ...], pat
     _save(fig, path)
     plt.close(fig)
     return path
+
+
+def cd_diagram(ranks: pd.Series, p_values: pd.DataFrame, cd: float, path: Path, title: str) -> Path:
+    """The critical-difference diagram: mean ranks (1 is best), strategies the Nemenyi
+    test cannot tell apart joined by a bar, and the critical difference itself."""
+    import scikit_posthocs
+
+    fig, ax = plt.subplots(figsize=(1.6 * FIGSIZE[0], 1.2 + 0.3 * len(ranks)), dpi=DPI)
+    scikit_posthocs.critical_difference_diagram(ranks, p_values, ax=ax, alpha=0.05,
+                                                color_palette=_colours(list(ranks.index)),
+                                                label_fmt_left="{label} ({rank:.2f})",
+                                                label_fmt_right="({rank:.2f}) {label}",
+                                                label_props={"fontsize": 8})
+    ax.tick_params(labelsize=7)
+    ax.set_title(f"{title}\nmean rank (1 is best); a bar joins strategies Nemenyi cannot separate "
+                 f"(alpha 0.05, CD = {cd:.2f})", fontsize=7)
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+    return path

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hpsearch.network import batch_rows, diverge, finish, forward, loss_and_gradients, Workspace
+from hpsearch.network import WORKING_SET, Workspace, batch_rows, chunk_rows, diverge, finish, forward, step
 
 SHARED = ("batch_size", "n_hidden_layers", "activation", "dtype", "shuffle")
 
@@ -86,7 +86,7 @@ def train_population(nets: list, X: np.ndarray, y: np.ndarray, X_val=None, y_val
             classes.setdefault(padded_width(member.net.hidden_width, batch), []).append(member)
     with np.errstate(over="ignore", invalid="ignore"):
         for width, training in classes.items():
-            size = stack_size(batch, width, dtype.itemsize)
+            size = stack_size(chunk_rows(batch, width, dtype.itemsize), width, dtype.itemsize)
             for start in range(0, len(training), size):
                 stack = training[start:start + size]
                 while stack:
@@ -117,7 +117,6 @@ def padded_width(hidden_width: int, batch: int = 1) -> int:
 
 WIDTH_STEP = 8
 SMALL_STEP = 8192
-WORKING_SET = 2**21  # bytes of one layer's activations for the whole stack: kept within the cache
 
 
 def stack_size(batch: int, width: int, itemsize: int) -> int:
@@ -149,6 +148,17 @@ def _own(weights: list, biases: list, p: int, sizes: list[int]):
             [bias[p, 0, :b].copy() for bias, (_, b) in zip(biases, shapes)])
 
 
+def _outputs(weights: list, biases: list, X: np.ndarray, net) -> np.ndarray:
+    """The output unit of every member on ``X`` (the validation split), a few members
+    at a time so that the activations stay in the cache."""
+    rows, width = X.shape[0], weights[0].shape[-1]
+    size = max(1, WORKING_SET // (rows * width * weights[0].itemsize))
+    return np.concatenate([
+        forward([W[p:p + size] for W in weights], [b[p:p + size] for b in biases], X, net.activation,
+                output=net._output)[-1]
+        for p in range(0, len(weights[0]), size)])
+
+
 def _train_stacked(members: list[_Member], X, X_val, y_val) -> list[_Member]:
     """Epochs of the members as one stack until one of them leaves; those that go on."""
     net0 = members[0].net
@@ -156,7 +166,7 @@ def _train_stacked(members: list[_Member], X, X_val, y_val) -> list[_Member]:
     batch = batch_rows(net0, n)
     dtype = np.dtype(net0.dtype)
     weights, biases = _stack(members, features, batch, -np.inf if net0.activation == "sigmoid" else 0.0)
-    workspace = Workspace(weights, batch, biases)
+    workspace = Workspace(weights, chunk_rows(batch, weights[0].shape[-1], dtype.itemsize), biases)
     lr = np.array([dtype.type(m.net.learning_rate) for m in members]).reshape(-1, 1, 1)
     targets = np.stack([m.t for m in members])
     population = np.arange(len(members))[:, None]
@@ -171,14 +181,10 @@ def _train_stacked(members: list[_Member], X, X_val, y_val) -> list[_Member]:
         totals = np.zeros(len(members))
         for start in range(0, n, batch):
             stop = min(start + batch, n)
-            loss, gw, gb = loss_and_gradients(weights, biases, Xe[:, start:stop], te[:, start:stop],
-                                              net0.activation, workspace, lr, net0._output)
-            totals += loss * (stop - start)
-            for W, b, dW, db in zip(weights, biases, gw, gb):
-                W -= dW
-                b -= db
+            totals += step(weights, biases, Xe[:, start:stop], te[:, start:stop], net0.activation, workspace, lr,
+                           net0._output)
         finite = np.logical_and.reduce([np.isfinite(W).all(axis=(1, 2)) for W in weights])
-        out = None if X_val is None else forward(weights, biases, X_val, net0.activation, output=net0._output)[-1]
+        out = None if X_val is None else _outputs(weights, biases, X_val, net0)
         for p, member in enumerate(members):
             sizes = member.sizes(features)
             score = member.net._train_score(totals[p] / n)

@@ -295,7 +295,7 @@ def write_comparison(trials: pd.DataFrame, summary: pd.DataFrame, exp: Experimen
     if exp.budget.kind == "trials" and len(table) > 1:  # compute-fair? say when it is not
         spent = table.set_index("strategy")["epochs_trained_mean"]
         if spent.max() > 1.1 * spent.min() > 0:
-            _say(f"a trial budget is not compute-fair here: epochs trained per repetition range from "
+            _say(f"{exp.name}: a trial budget is not compute-fair here: epochs trained per repetition range from "
                  f"{spent.min():,.0f} ({spent.idxmin()}) to {spent.max():,.0f} ({spent.idxmax()}); "
                  f"budget epochs for a fair comparison")
     m = metric_of(summary.columns)
@@ -319,3 +319,62 @@ def write_comparison(trials: pd.DataFrame, summary: pd.DataFrame, exp: Experimen
     ratio = trials.assign(val_ratio=trials[m.loss("val")] / trials["repetition"].map(baselines))
     plots.hyperparameter_plots(ratio, exp.space, run_dir / "hyperparameters.png", title, list(exp.strategies),
                                label)
+
+
+@dataclass
+class SuiteOutput:
+    run_dir: Path
+    trials: pd.DataFrame
+    summary: pd.DataFrame
+    text: str
+    resumed_trials: int
+    seconds: float
+    problems: dict  # problem name -> its RunOutput
+
+
+def run_suite(suite, run_dir: Path | None = None, progress: bool = True, force: bool = False,
+              objective: Objective = evaluate) -> SuiteOutput:
+    """Run (or resume) every problem of ``suite`` (a :class:`hpsearch.config.Suite`) in
+    ``run_dir/problems/NAME`` (each a complete run folder), then the tables across
+    problems: trials.csv and summary.csv with a ``problem`` column, suite.csv/.md/.tex,
+    friedman.json, cd-diagram.png and the data profile over all problems."""
+    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(suite)
+    check_run_dir(suite, run_dir, force)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(run_dir / "config.toml", suite.to_toml())
+    outputs = {name: run_experiment(exp, run_dir / "problems" / name, progress, force, objective)
+               for name, exp in suite.problems}
+    return write_suite_tables(suite, outputs, run_dir)
+
+
+def write_suite_tables(suite, outputs: dict, run_dir: Path) -> SuiteOutput:
+    from hpsearch import comparison, plots, suite as suites
+
+    trials = pd.concat([o.trials.assign(problem=name) for name, o in outputs.items()], ignore_index=True)
+    summary = pd.concat([o.summary.assign(problem=name) for name, o in outputs.items() if not o.summary.empty],
+                        ignore_index=True)
+    for table in (trials, summary):
+        if "problem" in table:
+            table.insert(0, "problem", table.pop("problem"))
+    report.write_csv(trials, run_dir / "trials.csv")
+    order = list(suite.problems[0][1].strategies)
+    lines = [f"{name}: {o.text.splitlines()[0] if o.text else ''}" for name, o in outputs.items()]
+    if not summary.empty:
+        report.write_csv(summary, run_dir / "summary.csv")
+        blocks = suites.blocks_table({n: o.summary for n, o in outputs.items() if not o.summary.empty}, order)
+        if len(blocks):
+            table = suites.write_suite(blocks, run_dir, f"{suite.name}: {len(outputs)} problems")
+            from hpsearch.export import render
+
+            lines = [render(table, "md")] + suites.verdicts(table)
+        targets = [pd.read_csv(o.run_dir / "targets.csv").assign(problem=name) for name, o in outputs.items()
+                   if (o.run_dir / "targets.csv").is_file()]
+        if targets and len({t["cost_unit"].iloc[0] for t in targets if len(t)}) == 1:
+            targets = pd.concat(targets, ignore_index=True)
+            profile = comparison.data_profile(targets)
+            report.write_csv(profile, run_dir / "ecdf.csv")
+            plots.ecdf_plot(profile, targets["cost_unit"].iloc[0], run_dir / "ecdf.png",
+                            f"{suite.name}: all problems", order)
+    text = "\n".join(lines)
+    return SuiteOutput(run_dir, trials, summary, text, sum(o.resumed_trials for o in outputs.values()),
+                       sum(o.seconds for o in outputs.values()), outputs)

@@ -65,6 +65,27 @@ def without_timing(table: pd.DataFrame) -> pd.DataFrame:
     return table.drop(columns=list(TIMING_COLUMNS))
 
 
+def expected_ert(trials: pd.DataFrame, summary: pd.DataFrame, strategy: str, level: float = 0.9):
+    """(success share, ERT) of ``strategy`` at ``level``, recomputed from trials.csv and
+    summary.csv with the issue's definitions, written out independently of the code."""
+    costs, successes = 0.0, 0
+    repetitions = sorted(summary["repetition"].unique())
+    for rep in repetitions:
+        row = summary[summary.repetition == rep]
+        base, best_any = row["baseline_mean_val_rmse"].iloc[0], row["best_val_rmse"].min()
+        target = base - level * (base - best_any)
+        mine = trials[(trials.strategy == strategy) & (trials.repetition == rep)].sort_values("trial")
+        spent, reached = 0, False
+        for _, trial in mine.iterrows():
+            spent += trial["epochs_trained"]
+            if trial["status"] == "ok" and trial["val_rmse"] <= target + 1e-12:
+                reached = True
+                break
+        costs += spent if reached else mine["epochs_trained"].sum()
+        successes += reached
+    return successes / len(repetitions), (costs / successes if successes else float("inf"))
+
+
 def train_fresh(params: dict, seed: int, model: dict, repetition: int = 0, root_seed: int = 5):
     """Train one network from scratch on repetition ``repetition``'s split of the cached catalog."""
     from hpsearch.catalog import load_catalog

@@ -92,7 +92,7 @@ def test_ert_recomputed_from_the_files_of_a_run(small_catalog, tmp_path):
     summary.csv with the definitions, written out here independently."""
     from hpsearch.runner import run_experiment
 
-    from conftest import experiment
+    from conftest import expected_ert, experiment
 
     run_experiment(experiment(strategies=["random", "tpe", "grid"], repetitions=3, budget={"trials": 6}),
                    tmp_path / "r", progress=False)
@@ -100,23 +100,9 @@ def test_ert_recomputed_from_the_files_of_a_run(small_catalog, tmp_path):
     summary = pd.read_csv(tmp_path / "r" / "summary.csv")
     table = pd.read_csv(tmp_path / "r" / "comparison.csv").set_index("strategy")
     for strategy in ("random", "tpe", "grid"):
-        costs, successes = 0.0, 0
-        for rep in range(3):
-            row = summary[summary.repetition == rep]
-            base, best_any = row["baseline_mean_val_rmse"].iloc[0], row["best_val_rmse"].min()
-            target = base - 0.9 * (base - best_any)
-            mine = trials[(trials.strategy == strategy) & (trials.repetition == rep)].sort_values("trial")
-            spent, reached = 0, False
-            for _, trial in mine.iterrows():
-                spent += trial["epochs_trained"]
-                if trial["status"] == "ok" and trial["val_rmse"] <= target + 1e-12:
-                    reached = True
-                    break
-            costs += spent if reached else mine["epochs_trained"].sum()
-            successes += reached
-        assert table.loc[strategy, "success_90"] == pytest.approx(successes / 3)
-        expected = costs / successes if successes else np.inf
-        assert table.loc[strategy, "ert_90"] == pytest.approx(expected)
+        success, ert = expected_ert(trials, summary, strategy)
+        assert table.loc[strategy, "success_90"] == pytest.approx(success)
+        assert table.loc[strategy, "ert_90"] == pytest.approx(ert)
 
 
 @pytest.mark.parametrize("fmt, marker", [("csv", "strategy,"), ("md", "| strategy"),

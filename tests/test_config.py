@@ -1,11 +1,12 @@
 import importlib.util
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from hpsearch.cli import main
-from hpsearch.config import load, parse
+from hpsearch.config import Suite, load, parse, parse_any
 from hpsearch.errors import ConfigError
 
 GOOD = """
@@ -27,9 +28,15 @@ log = true
 
 def test_shipped_experiments_are_valid(experiments):
     for path in sorted(experiments.glob("*.toml")):
-        exp = load(path)
-        assert exp.space and exp.strategies
-        assert parse(exp.to_dict(), str(path)) == exp  # the resolved config reads back the same
+        loaded = load(path, suites=True)
+        for exp in [e for _, e in loaded.problems] if isinstance(loaded, Suite) else [loaded]:
+            assert exp.space and exp.strategies
+            assert parse(exp.to_dict(), str(path)) == exp  # the resolved config reads back the same
+    suite = load(experiments / "suite.toml", suites=True)
+    assert len(suite.problems) >= 4 and all(e.repetitions >= 20 and e.budget.kind == "epochs"
+                                            for _, e in suite.problems)
+    again = parse_any(tomllib.loads(suite.to_toml()), "again.toml")
+    assert [(n, e.to_dict()) for n, e in again.problems] == [(n, e.to_dict()) for n, e in suite.problems]
 
 
 @pytest.mark.parametrize("text, key, match", [

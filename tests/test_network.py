@@ -191,3 +191,20 @@ def test_continuing_is_bit_identical_to_training_straight_through(batch_size, tm
     assert resumed.n_iter_ == 12
     with pytest.raises(ValueError, match="below the epochs already trained"):
         resumed.continue_fit(X, y, epochs=3)
+
+
+def test_a_big_batch_in_chunks_takes_the_step_of_one_pass():
+    from hpsearch.network import Workspace, step
+
+    rng = np.random.default_rng(3)
+    X, t = rng.normal(size=(1000, 4)), rng.normal(size=(1000, 1))
+    weights = [rng.normal(size=(4, 6)), rng.normal(size=(6, 1))]
+    biases = [rng.normal(size=6), rng.normal(size=1)]
+    one = ([W.copy() for W in weights], [b.copy() for b in biases])
+    chunked = ([W.copy() for W in weights], [b.copy() for b in biases])
+    loss_one = step(*one, X, t, "sigmoid", Workspace(one[0], 1000), 0.5, "identity")
+    loss_chunked = step(*chunked, X, t, "sigmoid", Workspace(chunked[0], 256), 0.5, "identity")
+    assert loss_chunked == pytest.approx(loss_one, rel=1e-12)
+    for a, b, start in zip(one[0] + one[1], chunked[0] + chunked[1], weights + biases):
+        assert not np.allclose(a, start)
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-14)
