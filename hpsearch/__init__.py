@@ -8,9 +8,20 @@ The Python API::
     hpsearch.load("results/quickstart-...")                       # a finished or interrupted run
 """
 
-from hpsearch.api import Run, load, run
 from hpsearch.errors import ConfigError, DataError, HpsearchError, RunError
-from hpsearch.network import NumpyMLPClassifier, NumpyMLPRegressor
+
+# Imported when first used, so that a worker process, which imports only
+# hpsearch.objective and what it needs, does not pay for the API (pandas, Optuna).
+_LAZY = {"Run": "hpsearch.api", "load": "hpsearch.api", "run": "hpsearch.api",
+         "NumpyMLPClassifier": "hpsearch.network", "NumpyMLPRegressor": "hpsearch.network"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'hpsearch' has no attribute {name!r}")
 
 __version__ = "0.2.0"
 

@@ -40,7 +40,7 @@ from typing import Callable, Iterator
 
 from hpsearch.checkpoints import trial_name
 from hpsearch.errors import RunError
-from hpsearch.features import Dataset
+from hpsearch.dataset import Dataset
 from hpsearch.objective import Objective, run_trials
 from hpsearch.trial import TrialResult, TrialSpec
 

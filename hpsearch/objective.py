@@ -27,7 +27,7 @@ from threadpoolctl import threadpool_limits
 
 from hpsearch import estimators
 from hpsearch.checkpoints import load_state, save_state
-from hpsearch.features import Dataset
+from hpsearch.dataset import Dataset
 from hpsearch.metrics import classification_scores, rmse
 from hpsearch.network import NumpyMLPClassifier, NumpyMLPRegressor, check_params
 from hpsearch.population import SHARED, padded_width, train_population
