@@ -18,41 +18,46 @@ import numpy as np
 import pandas as pd
 
 from hpsearch import estimators
-from hpsearch.config import Experiment, load as load_config, parse
+from hpsearch.config import Experiment, Suite, load as load_config, parse_any
 from hpsearch.errors import ConfigError, RunError
 from hpsearch.export import run_metric
 from hpsearch.metrics import metric_of
 
 
-def _experiment(config) -> Experiment:
-    """A path to a TOML file, TOML text, a dict, or an Experiment."""
-    if isinstance(config, Experiment):
+def _experiment(config) -> Experiment | Suite:
+    """A path to a TOML file, TOML text, a dict, an Experiment or a Suite."""
+    if isinstance(config, (Experiment, Suite)):
         return config
     if isinstance(config, dict):
-        return parse(config, "<dict>")
+        return parse_any(config, "<dict>")
     if isinstance(config, Path) or (isinstance(config, str) and "\n" not in config and "=" not in config):
-        return load_config(config)
+        return load_config(config, suites=True)
     if isinstance(config, str):
         try:
             raw = tomllib.loads(config)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"<toml>: not valid TOML: {exc}") from None
-        return parse(raw, "<toml>")
+        return parse_any(raw, "<toml>")
     raise ConfigError(f"config: expected a path, TOML text or a dict, got {type(config).__name__}")
 
 
 def run(config, *, out=None, n_jobs: int | None = None, seed: int | None = None, trials: int | None = None,
-        strategies: list[str] | None = None, quiet: bool = True, force: bool = False) -> "Run":
+        strategies: list[str] | None = None, quiet: bool = True, force: bool = False) -> "Run | dict[str, Run]":
     """Run (or resume) an experiment; the keywords override the config as the CLI flags do.
 
     ``config``: a path to a TOML file, TOML text, or a dict of the same shape.
     ``out``: the run folder (default ``results/NAME-DATE-TIME``); an existing one is resumed.
+    A suite (``[problems.NAME]`` tables) returns ``{NAME: Run}``, one per problem
+    (the suite's own tables are in ``out``).
     """
-    from hpsearch.runner import default_run_dir, run_experiment
+    from hpsearch.runner import default_run_dir, run_experiment, run_suite
 
     exp = _experiment(config).with_overrides(trials=trials, n_jobs=n_jobs, seed=seed, strategies=strategies)
-    output = run_experiment(exp, Path(out) if out is not None else default_run_dir(exp),
-                            progress=not quiet, force=force)
+    folder = Path(out) if out is not None else default_run_dir(exp)
+    if isinstance(exp, Suite):
+        output = run_suite(exp, folder, progress=not quiet, force=force)
+        return {name: Run(problem.run_dir) for name, problem in output.problems.items()}
+    output = run_experiment(exp, folder, progress=not quiet, force=force)
     return Run(output.run_dir)
 
 

@@ -126,3 +126,14 @@ def test_a_suite_config_names_the_problem_and_key_at_fault():
     assert all(exp.repetitions == 3 for _, exp in suite.problems)
     assert suite.problems[1][1].budget.amount == 4
     assert all(exp.n_jobs == 2 for _, exp in suite.with_overrides(n_jobs=2).problems)
+
+
+def test_the_python_api_runs_a_suite(tmp_path):
+    import hpsearch
+
+    raw = {"strategies": ["random", "tpe"], "repetitions": 2, "budget": {"trials": 3},
+           "problems": {"a": {"data": {"dataset": "diabetes"}, "space": SPACE, "model": {"batch_size": 64}},
+                        "b": {"data": {"dataset": "friedman1"}, "space": SPACE, "model": {"batch_size": 64}}}}
+    runs = hpsearch.run(raw, out=tmp_path / "s")
+    assert set(runs) == {"a", "b"} and len(runs["a"].trials) == 2 * 2 * 3
+    assert (tmp_path / "s" / "suite.csv").is_file() and (tmp_path / "s" / "cd-diagram.png").is_file()

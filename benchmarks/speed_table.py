@@ -1,0 +1,84 @@
+"""README's Speed table, rendered from the committed benchmark results.
+
+Every figure in the table is read from a CSV in ``benchmarks/results/`` (written
+by the scripts beside this one); ``tests/test_readme.py`` checks that README
+shows exactly this table.
+
+Usage: python benchmarks/speed_table.py     # prints the markdown table
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _read(name: str) -> pd.DataFrame:
+    return pd.read_csv(RESULTS / f"{name}.csv")
+
+
+def _by(table: pd.DataFrame, column: str, value):
+    return table[table[column].astype(str) == str(value)].iloc[0]
+
+
+def rows() -> list[tuple[str, str, str, str, str]]:
+    """(measurement, hpsearch, peer, ratio, goal) rows."""
+    out = []
+    network = _read("network")
+    for batch in ("32", "256", "full"):
+        r = _by(network, "batch_size", batch)
+        shuffle = "no shuffle on either side" if batch == "full" else "shuffled"
+        out.append((f"network epoch, batch {batch} (18,700 x 4, 32 sigmoid units, {shuffle})",
+                    f"{r.hpsearch_ms_per_epoch:.2f} ms", f"scikit-learn MLPRegressor {r.sklearn_ms_per_epoch:.2f} ms",
+                    f"{r.speedup_vs_sklearn:.2f}x", ">= 3x"))
+    population = _read("population")
+    for r in population.itertuples():
+        out.append((f"quickstart search, {r.trials} trials, 1 worker, batch {r.batch_size}: trials/s",
+                    f"{r.default_trials_per_second:.2f} (populations)",
+                    f"population = 1: {r.population_1_trials_per_second:.2f}", f"{r.speedup:.2f}x", ">= 3x"))
+    optuna = _read("vs_optuna")
+    for r in optuna.itertuples():
+        out.append((f"24 configurations, 2 workers, batch {r.batch_size}: trials/s",
+                    f"{r.hpsearch_trials_per_second:.1f}",
+                    f"Optuna, 2 processes on a JournalStorage {r.optuna_processes_trials_per_second:.1f}; "
+                    f"threads {r.optuna_threads_trials_per_second:.1f}",
+                    f"{r.ratio_vs_optuna_processes:.2f}x; {r.ratio_vs_optuna_threads:.2f}x", ">= 2x (processes)"))
+    scaling = _read("scaling")
+    for r in scaling[scaling["case"].str.startswith("quickstart")].itertuples():
+        out.append((f"2 workers vs 1, {r.case}", f"{r.hpsearch_speedup_2_vs_1:.2f}x",
+                    f"plain multiprocessing pool, same work: {r.machine_speedup_2_vs_1:.2f}x",
+                    f"{r.share_of_machine_speedup:.2f} of the machine's", ">= 0.85"))
+    small = _by(scaling, "case", "~10 ms trials, 2 workers, population = 1")
+    out.append(("engine overhead per trial, ~10 ms trials", f"{small.overhead_ms_per_trial:.2f} ms", "", "", "reported"))
+    scale = _read("scale").iloc[0]
+    out.append((f"{int(scale.trials):,} trials: wall per trial, last 1,000 vs first 1,000",
+                f"{scale.ms_per_trial_last_1000:.2f} vs {scale.ms_per_trial_first_1000:.2f} ms", "",
+                f"{scale.last_vs_first:.2f}x", "within 1.2x"))
+    startup = _read("startup").set_index("command")["seconds"]
+    out.append(("cold start of a worker (imports)",
+                f"{startup['worker: import hpsearch.backends, hpsearch.objective']:.2f} s",
+                f"floor: import sklearn.base {startup['import sklearn.base (the network' + chr(39) + 's floor)']:.2f} s",
+                "", "reported"))
+    out.append(("`hpsearch run --help`", f"{startup['hpsearch run --help']:.2f} s",
+                f"python -c pass {startup['python -c pass']:.2f} s", "", "reported"))
+    store = _read("store").set_index("store")
+    ours = store.iloc[0]
+    journal = store[store.index.str.contains("Journal")].iloc[0]
+    sqlite = store[store.index.str.contains("SQLite|RDB", regex=True)].iloc[0]
+    out.append(("durable store, per trial", f"{ours.ms_per_trial_median:.2f} ms",
+                f"Optuna JournalStorage {journal.ms_per_trial_median:.2f} ms, SQLite {sqlite.ms_per_trial_median:.1f} ms",
+                f"{journal.ratio_to_hpsearch:.1f}x, {sqlite.ratio_to_hpsearch:.0f}x", "reported"))
+    return out
+
+
+def render() -> str:
+    lines = ["| measurement | hpsearch | peer | ratio | goal |", "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {' | '.join(row)} |" for row in rows()]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(render(), end="")
