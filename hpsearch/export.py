@@ -35,7 +35,7 @@ def _format_value(column: str, value) -> str:
         return ""
     if not isinstance(value, (float, np.floating)):
         return str(value)
-    if column.startswith(("p_value", "p vs")):
+    if column.startswith(("p_value", "p_holm", "p vs")):
         return f"{value:.3g}"
     if column == "skill":
         return f"{value:+.2%}"
@@ -43,7 +43,8 @@ def _format_value(column: str, value) -> str:
         return f"{value:.4f}"
     if column == "learning_rate":
         return f"{value:.4g}"
-    if column in ("mean_rank", "mean rank", "seconds_to_target") or column.startswith(("seconds", "success")):
+    if (column in ("mean_rank", "mean rank", "seconds_to_target") or column.startswith(("seconds", "success"))
+            or column.startswith("rel_diff") or column.endswith("_pct")):
         return f"{value:.2f}"
     if float(value).is_integer():
         return f"{int(value)}"
