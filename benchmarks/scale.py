@@ -37,7 +37,8 @@ def main() -> None:
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     with tempfile.TemporaryDirectory() as tmp:
         out = run_experiment(exp, Path(tmp) / "run", progress=False)
-        finished = np.sort(out.trials["finished_at"].to_numpy())
+        stamps = pd.to_datetime(out.trials["finished_at"], utc=True)
+        finished = np.sort((stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy())
         store_mb = (Path(tmp) / "run" / "trials.jsonl").stat().st_size / 1e6
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     window = min(1000, args.trials // 10)
