@@ -59,6 +59,15 @@ def test_loky_reports_a_worker_death_as_a_failed_trial_and_reruns_the_others(tmp
     assert all(r.status == "ok" for r in results if r.trial != 3)
 
 
+def test_a_task_of_several_trials_whose_worker_dies_is_retried_one_trial_per_process(tmp_path):
+    """A population whose worker dies: only the trial that kills it fails, not its mates."""
+    results = collect(LokyBackend(2, tmp_path), [(faults.dies_on_trial_3, specs(6)[:4]),
+                                                 (faults.dies_on_trial_3, specs(6)[4:])])
+    assert [r.trial for r in results] == list(range(6))
+    assert results[3].status == "failed" and results[3].message.startswith(DIED)
+    assert all(r.status == "ok" for r in results if r.trial != 3)
+
+
 def test_the_epoch_channel_carries_reports_from_loky_workers_and_stops_them(tmp_path):
     heard = []
 
