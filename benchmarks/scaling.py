@@ -66,11 +66,12 @@ def _start(exp) -> None:
     _DATA = prepare_problem(exp).dataset(0)
 
 
-def _train(specs: list[TrialSpec]) -> int:
-    return len(run_trials(train_and_score, specs, _DATA))
+def _train(task) -> int:
+    objective, specs = task
+    return len(run_trials(objective, specs, _DATA))
 
 
-def pool_run(pool, groups: list[list[TrialSpec]]) -> float:
+def pool_run(pool, groups: list) -> float:
     start = time.perf_counter()
     for _ in pool.imap_unordered(_train, groups, chunksize=1):
         pass

@@ -200,7 +200,6 @@ class Suite:
                 raw[key] = overrides[key]
         if overrides.get("trials") is not None:
             raw["budget"] = {"trials": overrides["trials"]}
-            raw["problems"] = {k: {**v, "budget": {"trials": overrides["trials"]}} for k, v in raw["problems"].items()}
         return Suite(self.name, problems, raw, self.source)
 
     def to_dict(self) -> dict:

@@ -59,14 +59,15 @@ class Session:
     shared: set = field(default_factory=set)
     population: int | None = None  # trials per worker call at most (None: as keeps the workers busy)
 
-    def submit(self, backend: Backend, specs: list[TrialSpec]) -> None:
-        """Send a task, sharing its data set with the workers first if it is new."""
+    def submit(self, backend: Backend, specs: list[TrialSpec], objective: Objective | None = None) -> None:
+        """Send a task (to ``objective``, default the session's), sharing its data set
+        with the workers first if it is new."""
         key = specs[0].data
         if key not in self.shared:
             if self.data is not None:
                 backend.share({key: self.data(key)})
             self.shared.add(key)
-        backend.submit(self.objective, specs)
+        backend.submit(objective or self.objective, specs)
 
     def spec(self, search: Search, trial: int, proposal: Proposal, with_test: bool = False) -> TrialSpec:
         config = trial if proposal.config is None else proposal.config
@@ -197,8 +198,8 @@ def run_tasks(session: Session, backend: Backend, tasks: list[Task]) -> None:
     each result as it arrives."""
     by_key = {(s.name, s.repetition): s for s, _, _ in tasks}
     specs = [session.spec(search, trial, proposal) for search, trial, proposal in tasks]
-    for group in populations(session.objective, specs, session.population, backend.workers):
-        session.submit(backend, group)
+    for objective, group in populations(session.objective, specs, session.population, backend.workers):
+        session.submit(backend, group, objective)
     while backend.in_flight:
         for result in backend.next_completed():
             session.accept(by_key[(result.strategy, result.repetition)], result)

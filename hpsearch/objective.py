@@ -75,7 +75,8 @@ def train_and_score(spec: TrialSpec, dataset: Dataset) -> TrialResult:
 def train_together(specs: list[TrialSpec], dataset: Dataset) -> list[TrialResult]:
     """Network trials of one population (see :func:`populations`) trained as one
     vectorised computation (:mod:`hpsearch.population`); each result is that of
-    :func:`train_and_score` for its spec (to rounding: the tests check 1e-9)."""
+    :func:`train_and_score` for its spec (to rounding: the tests check 1e-9). As
+    the objective of a worker call (:func:`run_trials`) it takes the whole list."""
     results: dict[int, TrialResult] = {}
     nets, befores, members = [], [], []
     for i, spec in enumerate(specs):
@@ -124,20 +125,22 @@ MAX_POPULATION = 32
 
 
 def populations(objective: Objective, specs: list[TrialSpec], cap: int | None = None,
-                workers: int = 1) -> list[list[TrialSpec]]:
-    """The specs in groups for the workers: trials that ``objective`` can train
-    together in populations of at most ``cap`` (default: as many as keep every
-    worker busy, at most :data:`MAX_POPULATION`), the others alone; the biggest
-    work first.
+                workers: int = 1) -> list[tuple[Objective, list[TrialSpec]]]:
+    """The specs in worker calls, each with the objective that runs it: trials that
+    ``objective`` can train together go to :func:`train_together` in populations of
+    at most ``cap`` (default: as many as keep every worker busy, at most
+    :data:`MAX_POPULATION`), even when a population holds one trial, so that a
+    trial's numbers never depend on its company; the others (and every trial with
+    ``cap = 1``) go alone to ``objective``. The biggest work first.
 
     Grouping never changes a result (see :func:`hpsearch.population.padded_width`).
     """
     together: dict[tuple, list[TrialSpec]] = {}
-    groups = []
+    tasks = []
     for spec in specs:
-        key = None if cap == 1 or objective not in TOGETHER else population_key(spec)
+        key = None if cap == 1 or objective not in (train_and_score, evaluate) else population_key(spec)
         if key is None:
-            groups.append([spec])
+            tasks.append((objective, [spec]))
         else:
             together.setdefault(key, []).append(spec)
     for members in together.values():
@@ -145,8 +148,8 @@ def populations(objective: Objective, specs: list[TrialSpec], cap: int | None = 
         count = -(-len(members) // size)
         if cap is None:  # a multiple of the workers, so that none waits for the last group
             count = min(len(members), count + (-count % workers))
-        groups += [members[k::count] for k in range(count)]  # work spread evenly over the groups
-    return sorted(groups, key=lambda group: -sum(_work(spec) for spec in group))
+        tasks += [(train_together, members[k::count]) for k in range(count)]  # work spread evenly
+    return sorted(tasks, key=lambda task: -sum(_work(spec) for spec in task[1]))
 
 
 def _work(spec: TrialSpec) -> float:
@@ -288,31 +291,26 @@ def run_trials(objective: Objective, specs: list[TrialSpec], dataset: Dataset,
     for them to the driver, and its answer back.
     """
     _one_blas_thread()
-    together = TOGETHER.get(objective)
-    if together is not None and len(specs) > 1:
-        return _run_together(together, objective, specs, dataset, channel)
+    if objective is train_together:
+        return _run_together(specs, dataset, channel)
     return [_run_one(objective, spec, dataset, channel) for spec in specs]
 
 
-def _run_together(together, objective: Objective, specs: list[TrialSpec], dataset: Dataset,
-                  channel) -> list[TrialResult]:
+def _run_together(specs: list[TrialSpec], dataset: Dataset, channel) -> list[TrialResult]:
     """A population in one call. Each trial is charged the population's time in
     proportion to its work (epochs x hidden width). Should the population fail as
     a whole, its trials are trained one by one, so a failure stays in its trial."""
     started_at, start = now(), time.perf_counter()
     try:
-        results = together(specs, dataset)
+        results = train_together(specs, dataset)
     except Exception:
-        return [_run_one(objective, spec, dataset, channel) for spec in specs]
+        return [_run_one(train_and_score, spec, dataset, channel) for spec in specs]
     seconds = time.perf_counter() - start
     work = [max(_work(spec), 1.0) for spec in specs]
     for result, share in zip(results, work):
         result.seconds = seconds * share / sum(work)
         result.started_at = started_at
     return results
-
-
-TOGETHER = {train_and_score: train_together, evaluate: train_together}  # objectives that train populations
 
 
 def _run_one(objective: Objective, spec: TrialSpec, dataset: Dataset, channel) -> TrialResult:

@@ -16,15 +16,17 @@ the others are re-stacked without it) and its own divergence (its matrices are
 separate, so a non-finite loss stays in its trial, which leaves with the weights
 of least training loss, exactly as alone).
 
-Hidden widths differ: every network is padded to the widest. A padded unit must
+Hidden widths differ: networks are grouped by a padded width that depends on
+the network alone (:func:`padded_width`), and padded to it. A padded unit must
 be exactly inert: its incoming weights and outgoing weights are zero, and its
 activation must be zero too, so that the gradient of its outgoing weights
 (activation x error) is zero and they stay zero. tanh(0) = relu(0) = 0 does that
 with a zero bias; for the sigmoid, the padded unit's bias is -inf, so its
 activation is sigmoid(-inf) = 0 exactly (and its derivative a(1 - a) = 0). The
-sums of the next layer then add exact zeros, and each network's numbers are
-those it computes alone (the tests check 1e-9 relative; in practice they agree
-to the last bit).
+sums of the next layer then add exact zeros. BLAS may still sum in another
+order for another matrix shape, so a network's numbers equal those it computes
+alone to rounding (the tests check 1e-9 relative), and equal to the last bit
+those it computes in any other population.
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ def train_population(nets: list, X: np.ndarray, y: np.ndarray, X_val=None, y_val
             for start in range(0, len(training), size):
                 stack = training[start:start + size]
                 while stack:
-                    stack = _train_stacked(stack, X, X_val, y_val)
+                    stack = _train_stacked(stack, X, X_val, y_val, width)
     for member in members:
         finish(member.net, member.train_curve, member.val_curve)
     return nets
@@ -126,9 +128,8 @@ def stack_size(batch: int, width: int, itemsize: int) -> int:
     return max(1, WORKING_SET // (batch * width * itemsize))
 
 
-def _stack(members: list[_Member], features: int, batch: int, pad_bias: float):
-    """The members' weights and biases stacked along a population axis, padded."""
-    width = max(padded_width(m.net.hidden_width, batch) for m in members)
+def _stack(members: list[_Member], features: int, width: int, pad_bias: float):
+    """The members' weights and biases stacked along a population axis, padded to ``width``."""
     sizes = [features] + [width] * members[0].net.n_hidden_layers + [members[0].t.shape[1]]
     dtype = members[0].net.coefs_[0].dtype
     weights = [np.zeros((len(members), a, b), dtype) for a, b in zip(sizes[:-1], sizes[1:])]
@@ -159,14 +160,15 @@ def _outputs(weights: list, biases: list, X: np.ndarray, net) -> np.ndarray:
         for p in range(0, len(weights[0]), size)])
 
 
-def _train_stacked(members: list[_Member], X, X_val, y_val) -> list[_Member]:
-    """Epochs of the members as one stack until one of them leaves; those that go on."""
+def _train_stacked(members: list[_Member], X, X_val, y_val, width: int) -> list[_Member]:
+    """Epochs of the members (padded to ``width``) as one stack until one of them
+    leaves; those that go on."""
     net0 = members[0].net
     n, features = X.shape
     batch = batch_rows(net0, n)
     dtype = np.dtype(net0.dtype)
-    weights, biases = _stack(members, features, batch, -np.inf if net0.activation == "sigmoid" else 0.0)
-    workspace = Workspace(weights, chunk_rows(batch, weights[0].shape[-1], dtype.itemsize), biases)
+    weights, biases = _stack(members, features, width, -np.inf if net0.activation == "sigmoid" else 0.0)
+    workspace = Workspace(weights, chunk_rows(batch, width, dtype.itemsize), biases)
     lr = np.array([dtype.type(m.net.learning_rate) for m in members]).reshape(-1, 1, 1)
     targets = np.stack([m.t for m in members])
     population = np.arange(len(members))[:, None]

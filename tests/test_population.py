@@ -131,7 +131,7 @@ def _dataset():
 
 def test_the_worker_call_trains_a_list_of_specs_as_one_population():
     specs, data = _specs(), _dataset()
-    together = run_trials(train_and_score, specs, data)
+    together = run_trials(train_together, specs, data)
     alone = [run_trials(train_and_score, [spec], data)[0] for spec in specs]
     for a, b in zip(alone, together):
         assert (a.trial, a.status) == (b.trial, b.status) and b.seconds > 0
@@ -141,27 +141,40 @@ def test_the_worker_call_trains_a_list_of_specs_as_one_population():
         train_together(_specs(batch_size="full"), data)
 
 
+def test_a_population_of_one_computes_what_it_computes_among_others():
+    """Whether a trial trains alone or with others in its worker call never changes its bits."""
+    specs, data = _specs(), _dataset()
+    together = run_trials(train_together, specs, data)
+    for spec, among in zip(specs, together):
+        [alone] = run_trials(train_together, [spec], data)
+        assert alone.val_curve == among.val_curve and alone.status == among.status
+    # and a trial alone in its population goes to the population path, not the plain one
+    assert populations(train_and_score, specs[:1]) == [(train_together, specs[:1])]
+
+
 def test_a_population_that_fails_falls_back_to_one_trial_at_a_time():
     specs = _specs()
     specs[1].params["hidden_width"] = "wide"  # refused by the network: its trial alone fails
-    results = run_trials(train_and_score, specs, _dataset())
+    results = run_trials(train_together, specs, _dataset())
     assert [r.status for r in results].count("failed") == 1 and results[1].status == "failed"
     assert "hidden_width" in results[1].message
 
 
 def test_populations_group_what_can_share_a_computation():
     specs = _specs() + _specs(batch_size="full") + _specs(activation="tanh")
-    groups = populations(train_and_score, specs, cap=None, workers=2)
-    assert sorted(s.key for g in groups for s in g) == sorted(s.key for s in specs)
-    for group in groups:
+    tasks = populations(train_and_score, specs, cap=None, workers=2)
+    assert sorted(s.key for _, g in tasks for s in g) == sorted(s.key for s in specs)
+    for objective, group in tasks:
         assert len({(s.model.get("activation"), s.model["batch_size"], padded_width(s.params["hidden_width"], 32))
                     for s in group}) == 1
-        assert len(group) == 1 or group[0].model["batch_size"] != "full"
-    assert all(len(g) == 1 for g in populations(train_and_score, specs, cap=1))
-    assert max(len(g) for g in populations(train_and_score, specs, cap=2)) == 2
-    assert all(len(g) == 1 for g in populations(lambda spec, data: None, specs))
+        full = group[0].model["batch_size"] == "full"
+        assert objective is (train_and_score if full else train_together) and (len(group) == 1 or not full)
+    assert all(o is train_and_score and len(g) == 1 for o, g in populations(train_and_score, specs, cap=1))
+    assert max(len(g) for _, g in populations(train_and_score, specs, cap=2)) == 2
+    custom = lambda spec, data: None  # noqa: E731
+    assert all(o is custom and len(g) == 1 for o, g in populations(custom, specs))
     reporting = [TrialSpec(**{**vars(s), "report_epochs": True}) for s in _specs()]
-    assert all(len(g) == 1 for g in populations(train_and_score, reporting))
+    assert all(len(g) == 1 for _, g in populations(train_and_score, reporting))
 
 
 def test_a_search_in_populations_gives_the_trials_of_one_at_a_time(small_catalog, tmp_path):
