@@ -18,41 +18,44 @@ import numpy as np
 import pandas as pd
 
 from hpsearch import estimators
-from hpsearch.config import Experiment, Suite, load as load_config, parse_any
+from hpsearch.config import Experiment, Suite, load as load_config, parse_any, read_run_config
 from hpsearch.errors import ConfigError, RunError
 from hpsearch.export import run_metric
 from hpsearch.metrics import metric_of
 
 
-def _experiment(config) -> Experiment | Suite:
+def _experiment(config, allow=()) -> Experiment | Suite:
     """A path to a TOML file, TOML text, a dict, an Experiment or a Suite."""
     if isinstance(config, (Experiment, Suite)):
-        return config
+        return config.with_overrides(allow_packages=allow) if allow else config
     if isinstance(config, dict):
-        return parse_any(config, "<dict>")
+        return parse_any(config, "<dict>", allow)
     if isinstance(config, Path) or (isinstance(config, str) and "\n" not in config and "=" not in config):
-        return load_config(config, suites=True)
+        return load_config(config, suites=True, allow=allow)
     if isinstance(config, str):
         try:
             raw = tomllib.loads(config)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"<toml>: not valid TOML: {exc}") from None
-        return parse_any(raw, "<toml>")
+        return parse_any(raw, "<toml>", allow)
     raise ConfigError(f"config: expected a path, TOML text or a dict, got {type(config).__name__}")
 
 
 def run(config, *, out=None, n_jobs: int | None = None, seed: int | None = None, trials: int | None = None,
-        strategies: list[str] | None = None, quiet: bool = True, force: bool = False) -> "Run | dict[str, Run]":
+        strategies: list[str] | None = None, quiet: bool = True, force: bool = False,
+        allow_packages: list[str] | None = None) -> "Run | dict[str, Run]":
     """Run (or resume) an experiment; the keywords override the config as the CLI flags do.
 
     ``config``: a path to a TOML file, TOML text, or a dict of the same shape.
     ``out``: the run folder (default ``results/NAME-DATE-TIME``); an existing one is resumed.
+    ``allow_packages``: packages an estimator may be imported from besides scikit-learn and
+    hpsearch (as ``[model] packages``; importing a package runs its code).
     A suite (``[problems.NAME]`` tables) returns ``{NAME: Run}``, one per problem
     (the suite's own tables are in ``out``).
     """
     from hpsearch.runner import default_run_dir, run_experiment, run_suite
 
-    exp = _experiment(config).with_overrides(trials=trials, n_jobs=n_jobs, seed=seed, strategies=strategies)
+    exp = _experiment(config, tuple(allow_packages or ())).with_overrides(trials=trials, n_jobs=n_jobs, seed=seed, strategies=strategies)
     folder = Path(out) if out is not None else default_run_dir(exp)
     if isinstance(exp, Suite):
         output = run_suite(exp, folder, progress=not quiet, force=force)
@@ -79,7 +82,7 @@ class Run:
 
     def __init__(self, run_dir):
         self.run_dir = Path(run_dir)
-        self.experiment = load_config(self.run_dir / "config.toml")
+        self.experiment = read_run_config(self.run_dir / "config.toml")
 
     def __repr__(self) -> str:
         return f"Run({str(self.run_dir)!r}: {len(self.trials)} trials)"
@@ -93,10 +96,10 @@ class Run:
         if (self.run_dir / "trials.csv").is_file():
             return self._table("trials")
         from hpsearch.report import trials_table
-        from hpsearch.store import TrialStore
+        from hpsearch.store import TrialStore, unique
 
         names = [d.name for d in self.experiment.space]
-        return trials_table(TrialStore(self.run_dir).read(), names, list(self.experiment.strategies),
+        return trials_table(unique(TrialStore(self.run_dir).read()), names, list(self.experiment.strategies),
                             run_metric(self.run_dir))
 
     @property
@@ -142,6 +145,7 @@ class Run:
         params = {**exp.model, **best["params"]}
         problem = prepare_problem(exp)
         path = estimators.for_task(exp.estimator, problem.task)
+        estimators.resolve(path, exp.allowed_packages)  # the config's rules, before anything is made
         model = estimators.make(path, params, trial_seed(exp.seed, repetition, int(row["config"])))
         if fit:
             data = problem.dataset(repetition)

@@ -196,12 +196,22 @@ class LokyBackend(Backend):
         self.markers = str(self.work_dir / RUNNING_FOLDER)
         self._folders: dict[str, str] = {}
         self._futures: dict[concurrent.futures.Future, tuple[Objective, list[TrialSpec], bool]] = {}
+        self._alone: list = []  # one-process executors of trials run alone
 
     def __enter__(self):
         shutil.rmtree(self.markers, ignore_errors=True)
         return self
 
     def close(self):
+        """Stop what still runs (an interrupted run: its workers end before the run folder's
+        lock is released), then delete the shared data and markers."""
+        if any(not future.done() for future in self._futures):
+            for future in self._futures:
+                future.cancel()
+            self._pool().shutdown(wait=True, kill_workers=True)
+            for executor in self._alone:
+                executor.shutdown(wait=True, kill_workers=True)
+        self._futures.clear()
         for folder in (DATA_FOLDER, RUNNING_FOLDER):
             shutil.rmtree(self.work_dir / folder, ignore_errors=True)
 
@@ -221,6 +231,7 @@ class LokyBackend(Backend):
             from joblib.externals.loky import ProcessPoolExecutor
 
             executor = ProcessPoolExecutor(max_workers=1)
+            self._alone.append(executor)
             future = executor.submit(_loky_task, *args)
             future.add_done_callback(lambda _: executor.shutdown(wait=False))
         else:

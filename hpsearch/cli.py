@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--strategies", help="comma-separated strategies, e.g. random,grid,tpe")
     run.add_argument("--features", choices=("challenge", "extended"),
                      help="feature set (overrides the config's data.features)")
+    run.add_argument("--allow-package", action="append", default=[], metavar="PACKAGE",
+                     help="let [model] estimator come from PACKAGE as well as sklearn and hpsearch "
+                          "(importing a package runs its code: name only packages you trust); repeatable")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--force", action="store_true",
                      help="continue a run folder even though its config differs")
@@ -154,10 +157,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     table = export.read_table(args.run_dir, args.table)
     caption = None
     if args.table == "comparison":
-        from hpsearch.config import load
+        from hpsearch.config import read_run_config
 
         config = args.run_dir / "config.toml"
-        caption = export.caption_for(table, load(config).data.target_name if config.is_file() else "the target")
+        caption = export.caption_for(table, read_run_config(config).data.target_name if config.is_file() else "the target")
     if args.format == "latex" and args.table == "comparison" and args.columns == "paper":
         table = export.paper_columns(table)
     _emit(export.render(table, args.format, caption, f"tab:{args.table}" if args.format == "latex" else None),
@@ -167,10 +170,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     from hpsearch import export, report
-    from hpsearch.store import TrialStore
+    from hpsearch.store import TrialStore, unique
 
     store = TrialStore(args.run_dir)
-    records = store.read()
+    records = unique(store.read())
     for problem in store.damaged:
         print(f"warning: {problem}", file=sys.stderr)
     if not records and not (args.run_dir / "summary.csv").is_file():
@@ -190,10 +193,10 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def _param_names(run_dir: Path) -> list[str]:
     """The searched hyperparameters of a run folder, from its config."""
-    from hpsearch.config import load
+    from hpsearch.config import read_run_config
 
     if (run_dir / "config.toml").is_file():
-        return [d.name for d in load(run_dir / "config.toml").space]
+        return [d.name for d in read_run_config(run_dir / "config.toml").space]
     return []
 
 
@@ -227,7 +230,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from hpsearch.config import Suite, load
     from hpsearch.runner import default_run_dir, run_experiment, run_suite
 
-    exp = load(args.config, suites=True)
+    exp = load(args.config, suites=True, allow=tuple(args.allow_package))
     strategies = None
     if args.strategies is not None:
         strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]

@@ -120,16 +120,32 @@ class Experiment:
     space: tuple[Dimension, ...] = ()
     strategy_options: dict = field(default_factory=dict)
     source: str = "<config>"
+    packages: tuple[str, ...] = ()  # [model] packages: where else an estimator may be imported from
+    allow: tuple[str, ...] = field(default=(), compare=False)  # --allow-package: the same, not written
+    read_only: bool = field(default=False, compare=False)  # read from a run folder: the estimator unchecked
+
+    @property
+    def allowed_packages(self) -> tuple[str, ...]:
+        return self.packages + self.allow
+
+    @property
+    def estimator_class(self) -> type:
+        """The estimator's class, imported under the config's rules (see :mod:`hpsearch.estimators`)."""
+        try:
+            return estimators.resolve(self.estimator, self.allowed_packages)
+        except estimators.EstimatorError as exc:
+            raise ConfigError(f"{self.source}: model.estimator: {exc}") from None
 
     def with_overrides(self, *, trials: int | None = None, n_jobs: int | None = None,
                        backend: str | None = None, scheduler: str | None = None,
                        seed: int | None = None, repetitions: int | None = None,
                        strategies: list[str] | None = None,
-                       features: str | None = None) -> "Experiment":
+                       features: str | None = None, allow_packages=None) -> "Experiment":
         """Apply command-line overrides, validated like the file's own values.
 
         A ``scheduler`` without a ``backend`` implies the backend that has schedulers.
         """
+        allow = self.allow + tuple(allow_packages or ())
         raw = self.to_dict()
         if scheduler is not None and backend is None:
             backend = SCHEDULER_BACKEND
@@ -146,7 +162,7 @@ class Experiment:
         if strategies is not None:  # options of strategies left out are kept out, not refused
             raw["strategy"] = {k: v for k, v in raw.get("strategy", {}).items() if k in strategies}
         try:
-            return parse(raw, self.source)
+            return parse(raw, self.source, allow=allow, read_only=self.read_only)
         except ConfigError as exc:
             raise ConfigError(str(exc).replace(f"{self.source}:", f"{where}:", 1)) from None
 
@@ -168,6 +184,8 @@ class Experiment:
         out["model"] = {k: ("full" if k == "batch_size" and v is None else v) for k, v in self.model.items()}
         if self.estimator != NETWORK:
             out["model"] = {"estimator": self.estimator, **out["model"]}
+        if self.packages:
+            out["model"] = {"packages": list(self.packages), **out["model"]}
         out["space"] = {dim.name: dim.to_dict() for dim in self.space}
         if self.strategy_options:
             out["strategy"] = {k: dict(v) for k, v in self.strategy_options.items()}
@@ -216,7 +234,7 @@ SUITE_KEYS = ("name", "description", "seed", "n_jobs", "backend", "scheduler", "
 PROBLEM_KEYS = ("description", "data", "model", "space", "budget", "strategy")
 
 
-def parse_suite(raw: dict, source: str = "<config>") -> Suite:
+def parse_suite(raw: dict, source: str = "<config>", allow=(), read_only: bool = False) -> Suite:
     """Validate a config with ``[problems.NAME]`` tables into a :class:`Suite`;
     each problem is an :class:`Experiment` named NAME, sharing the top-level keys."""
     c = _Checker(source)
@@ -236,7 +254,7 @@ def parse_suite(raw: dict, source: str = "<config>") -> Suite:
         if isinstance(shared.get("strategy"), dict) and isinstance(table.get("strategy"), dict):
             merged["strategy"] = {**shared["strategy"], **table["strategy"]}
         try:
-            parsed.append((problem, parse(merged, source)))
+            parsed.append((problem, parse(merged, source, allow, read_only)))
         except ConfigError as exc:
             where, _, rest = str(exc).partition(": ")
             key = rest.split(": ", 1)[0].split(".")[0]
@@ -246,14 +264,21 @@ def parse_suite(raw: dict, source: str = "<config>") -> Suite:
     return Suite(name, tuple(parsed), raw, source)
 
 
-def parse_any(raw: dict, source: str = "<config>") -> Experiment | Suite:
+def parse_any(raw: dict, source: str = "<config>", allow=(), read_only: bool = False) -> Experiment | Suite:
     """A :class:`Suite` when the config has ``[problems]`` tables, else an :class:`Experiment`."""
-    return parse_suite(raw, source) if isinstance(raw, dict) and "problems" in raw else parse(raw, source)
+    if isinstance(raw, dict) and "problems" in raw:
+        return parse_suite(raw, source, allow, read_only)
+    return parse(raw, source, allow, read_only)
 
 
 # -- reading -------------------------------------------------------------------
-def load(path: str | Path, suites: bool = False) -> Experiment | Suite:
-    """Read and validate an experiment file (a suite too when ``suites``)."""
+def load(path: str | Path, suites: bool = False, allow=(), read_only: bool = False) -> Experiment | Suite:
+    """Read and validate an experiment file (a suite too when ``suites``).
+
+    ``allow``: packages an estimator may come from besides those the config names.
+    ``read_only``: the config of a run folder, read to show its results: its estimator is
+    neither imported nor checked (reading a run folder imports no model).
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such config file")
@@ -268,7 +293,12 @@ def load(path: str | Path, suites: bool = False) -> Experiment | Suite:
     if "problems" in raw and not suites:
         raise ConfigError(f"{path}: a suite ([problems] tables); run it with `hpsearch run`, or load its "
                           f"problems' run folders (problems/NAME)")
-    return parse_any(raw, str(path))
+    return parse_any(raw, str(path), allow, read_only)
+
+
+def read_run_config(path: str | Path) -> Experiment:
+    """The config of a run folder, for readers: nothing it names is imported."""
+    return load(path, suites=False, read_only=True)
 
 
 class _Checker:
@@ -285,6 +315,8 @@ class _Checker:
         if not isinstance(table, dict):
             raise self.fail(key or "top level", f"expected a table, got {_show(table)}")
         for name in table:
+            if not isinstance(name, str):
+                raise self.fail(key or "top level", f"keys are names (strings), got {_show(name)}")
             if name not in allowed:
                 close = difflib.get_close_matches(name, allowed, n=1)
                 hint = f"; did you mean '{close[0]}'?" if close else f"; allowed: {', '.join(allowed)}"
@@ -329,8 +361,9 @@ TOP_KEYS = ("name", "description", "seed", "n_jobs", "backend", "scheduler", "st
             "population", "budget", "data", "model", "space", "strategy")
 
 
-def parse(raw: dict, source: str = "<config>") -> Experiment:
-    """Validate a config given as data (what TOML gives) into an :class:`Experiment`."""
+def parse(raw: dict, source: str = "<config>", allow=(), read_only: bool = False) -> Experiment:
+    """Validate a config given as data (what TOML gives) into an :class:`Experiment`
+    (``allow`` and ``read_only``: see :func:`load`)."""
     from hpsearch.strategies import check_strategy_name, check_strategy_options
 
     c = _Checker(source)
@@ -382,18 +415,28 @@ def parse(raw: dict, source: str = "<config>") -> Experiment:
     data = _parse_data(c, raw.get("data", {}))
     model_raw = raw.get("model", DEFAULT_MODEL)
     estimator = model_raw.get("estimator", NETWORK) if isinstance(model_raw, dict) else NETWORK
+    packages = model_raw.get("packages", []) if isinstance(model_raw, dict) else []
+    problem = estimators.check_package_names(packages) or estimators.check_package_names(list(allow))
+    if problem:
+        raise c.fail("model.packages", problem)
+    packages = tuple(packages)
+    cls = None
     try:
-        cls = estimators.resolve(estimator)
+        if read_only:
+            estimators.check_path(estimator, packages + tuple(allow))
+        else:
+            cls = estimators.resolve(estimator, packages + tuple(allow))
     except estimators.EstimatorError as exc:
         raise c.fail("model.estimator", str(exc)) from None
     if "space" not in raw and estimator != NETWORK:
-        raise c.fail("space", f"give the parameters of {cls.__name__} to search, e.g. [space.alpha]")
-    data = _match_task(c, data, cls, estimator)
+        raise c.fail("space", f"give the parameters of {estimator.rsplit('.', 1)[-1]} to search, e.g. [space.alpha]")
+    data = _match_task(c, data, cls, estimator) if cls is not None else data
     space = _parse_space(c, raw.get("space", DEFAULT_SPACE), cls)
     if "model" not in raw:  # the defaults give way to what is searched
         model_raw = {k: v for k, v in model_raw.items() if k not in {d.name for d in space}}
     model = _parse_model(c, model_raw, {d.name for d in space}, cls)
-    _check_fidelity(c, cls, strategies, kind)
+    if cls is not None:
+        _check_fidelity(c, cls, strategies, kind)
 
     options_raw = c.keys(raw.get("strategy", {}), "strategy", list(strategies))
     options = {}
@@ -409,7 +452,8 @@ def parse(raw: dict, source: str = "<config>") -> Experiment:
                       strategies=tuple(strategies),
                       repetitions=repetitions, max_failures=max_failures, population=population,
                       budget=Budget(kind, amount), data=data, model=model, estimator=estimator, space=space,
-                      strategy_options=options, source=source)
+                      strategy_options=options, source=source, packages=packages, allow=tuple(allow),
+                      read_only=read_only)
 
 
 #: bounds that keep a typo from starting hundreds of processes or years of work (README: Limits)
@@ -503,13 +547,14 @@ def _parse_table(c: _Checker, raw: dict, split: str, fractions: tuple) -> DataCo
     return DataConfig(features, split, fractions, None, "table", str(resolved), target, categorical, time)
 
 
-def _parse_model(c: _Checker, raw: Any, searched: set[str], cls: type) -> dict:
-    c.keys(raw, "model", ["estimator", *estimators.param_names(cls)])
-    fixed = {k: v for k, v in raw.items() if k != "estimator"}
+def _parse_model(c: _Checker, raw: Any, searched: set[str], cls: type | None) -> dict:
+    """The fixed parameters (``cls`` None: a run folder's config, not checked against the class)."""
+    c.keys(raw, "model", ["estimator", "packages", *(estimators.param_names(cls) if cls else raw if isinstance(raw, dict) else ())])
+    fixed = {k: v for k, v in raw.items() if k not in ("estimator", "packages")}
     for key in fixed:
         if key in searched:
             raise c.fail(f"model.{key}", "is also searched in [space]; fix it in one place only")
-    problem = estimators.check_values(cls, fixed)
+    problem = estimators.check_values(cls, fixed) if cls is not None else None
     if problem:
         key = next((k for k in fixed if k in problem), problem.split()[0])
         raise c.fail(f"model.{key}", problem)
@@ -552,8 +597,8 @@ def _check_fidelity(c: _Checker, cls: type, strategies: list[str], budget: str) 
                      f"give a budget in trials or seconds")
 
 
-def _parse_space(c: _Checker, raw: Any, cls: type) -> tuple[Dimension, ...]:
-    c.keys(raw, "space", estimators.param_names(cls))
+def _parse_space(c: _Checker, raw: Any, cls: type | None) -> tuple[Dimension, ...]:
+    c.keys(raw, "space", estimators.param_names(cls) if cls is not None else list(raw) if isinstance(raw, dict) else [])
     if not raw:
         raise c.fail("space", "the search space is empty; give at least one dimension")
     dims = []
@@ -600,6 +645,8 @@ def _parse_space(c: _Checker, raw: Any, cls: type) -> tuple[Dimension, ...]:
 
 def _check_value_range(c: _Checker, dim: Dimension, key: str, cls: type) -> None:
     """Reject values the estimator would refuse, before any trial runs."""
+    if cls is None:
+        return
     values = dim.choices if dim.kind == "categorical" else (dim.low, dim.high)
     for value in values:
         problem = estimators.check_values(cls, {dim.name: value})

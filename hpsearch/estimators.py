@@ -13,8 +13,13 @@ strategies (Hyperband, ASHA) schedule and which an epoch budget counts:
 
 A continued estimator is a warm start: fitting on with a larger fidelity ends
 where fitting straight through ends. Saved estimators are written with
-``skops.io`` and loaded only if every type in them comes from scikit-learn,
-NumPy, SciPy or the estimator's own package: a tampered state file runs no code.
+``skops.io`` and loaded only if every type in them is one skops trusts by default
+or on hpsearch's short list of exact types (:data:`STATE_TYPES`, and the
+estimator's own class): a tampered state file runs no code.
+
+A path is checked before anything is imported (:func:`check_path`): only
+scikit-learn, hpsearch and the packages a config names (``[model] packages``)
+may be imported, and only a class that is a scikit-learn estimator is made.
 """
 
 from __future__ import annotations
@@ -23,23 +28,70 @@ import difflib
 import functools
 import importlib
 import inspect
+import re
 from pathlib import Path
 
 NETWORK = "hpsearch.NumpyMLPRegressor"
 NETWORK_CLASSIFIER = "hpsearch.NumpyMLPClassifier"
-SAFE_MODULES = ("sklearn.", "numpy.", "scipy.", "builtins.")
+#: packages an estimator may come from without being named in ``[model] packages``
+TRUSTED_PACKAGES = ("sklearn", "hpsearch")
+#: the exact types a saved state may hold beyond those skops trusts by default (scikit-learn's
+#: estimators, NumPy's arrays and scalars, plain containers): the helpers of the estimators
+#: hpsearch continues. Anything else (a function such as ``builtins.exec``, a foreign class) is refused.
+STATE_TYPES = (
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.tree._tree.Tree",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+)
+_PATH = re.compile(r"[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
+_PACKAGE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 
 class EstimatorError(ValueError):
     """An estimator path that cannot be used (the message says why)."""
 
 
+def check_package_names(packages) -> str | None:
+    """Why ``packages`` is not a list of top-level package names, or None."""
+    if not isinstance(packages, (list, tuple)) or not all(isinstance(p, str) and _PACKAGE.fullmatch(p)
+                                                          for p in packages):
+        return f"expected a list of top-level package names such as [\"xgboost\"], got {packages!r}"[:200]
+    return None
+
+
+def check_path(path, packages=()) -> None:
+    """Refuse, before any import, a path that is not ``package.module.Class`` inside scikit-learn,
+    hpsearch or one of ``packages`` (no ``__main__``, no dunder: importing those runs code)."""
+    if not isinstance(path, str) or not _PATH.fullmatch(path):
+        raise EstimatorError(f"expected a dotted path to an estimator class such as "
+                             f"'sklearn.linear_model.Ridge', got {str(path)[:80]!r}")
+    parts = path.split(".")
+    if any(part.startswith("__") for part in parts):
+        raise EstimatorError(f"'{path}': a path through a dunder name ({next(p for p in parts if p.startswith('__'))})"
+                             f" is refused; name the estimator class by its public path")
+    allowed = TRUSTED_PACKAGES + tuple(packages)
+    if parts[0] not in allowed:
+        raise EstimatorError(f"'{path}': estimators are imported only from {', '.join(allowed)}; to use "
+                             f"'{parts[0]}', name it in [model] packages = [\"{parts[0]}\"] "
+                             f"(or pass --allow-package {parts[0]})")
+
+
+def resolve(path: str, packages=()) -> type:
+    """The estimator class a dotted path names, if the path is allowed (:func:`check_path`) and
+    names a scikit-learn regressor or classifier. Nothing is imported for a refused path."""
+    check_path(path, tuple(packages))
+    cls = imported(path)
+    if not task_of(cls):
+        raise EstimatorError(f"'{path}' is not a scikit-learn regressor or classifier (is_regressor and "
+                             f"is_classifier are false); e.g. sklearn.ensemble.HistGradientBoostingRegressor")
+    return cls
+
+
 @functools.lru_cache(maxsize=32)
-def resolve(path: str) -> type:
-    """The estimator class a dotted path names (cached: every trial asks)."""
-    if not isinstance(path, str) or "." not in path.strip("."):
-        raise EstimatorError(f"expected a dotted path to a regressor class such as "
-                             f"'sklearn.linear_model.Ridge', got {path!r}")
+def imported(path: str) -> type:
+    """The class at ``path`` (cached: every trial asks). Workers call it with the path their
+    driver checked with :func:`resolve`."""
     module_name, _, name = path.rpartition(".")
     try:
         module = importlib.import_module(module_name)
@@ -48,16 +100,16 @@ def resolve(path: str) -> type:
     cls = getattr(module, name, None)
     if cls is None:
         raise EstimatorError(f"'{module_name}' has no '{name}'")
-    if not inspect.isclass(cls) or task_of(cls) is None:
-        raise EstimatorError(f"'{path}' is not a scikit-learn regressor or classifier (is_regressor and "
-                             f"is_classifier are false); e.g. sklearn.ensemble.HistGradientBoostingRegressor")
     return cls
 
 
-def task_of(cls: type) -> str | None:
-    """``regression`` or ``classification`` (scikit-learn's tags), or None."""
-    from sklearn.base import is_classifier, is_regressor
+def task_of(cls) -> str | None:
+    """``regression`` or ``classification`` (scikit-learn's tags), or None; a class is made
+    only when it is a scikit-learn estimator class."""
+    from sklearn.base import BaseEstimator, is_classifier, is_regressor
 
+    if not inspect.isclass(cls) or not issubclass(cls, BaseEstimator):
+        return None
     try:
         estimator = cls()
     except Exception:
@@ -135,7 +187,7 @@ def counts_per_fit(cls: type, fidelity: str | None) -> bool:
 
 def make(path: str, params: dict, seed: int):
     """An unfitted estimator with ``params``, seeded when it takes a random_state."""
-    cls = resolve(path)
+    cls = imported(path)
     estimator = cls(**params)
     if "random_state" in estimator.get_params(deep=False):
         estimator.set_params(random_state=seed)
@@ -151,13 +203,18 @@ def save_estimator(estimator, path: str) -> None:
     Path(tmp).replace(path)
 
 
-def load_estimator(path: str, own_module: str):
-    """Load a saved estimator, refusing any type outside the safe modules and ``own_module``."""
+def load_estimator(path: str, estimator: str):
+    """Load a saved ``estimator`` (its dotted path), refusing any type that skops does not trust
+    by default and that is neither in :data:`STATE_TYPES` nor the estimator class itself."""
     import skops.io as sio
 
-    safe = SAFE_MODULES + (own_module.split(".")[0] + ".",)
-    types = sio.get_untrusted_types(file=path)
-    unsafe = [t for t in types if not t.startswith(safe)]
+    allowed = set(STATE_TYPES) | {estimator}
+    try:
+        types = sio.get_untrusted_types(file=path)
+    except Exception as exc:  # not a zip, not a skops file
+        raise EstimatorError(f"{path}: not a saved state ({type(exc).__name__}: {str(exc)[:80]})") from None
+    unsafe = [t for t in types if t not in allowed]
     if unsafe:
-        raise EstimatorError(f"{path}: refusing to load a saved state holding {unsafe[0]}")
+        raise EstimatorError(f"{path}: refusing to load a saved state holding {unsafe[0]} "
+                             f"(not a type hpsearch saves)")
     return sio.load(path, trusted=types)

@@ -158,12 +158,12 @@ def to_optuna(run_dir: Path, path: Path | None = None) -> tuple[Path, dict[str, 
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
-    from hpsearch.config import load
-    from hpsearch.store import TrialStore
+    from hpsearch.config import read_run_config
+    from hpsearch.store import TrialStore, unique
 
     run_dir = Path(run_dir)
-    exp = load(run_dir / "config.toml") if (run_dir / "config.toml").is_file() else None
-    records = TrialStore(run_dir).read()
+    exp = read_run_config(run_dir / "config.toml") if (run_dir / "config.toml").is_file() else None
+    records = unique(TrialStore(run_dir).read())
     if exp is None or not records:
         raise RunError(f"{run_dir}: no finished trials to export (is it an hpsearch run folder?)")
     path = Path(path) if path is not None else run_dir / OPTUNA_FILE
@@ -240,9 +240,9 @@ def html_report(run_dir: Path) -> str:
     comparison_csv = run_dir / "comparison.csv"
     if comparison_csv.is_file():
         table = pd.read_csv(comparison_csv)
-        from hpsearch.config import load
+        from hpsearch.config import read_run_config
 
-        target = load(run_dir / "config.toml").data.target_name
+        target = read_run_config(run_dir / "config.toml").data.target_name
         parts += ["<h2>Strategies compared</h2>", _html_table(paper_columns(table)),
                   f"<p class=caption>{esc(caption_for(table, target))}</p>"]
         if len(table) > 1:

@@ -224,13 +224,13 @@ def fit_and_score(spec: TrialSpec, dataset: Dataset) -> TrialResult:
     can continue from ``spec.load_state`` up to the new count: a warm start.
     """
     result = TrialResult.from_spec(spec)
-    cls = estimators.resolve(spec.estimator)
+    cls = estimators.imported(spec.estimator)  # the driver checked the path
     fidelity = estimators.fidelity(cls)
     params = {**spec.model, **spec.params}
     if fidelity is not None:
         params["warm_start"] = True  # the same as a cold fit for a fresh estimator
     if spec.load_state is not None:
-        model = estimators.load_estimator(spec.load_state, cls.__module__)
+        model = estimators.load_estimator(spec.load_state, f"{cls.__module__}.{cls.__qualname__}")
         model.set_params(**params)
         if estimators.counts_per_fit(cls, fidelity):  # max_iter counts one call to fit: the rest
             model.set_params(**{fidelity: params[fidelity] - spec.start_epoch})

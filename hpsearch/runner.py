@@ -7,13 +7,10 @@ backend, and the loop (:mod:`hpsearch.loop`) that runs them.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import platform
 import sys
 import time
-import shutil
 import tomllib
 import warnings
 from dataclasses import dataclass
@@ -24,10 +21,10 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from hpsearch import estimators, report
+from hpsearch import estimators, report, runfolder
 from hpsearch.backends import make_backend
 from hpsearch.budget import Meter, Search
-from hpsearch.checkpoints import STATES_FOLDER, Checkpoints
+from hpsearch.checkpoints import Checkpoints
 from hpsearch.config import Experiment
 from hpsearch.errors import DataError, RunError
 from hpsearch.metrics import metric_of
@@ -35,7 +32,7 @@ from hpsearch.evaluation import Problem, data_key, prepare_problem, repetition_o
 from hpsearch.loop import Session, epoch_handler, replay, run_searches
 from hpsearch.objective import Objective, evaluate
 from hpsearch.seeds import strategy_seed
-from hpsearch.store import TrialStore, write_atomic
+from hpsearch.store import TrialStore, unique, write_atomic
 from hpsearch.strategies import make_strategy
 from hpsearch.trial import TrialResult
 
@@ -60,20 +57,20 @@ def default_run_dir(exp: Experiment) -> Path:
 def check_run_dir(exp: Experiment, run_dir: Path, force: bool) -> bool:
     """True when ``run_dir`` holds an earlier run of this experiment (resume).
 
-    A folder holding a different config is refused, unless ``force``.
+    A folder holding a different config is refused, unless ``force``; a folder holding
+    anything hpsearch did not write is refused, ``force`` or not.
     """
     config_path = run_dir / "config.toml"
-    for folder in [run_dir, *run_dir.parents]:
-        if folder.exists() and not folder.is_dir():
-            raise RunError(f"--out {run_dir}: {folder} is a file; give a folder for the run")
-    if not config_path.is_file():
-        if run_dir.exists() and any(p.name != LOCK_FILE for p in run_dir.iterdir()):
-            raise RunError(f"{run_dir} exists and is not an hpsearch run folder; choose another --out")
+    if not run_dir.is_dir():
         return False
+    runfolder.check_only_ours(run_dir)
+    if not config_path.is_file():
+        return False
+    runfolder.refuse_link(config_path)
     try:
         old = tomllib.loads(config_path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise RunError(f"{config_path}: damaged ({exc}); this run folder cannot be resumed, "
+        raise RunError(f"{config_path}: damaged ({str(exc)[:100]}); this run folder cannot be resumed, "
                        f"choose a new --out") from None
     new = exp.to_dict()
     changed = sorted(k for k in set(old) | set(new)
@@ -88,7 +85,7 @@ def check_run_dir(exp: Experiment, run_dir: Path, force: bool) -> bool:
 def make_searches(exp: Experiment, workers: int) -> list[Search]:
     """One search per (repetition, strategy); strategy warnings shown once."""
     max_trials = exp.budget.amount if exp.budget.kind == "trials" else None
-    fidelity = estimators.fidelity(estimators.resolve(exp.estimator)) or "epochs"
+    fidelity = estimators.fidelity(exp.estimator_class) or "epochs"
     searches = []
     for r in range(exp.repetitions):
         for name in exp.strategies:
@@ -120,7 +117,7 @@ def _say(message: str) -> None:
 
 def meter(exp: Experiment) -> Meter:
     """The budget of ``exp``, counting its estimator's iterations (1 per trial without any)."""
-    cls = estimators.resolve(exp.estimator)
+    cls = exp.estimator_class
     fidelity = estimators.fidelity(cls)
     if fidelity is None:
         return Meter(exp.budget, 1, fidelity="epochs")
@@ -179,6 +176,12 @@ def run_experiment(exp: Experiment, run_dir: Path | None = None, progress: bool 
     workers can import it).
     """
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(exp)
+    # the lock first: a refused run creates, changes and deletes nothing
+    with runfolder.locked(run_dir):
+        return _run_locked(exp, run_dir, progress, force, objective)
+
+
+def _run_locked(exp: Experiment, run_dir: Path, progress: bool, force: bool, objective: Objective) -> RunOutput:
     check_run_dir(exp, run_dir, force)
     problem = prepare_problem(exp)  # reads the data: fails before anything is written if it is unusable
     estimator = estimator_for(exp, problem.task)
@@ -193,8 +196,9 @@ def run_experiment(exp: Experiment, run_dir: Path | None = None, progress: bool 
         _say(damage)
     resumed = replay(session, searches, records, _say)
     # reaches the cluster, if any: fails before anything is written too
-    with make_backend(exp.backend, workers, run_dir, exp.scheduler) as backend, run_lock(run_dir):
+    with make_backend(exp.backend, workers, run_dir, exp.scheduler) as backend:
         write_atomic(run_dir / "config.toml", exp.to_toml())
+        runfolder.write_manifest(run_dir)
         complete, tests, seconds = False, {}, float("nan")
         session.on_result = _Progress(exp, searches, session.meter, progress, problem.metric.loss("val"))
         try:
@@ -207,43 +211,15 @@ def run_experiment(exp: Experiment, run_dir: Path | None = None, progress: bool 
             store.close()
             output = write_tables(exp, problem, searches, tests, run_dir, resumed, seconds)
             cleanup(run_dir, complete)
+            runfolder.write_manifest(run_dir)
     return output
-
-
-LOCK_FILE = ".lock"
-
-
-@contextlib.contextmanager
-def run_lock(run_dir: Path):
-    """Hold the run folder: a second run on it exits 2 naming this process. The
-    operating system releases the lock when the process ends, killed or not."""
-    import fcntl
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    handle = open(run_dir / LOCK_FILE, "a+")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.seek(0)
-        holder = handle.read().strip() or "another process"
-        handle.close()
-        raise RunError(f"{run_dir} is in use by {holder}; wait for it to end, or choose another --out") from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"process {os.getpid()} on {platform.node()}")
-    handle.flush()
-    try:
-        yield
-    finally:
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        handle.close()
 
 
 def estimator_for(exp: Experiment, task: str) -> str:
     """The estimator of the run: the network as regressor or classifier, as the data
     says; another estimator must be made for the problem's task."""
     path = estimators.for_task(exp.estimator, task)
-    kind = estimators.task_of(estimators.resolve(path))
+    kind = estimators.task_of(estimators.resolve(path, exp.allowed_packages))
     if kind != task:
         raise DataError(f"{exp.source}: model.estimator: {path.rsplit('.', 1)[-1]} is a {kind} estimator and "
                         f"the data make a {task} problem ({exp.data.target_name}); choose a "
@@ -254,7 +230,7 @@ def estimator_for(exp: Experiment, task: str) -> str:
 def cleanup(run_dir: Path, complete: bool) -> None:
     """Saved network states go once the run is complete (an interrupted run resumes from them)."""
     if complete:
-        shutil.rmtree(run_dir / STATES_FOLDER, ignore_errors=True)
+        runfolder.remove_states(run_dir)
 
 
 def write_tables(exp: Experiment, problem: Problem, searches: list[Search], tests: dict, run_dir: Path,
@@ -263,8 +239,8 @@ def write_tables(exp: Experiment, problem: Problem, searches: list[Search], test
     # The store is the truth: a Ctrl-C can land between storing a trial and counting it.
     known = {(s.name, s.repetition) for s in searches}
     limit = exp.budget.amount if exp.budget.kind == "trials" else float("inf")
-    records = list({(r["strategy"], r["repetition"], r["trial"]): r for r in reversed(TrialStore(run_dir).read())
-                    if (r["strategy"], r["repetition"]) in known and 0 <= r["trial"] < limit}.values())
+    records = [r for r in unique(TrialStore(run_dir).read())
+               if (r["strategy"], r["repetition"]) in known and 0 <= r["trial"] < limit]
     trials = report.trials_table(records, names, list(exp.strategies), problem.metric)
     report.write_csv(trials, run_dir / "trials.csv")
     baselines = {int(r): problem.baselines(int(r)) for r in trials["repetition"].unique()}
@@ -339,12 +315,17 @@ def run_suite(suite, run_dir: Path | None = None, progress: bool = True, force: 
     problems: trials.csv and summary.csv with a ``problem`` column, suite.csv/.md/.tex,
     friedman.json, cd-diagram.png and the data profile over all problems."""
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(suite)
-    check_run_dir(suite, run_dir, force)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_atomic(run_dir / "config.toml", suite.to_toml())
-    outputs = {name: run_experiment(exp, run_dir / "problems" / name, progress, force, objective)
-               for name, exp in suite.problems}
-    return write_suite_tables(suite, outputs, run_dir)
+    with runfolder.locked(run_dir):
+        check_run_dir(suite, run_dir, force)
+        for name, exp in suite.problems:  # every problem's data, before anything is written
+            prepare_problem(exp)
+        write_atomic(run_dir / "config.toml", suite.to_toml())
+        runfolder.write_manifest(run_dir)
+        outputs = {name: run_experiment(exp, run_dir / "problems" / name, progress, force, objective)
+                   for name, exp in suite.problems}
+        output = write_suite_tables(suite, outputs, run_dir)
+        runfolder.write_manifest(run_dir)
+        return output
 
 
 def write_suite_tables(suite, outputs: dict, run_dir: Path) -> SuiteOutput:

@@ -18,15 +18,27 @@ HGB = "sklearn.ensemble.HistGradientBoostingRegressor"
 
 
 @pytest.mark.parametrize("path, match", [
-    ("os.system", "'os.system' is not a scikit-learn regressor"),
+    ("os.system", "estimators are imported only from sklearn, hpsearch; to use 'os'"),
     ("sklearn.cluster.KMeans", "'sklearn.cluster.KMeans' is not a scikit-learn regressor"),
-    ("nosuchpackage.Model", "cannot import 'nosuchpackage'"),
+    ("sklearn.base.clone", "'sklearn.base.clone' is not a scikit-learn regressor"),
+    ("sklearnx.Model", "imported only from sklearn, hpsearch"),
+    ("hpsearch.__main__.X", "a path through a dunder name"),
+    ("sklearn.linear_model.__init__", "a path through a dunder name"),
+    (".linear_model.Ridge", "expected a dotted path"),
+    ("sklearn..Ridge", "expected a dotted path"),
     ("sklearn.linear_model.Rigde", "'sklearn.linear_model' has no 'Rigde'"),
     ("Ridge", "expected a dotted path"),
 ])
 def test_paths_that_are_not_regressors(path, match):
     with pytest.raises(estimators.EstimatorError, match=match):
         estimators.resolve(path)
+
+
+def test_a_package_named_in_the_config_may_be_imported():
+    with pytest.raises(estimators.EstimatorError, match="cannot import 'nosuchpackage'"):
+        estimators.resolve("nosuchpackage.Model", packages=("nosuchpackage",))
+    with pytest.raises(estimators.EstimatorError, match="is not a scikit-learn regressor"):
+        estimators.resolve("os.path.join", packages=("os",))  # allowed to import, still not an estimator
 
 
 @pytest.mark.parametrize("path, fidelity", [
@@ -39,7 +51,9 @@ def test_fidelity(path, fidelity):
 
 
 @pytest.mark.parametrize("model, space, match", [
-    ({"estimator": "os.system"}, {}, "model.estimator: 'os.system' is not a scikit-learn regressor"),
+    ({"estimator": "os.system"}, {}, "model.estimator: 'os.system': estimators are imported only from"),
+    ({"estimator": "os.system", "packages": ["os"]}, {}, "model.estimator: 'os.system' is not a scikit-learn"),
+    ({"estimator": "sklearn.linear_model.Ridge", "packages": "os"}, None, "model.packages: expected a list"),
     ({"estimator": "sklearn.linear_model.Ridge"}, {"alpah": {"type": "float", "low": 0.1, "high": 1.0}},
      "space.alpah: unknown key; did you mean 'alpha'"),
     ({"estimator": "sklearn.linear_model.Ridge", "random_state": 3}, None, "model.random_state: unknown key"),
@@ -94,6 +108,16 @@ def test_a_saved_state_with_a_foreign_type_is_refused(tmp_path):
     path = str(tmp_path / "evil.state")
     sio.dump({"payload": pd.Timestamp("2020-01-01")}, path)  # a type outside scikit-learn/NumPy/SciPy
     with pytest.raises(estimators.EstimatorError, match="refusing to load a saved state holding pandas"):
+        estimators.load_estimator(path, HGB)
+
+
+@pytest.mark.parametrize("function", [exec, eval, __import__("os").system, print])
+def test_a_saved_state_holding_a_function_is_refused(tmp_path, function):
+    import skops.io as sio
+
+    path = str(tmp_path / "evil.state")
+    sio.dump({"payload": function}, path)
+    with pytest.raises(estimators.EstimatorError, match="refusing to load a saved state holding"):
         estimators.load_estimator(path, HGB)
 
 

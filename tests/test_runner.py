@@ -82,12 +82,12 @@ def test_a_second_run_on_a_folder_in_use_exits_2_naming_the_holder(small_catalog
     import os
 
     from hpsearch.cli import main
-    from hpsearch.runner import run_lock
+    from hpsearch.runfolder import locked
 
     out = tmp_path / "busy"
     config = tmp_path / "c.toml"
     config.write_text("[budget]\ntrials = 2\n")
-    with run_lock(out):
+    with locked(out):
         assert main(["run", str(config), "--out", str(out), "--quiet"]) == 2
         err = capsys.readouterr().err
         assert f"is in use by process {os.getpid()}" in err and err.count("\n") == 1

@@ -1,0 +1,169 @@
+"""What a run folder may hold, its lock and its manifest: hpsearch deletes and overwrites only its own.
+
+A run folder is someone's folder first. hpsearch writes a known set of names
+into it (:data:`OWNED`), lists what it wrote in ``manifest.json``, and:
+
+* refuses to run in a folder that holds anything else (a file it did not write,
+  a symbolic link), with ``--force`` too: ``--force`` lets a changed config
+  continue a run folder, it never makes a foreign file hpsearch's;
+* takes the folder's lock before it creates a backend, a folder or a file, and
+  holds it until every worker has ended; a refused run changes nothing (a
+  folder it created for the lock alone is removed again);
+* opens the files it appends to or truncates without following symbolic links.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import json
+import os
+import platform
+from pathlib import Path
+
+from hpsearch.errors import RunError
+
+LOCK_FILE = ".lock"
+MANIFEST = "manifest.json"
+STATES_FOLDER = "_states"
+#: top-level names hpsearch writes in a run folder (a suite's folder too); folders end with "/"
+OWNED = (
+    "config.toml", "trials.jsonl", "trials.csv", "summary.csv", "run.json", "targets.csv", "report.html",
+    "comparison.csv", "comparison.md", "comparison.tex", "curve_*.csv", "curve_*.png", "curve_*.pdf",
+    "ecdf.csv", "ecdf.png", "ecdf.pdf", "hyperparameters.png", "hyperparameters.pdf", "optuna-journal.log",
+    "suite.csv", "suite.md", "suite.tex", "friedman.json", "cd-diagram.png", "cd-diagram.pdf",
+    "cd-diagram-*.png", "cd-diagram-*.pdf", "problems.csv", ".*.tmp", "*.tmp.png", "*.tmp.pdf",
+    LOCK_FILE, MANIFEST,
+)
+OWNED_FOLDERS = (STATES_FOLDER, "_data", "_running", "problems")
+STATE_FILE = "[0-9]*-[0-9]*-[0-9]*.state*"  # checkpoints.trial_name + suffix (+ .tmp.npz while written)
+
+
+def _owned(name: str, is_dir: bool) -> bool:
+    if is_dir:
+        return name in OWNED_FOLDERS
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in OWNED)
+
+
+def foreign_entries(run_dir: Path) -> list[str]:
+    """Entries of ``run_dir`` that hpsearch did not write: neither in its manifest nor of a name
+    it writes; a symbolic link is always foreign. ``_states/`` is looked into (its files are
+    the ones hpsearch deletes)."""
+    run_dir = Path(run_dir)
+    listed = set(read_manifest(run_dir))
+    out = []
+    for entry in sorted(run_dir.iterdir()):
+        if entry.is_symlink():
+            out.append(f"{entry.name} (a symbolic link)")
+        elif entry.name in listed and entry.name not in OWNED_FOLDERS:
+            continue
+        elif not _owned(entry.name, entry.is_dir()):
+            out.append(entry.name + ("/" if entry.is_dir() else ""))
+    states = run_dir / STATES_FOLDER
+    if states.is_dir() and not states.is_symlink():
+        for entry in sorted(states.iterdir()):
+            if entry.is_symlink() or entry.is_dir() or not fnmatch.fnmatchcase(entry.name, STATE_FILE):
+                out.append(f"{STATES_FOLDER}/{entry.name}")
+    return out
+
+
+def check_only_ours(run_dir: Path) -> None:
+    """Refuse (one line) a run folder holding anything hpsearch did not write."""
+    foreign = foreign_entries(run_dir)
+    if foreign:
+        more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
+        raise RunError(f"{run_dir} holds {foreign[0]}{more}, which hpsearch did not write; it writes and "
+                       f"deletes only its own files: move them away or choose another --out")
+
+
+def read_manifest(run_dir: Path) -> list[str]:
+    path = Path(run_dir) / MANIFEST
+    if not path.is_file() or path.is_symlink():
+        return []
+    try:
+        files = json.loads(path.read_text(encoding="utf-8")).get("files", [])
+    except (ValueError, UnicodeDecodeError, AttributeError, RecursionError):
+        return []
+    return [f for f in files if isinstance(f, str)] if isinstance(files, list) else []
+
+
+def write_manifest(run_dir: Path) -> None:
+    """List what hpsearch wrote in ``run_dir`` (the names it owns that are there)."""
+    from hpsearch.store import write_atomic
+
+    run_dir = Path(run_dir)
+    names = sorted(e.name for e in run_dir.iterdir()
+                   if not e.is_symlink() and _owned(e.name, e.is_dir()) and e.name not in (LOCK_FILE, MANIFEST))
+    write_atomic(run_dir / MANIFEST, json.dumps({"written_by": "hpsearch", "files": names}, indent=1) + "\n")
+
+
+def remove_states(run_dir: Path) -> None:
+    """Delete the saved states hpsearch wrote (and ``_states/`` when that leaves it empty)."""
+    states = Path(run_dir) / STATES_FOLDER
+    if not states.is_dir() or states.is_symlink():
+        return
+    for entry in states.iterdir():
+        if not entry.is_symlink() and entry.is_file() and fnmatch.fnmatchcase(entry.name, STATE_FILE):
+            entry.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        states.rmdir()
+
+
+def open_no_follow(path: Path, flags: int, mode: int = 0o666) -> int:
+    """``os.open`` that refuses a symbolic link with a one-line RunError."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW, mode)
+    except OSError as exc:
+        if Path(path).is_symlink():
+            raise RunError(f"{path} is a symbolic link; hpsearch does not write through links "
+                           f"(replace it with the file itself)") from None
+        raise
+
+
+def refuse_link(path: Path) -> None:
+    if Path(path).is_symlink():
+        raise RunError(f"{path} is a symbolic link; hpsearch does not read or write through links "
+                       f"(replace it with the file itself)")
+
+
+@contextlib.contextmanager
+def locked(run_dir: Path):
+    """Hold the run folder for this process: a second run on it exits 2 naming the holder,
+    having changed nothing. The folder is created when missing, and removed again (with
+    the lock file) when the body fails having written nothing else. The operating system
+    releases the lock when the process ends, killed or not."""
+    import fcntl
+
+    run_dir = Path(run_dir)
+    for folder in [run_dir, *run_dir.parents]:
+        if folder.exists() and not folder.is_dir():
+            raise RunError(f"--out {run_dir}: {folder} is a file; give a folder for the run")
+    created = [folder for folder in [run_dir, *run_dir.parents] if not folder.exists()]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock_path = run_dir / LOCK_FILE
+    lock_existed = lock_path.exists() or lock_path.is_symlink()
+    fd = open_no_follow(lock_path, os.O_RDWR | os.O_CREAT)
+    handle = os.fdopen(fd, "r+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip()[:200] or "another process"
+        handle.close()
+        raise RunError(f"{run_dir} is in use by {holder}; wait for it to end, or choose another --out") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"process {os.getpid()} on {platform.node()}")
+    handle.flush()
+    try:
+        yield
+    except BaseException:
+        if not lock_existed and {e.name for e in run_dir.iterdir()} == {LOCK_FILE}:
+            lock_path.unlink(missing_ok=True)  # a refused run leaves nothing behind
+            with contextlib.suppress(OSError):
+                for folder in created:  # deepest first
+                    folder.rmdir()
+        raise
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
