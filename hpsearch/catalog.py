@@ -72,11 +72,9 @@ def read_catalog_file(path: str | os.PathLike) -> tuple[pd.DataFrame, str]:
         raise DataError(f"{path}: not a readable CSV file ({type(exc).__name__}: "
                         f"{str(exc).splitlines()[0][:120]})") from None
     raw.columns = [str(c).strip() for c in raw.columns]
-    torn = 0
-    with open(path, "rb") as handle:  # a truncated file: its last row may be cut mid-field
-        handle.seek(-1, os.SEEK_END)
-        if handle.read(1) not in (b"\n", b"\r") and len(raw):
-            raw, torn = raw.iloc[:-1], 1
+    torn = int(len(raw) > 0 and _torn_last_line(path, len(raw.columns)))
+    if torn:
+        raw = raw.iloc[:-1]
     if raw.empty and (set(KAGGLE_REQUIRED) <= set(raw.columns) or set(COMCAT_REQUIRED) <= set(raw.columns)):
         raise DataError(f"{path}: the catalog has a header but no rows")
     if set(KAGGLE_REQUIRED) <= set(raw.columns):
@@ -96,6 +94,25 @@ def read_catalog_file(path: str | os.PathLike) -> tuple[pd.DataFrame, str]:
         raise DataError(f"{path}: no row has a readable time and magnitude; is this a catalog?")
     table.attrs["torn_last_line"] = torn
     return table, layout
+
+
+def _torn_last_line(path: Path, n_columns: int) -> bool:
+    """True when the file ends inside its last row: no newline at the end *and* a last line that
+    does not have every field (a file cut mid-write). A complete last row without a newline (the
+    Kaggle file ends so) is a row like any other; a field cut short that still parses is caught
+    by cleaning (it fails to parse as a time or a number)."""
+    with open(path, "rb") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        handle.seek(max(size - 65536, 0))
+        tail = handle.read()
+    if tail.endswith((b"\n", b"\r")):
+        return False
+    last = tail.rsplit(b"\n", 1)[-1].decode("utf-8", errors="replace")
+    try:
+        fields = next(csv.reader([last]), [])
+    except csv.Error:  # an open quote: cut inside a quoted field
+        return True
+    return len(fields) != n_columns or last.count('"') % 2 == 1
 
 
 def _numeric(series: pd.Series) -> pd.Series:
@@ -210,7 +227,7 @@ def clean(table: pd.DataFrame, event_types: list[str] | None = ("earthquake",),
 
     ``event_types=None`` keeps every type.
     """
-    report = CleaningReport(rows_read=len(table), iso_timestamps_parsed=iso_timestamps_parsed,
+    report = CleaningReport(rows_read=len(table) + torn_last_line, iso_timestamps_parsed=iso_timestamps_parsed,
                             torn_last_line=torn_last_line)
     rules = [
         ("unreadable time", table["time"].isna()),

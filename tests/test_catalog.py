@@ -148,8 +148,19 @@ def test_a_failed_import_keeps_the_good_catalog(small_catalog, data_dir, tmp_pat
 def test_a_torn_last_line_is_dropped_and_counted(data_dir, tmp_path):
     path = write_kaggle(tmp_path / "database.csv", synthetic_events(30))
     text = path.read_text()
-    path.write_text(text[:-4])  # cut mid-field, no newline at the end
+    last = text.rstrip("\n").rsplit("\n", 1)[1]
+    path.write_text(text[:len(text) - 1 - len(last) // 2])  # cut mid-row, fields missing, no newline
     import_catalog(path)
     table, report, _ = load_catalog()
-    assert len(table) == 29 and report.torn_last_line == 1
+    assert len(table) == 29 and report.torn_last_line == 1 and report.rows_read == 30
     assert "dropped, a last line without its newline (a truncated file): 1" in report.lines()
+
+
+def test_a_complete_last_row_without_a_newline_is_kept(data_dir, tmp_path):
+    """The Kaggle file ends so: its last earthquake (2016-12-30) is a row like any other."""
+    path = write_kaggle(tmp_path / "database.csv", synthetic_events(30))
+    path.write_text(path.read_text().rstrip("\n"))
+    import_catalog(path)
+    table, report, _ = load_catalog()
+    assert len(table) == 30 and report.torn_last_line == 0 and report.rows_read == 30
+    assert not any("truncated" in line for line in report.lines())
