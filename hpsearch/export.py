@@ -58,6 +58,23 @@ def _rounded(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                  "<": r"\textless{}", ">": r"\textgreater{}", "±": r"\ensuremath{\pm}",
+                  "≥": r"\ensuremath{\geq}", "≤": r"\ensuremath{\leq}", "×": r"\ensuremath{\times}",
+                  "−": "-", "\n": " ", "\r": " "}
+
+
+def latex_escape(text) -> str:
+    """``text`` as LaTeX prints it literally: no command, no math, no comment can come through
+    (a column or caption naming ``\\input{...}`` prints as text)."""
+    return "".join(_LATEX_SPECIAL.get(ch, ch) if ch.isprintable() or ch in "\n\r" else "?" for ch in str(text))
+
+
+def _latex_label(label: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in ":-." else "-" for ch in label)
+
+
 def render(table: pd.DataFrame, fmt: str, caption: str | None = None, label: str | None = None) -> str:
     """The table as csv, md (GitHub markdown), latex (booktabs, with ``label``) or json (records)."""
     if fmt == "csv":
@@ -69,10 +86,13 @@ def render(table: pd.DataFrame, fmt: str, caption: str | None = None, label: str
         align = ["right" if pd.api.types.is_numeric_dtype(table[c]) else "left" for c in table.columns]
         text = shown.to_markdown(index=False, disable_numparse=True, colalign=align) + "\n"
         return text + (f"\n{caption}\n" if caption else "")
-    if fmt == "latex":
-        styler = shown.style.hide(axis="index").format_index(escape="latex", axis=1).format(escape="latex")
+    if fmt == "latex":  # every string escaped here, none by pandas: one rule for cells, headers, caption
+        shown = shown.map(latex_escape)
+        shown.columns = [latex_escape(c) for c in shown.columns]
+        styler = shown.style.hide(axis="index")
         return ("% hpsearch table; needs \\usepackage{booktabs} for its rules\n"
-                + styler.to_latex(hrules=True, caption=caption, label=label, position_float="centering"))
+                + styler.to_latex(hrules=True, caption=latex_escape(caption) if caption else None,
+                                  label=_latex_label(label) if label else None, position_float="centering"))
     raise RunError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 

@@ -54,6 +54,24 @@ SPACE = {
 }
 
 
+def compile_latex(tex: Path) -> None:
+    """Compile ``tex`` (a generated table) with pdflatex inside a minimal document with booktabs;
+    skip where pdflatex is absent (Debian: texlive-latex-base, texlive-latex-recommended)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("pdflatex") is None:
+        pytest.skip("no pdflatex here (Debian packages texlive-latex-base texlive-latex-recommended)")
+    document = tex.parent / f"doc-{tex.stem}.tex"
+    document.write_text("\\documentclass{article}\\usepackage{booktabs}\\begin{document}"
+                        f"\\input{{{tex.name}}}\\end{{document}}\n")
+    done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape",
+                           document.name], cwd=tex.parent, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:]
+    log = document.with_suffix(".log").read_text(errors="replace")
+    assert "Missing character" not in log, "a character the font does not have"
+
+
 def experiment(**overrides):
     raw = {"name": "t", "seed": 5, "n_jobs": 1, "budget": {"trials": 8}, "space": SPACE,
            "model": {"batch_size": 64}}
