@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hpsearch import estimators
+from hpsearch import estimators, runfolder
 from hpsearch.config import Experiment, Suite, load as load_config, parse_any, read_run_config
 from hpsearch.errors import ConfigError, RunError
 from hpsearch.export import run_metric
@@ -88,13 +88,19 @@ class Run:
         return f"Run({str(self.run_dir)!r}: {len(self.trials)} trials)"
 
     def _table(self, name: str) -> pd.DataFrame:
-        path = self.run_dir / f"{name}.csv"
-        return pd.read_csv(path) if path.is_file() else pd.DataFrame()
+        from hpsearch.export import REQUIRED
+
+        table = runfolder.read_csv(self.run_dir / f"{name}.csv", REQUIRED.get(name, ()))
+        return table if table is not None else pd.DataFrame()
 
     @property
     def trials(self) -> pd.DataFrame:
+        """The rows of trials.csv, or of the store when that is missing or damaged."""
         if (self.run_dir / "trials.csv").is_file():
-            return self._table("trials")
+            try:
+                return self._table("trials")
+            except RunError:
+                pass
         from hpsearch.report import trials_table
         from hpsearch.store import TrialStore, unique
 
@@ -113,6 +119,10 @@ class Run:
     def best(self, strategy: str | None = None, repetition: int | None = None) -> dict:
         """The configuration validation chose (among ``strategy``'s and ``repetition``'s,
         or all): its parameters, validation and test RMSE, the baselines beside them."""
+        with runfolder.reading(self.run_dir / "summary.csv"):
+            return self._best(strategy, repetition)
+
+    def _best(self, strategy: str | None, repetition: int | None) -> dict:
         m = metric_of(self.summary.columns)
         summary = self.summary.dropna(subset=[m.best_val]) if not self.summary.empty else self.summary
         if strategy is not None:

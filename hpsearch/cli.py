@@ -14,6 +14,7 @@ import signal
 import sys
 from pathlib import Path
 
+from hpsearch import runfolder
 from hpsearch.errors import HpsearchError
 
 
@@ -151,7 +152,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if args.format == "optuna":
         path, counts = export.to_optuna(args.run_dir, args.output)
-        print(f"wrote {sum(counts.values())} trials in {len(counts)} studies to {path}; "
+        studies = f"{len(counts)} stud{'y' if len(counts) == 1 else 'ies'}"
+        print(f"wrote {sum(counts.values())} trial{'' if sum(counts.values()) == 1 else 's'} in {studies} to {path}; "
               f"open with: optuna-dashboard {path}")
         return 0
     table = export.read_table(args.run_dir, args.table)
@@ -160,11 +162,14 @@ def cmd_export(args: argparse.Namespace) -> int:
         from hpsearch.config import read_run_config
 
         config = args.run_dir / "config.toml"
-        caption = export.caption_for(table, read_run_config(config).data.target_name if config.is_file() else "the target")
-    if args.format == "latex" and args.table == "comparison" and args.columns == "paper":
-        table = export.paper_columns(table)
-    _emit(export.render(table, args.format, caption, f"tab:{args.table}" if args.format == "latex" else None),
-          args.output)
+        with runfolder.reading(args.run_dir / "comparison.csv"):
+            caption = export.caption_for(table, read_run_config(config).data.target_name if config.is_file()
+                                         else "the target")
+    with runfolder.reading(args.run_dir / f"{args.table}.csv"):
+        if args.format == "latex" and args.table == "comparison" and args.columns == "paper":
+            table = export.paper_columns(table)
+        text = export.render(table, args.format, caption, f"tab:{args.table}" if args.format == "latex" else None)
+    _emit(text, args.output)
     return 0
 
 
@@ -185,7 +190,8 @@ def cmd_show(args: argparse.Namespace) -> int:
           + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) + ")")
     if (args.run_dir / "summary.csv").is_file():
         summary = export.read_table(args.run_dir, "summary")
-        print(report.results_text(summary, _param_names(args.run_dir)))
+        with runfolder.reading(args.run_dir / "summary.csv"):
+            print(report.results_text(summary, _param_names(args.run_dir)))
     else:
         print("no summary yet: the run has not written its tables (it writes them when it ends or stops)")
     return 0
@@ -214,7 +220,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from hpsearch import export
 
     table = export.side_by_side(args.run_dirs)
-    _emit(export.render(table, args.format), args.output)
+    with runfolder.reading(Path("comparison.csv")):
+        text = export.render(table, args.format)
+    _emit(text, args.output)
     return 0
 
 
@@ -248,8 +256,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         again = [a for a in sys.argv[1:] if a not in ("--force",)]
         if "--out" not in again:
             again += ["--out", str(run_dir)]
-        print(f"\ninterrupted: finished trials are saved in {run_dir}; resume with:\n"
-              f"  hpsearch {shlex.join(again)}", file=sys.stderr)
+        stored = _stored_trials(Path(run_dir))
+        if stored:
+            print(f"\ninterrupted: {stored} finished trial{'s are' if stored > 1 else ' is'} stored in {run_dir}; "
+                  f"resume with:\n  hpsearch {shlex.join(again)}", file=sys.stderr)
+        else:
+            print("\ninterrupted before any trial finished: nothing is stored", file=sys.stderr)
         return 130
     if output.resumed_trials:
         print(f"resumed {output.resumed_trials} finished trials from {run_dir}")
@@ -257,13 +269,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     shown = ("suite.md, friedman.json, cd-diagram.png, problems/NAME/" if isinstance(exp, Suite)
              else "comparison.md, curve_*.png")
     print(f"\nrun folder: {output.run_dir}  (trials.csv, summary.csv, {shown})")
+    failed = [name for name, problem in getattr(output, "problems", {}).items()
+              if not (problem.trials["status"] == "ok").any()]
+    if failed:
+        print(f"hpsearch: no trial succeeded in problem{'s' if len(failed) > 1 else ''} {', '.join(failed)} "
+              f"(see problems/{failed[0]}/trials.csv); the suite's tables leave {'them' if len(failed) > 1 else 'it'} out",
+              file=sys.stderr)
+        return 3
     trials = output.trials
     if len(trials) and not (trials["status"] == "ok").any():
         common = trials["message"].fillna("").replace("", np.nan).dropna()
         reason = common.value_counts().index[0] if len(common) else "no message"
-        print(f"hpsearch: no trial succeeded: {reason} ({len(trials)} trials)", file=sys.stderr)
+        print(f"hpsearch: no trial succeeded: {reason} ({len(trials)} trial{'' if len(trials) == 1 else 's'})", file=sys.stderr)
         return 3
     return 0
+
+
+def _stored_trials(run_dir: Path) -> int:
+    """Trials stored in a run folder (a suite's: in its problems' folders)."""
+    from hpsearch.store import TrialStore, unique
+
+    folders = [run_dir, *sorted((run_dir / "problems").glob("*"))] if (run_dir / "problems").is_dir() else [run_dir]
+    try:
+        return sum(len(unique(TrialStore(folder).read())) for folder in folders)
+    except HpsearchError:
+        return 0
 
 
 def _interrupt(signum, frame):

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import tomli_w
 
 from hpsearch.backends import BACKENDS, DEFAULT_BACKEND, SCHEDULER_BACKEND
@@ -324,16 +325,16 @@ class _Checker:
         return table
 
     def integer(self, value: Any, key: str, minimum: int | None = None) -> int:
-        if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        if not isinstance(value, numbers.Integral) or isinstance(value, (bool, np.bool_)):
             raise self.fail(key, f"expected an integer, got {_show(value)}")
         if minimum is not None and value < minimum:
             raise self.fail(key, f"must be >= {minimum}, got {value}")
         return int(value)
 
     def number(self, value: Any, key: str) -> float:
-        if not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value):
+        if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)) or not math.isfinite(value):
             raise self.fail(key, f"expected a finite number, got {_show(value)}")
-        return value
+        return int(value) if isinstance(value, numbers.Integral) else float(value)  # NumPy scalars as Python
 
     def choice(self, value: Any, key: str, allowed: tuple[str, ...]) -> str:
         if value not in allowed:
@@ -343,8 +344,13 @@ class _Checker:
     def string_list(self, value: Any, key: str) -> list[str]:
         if isinstance(value, str):
             value = [value]
+        if isinstance(value, tuple):
+            value = list(value)
         if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
             raise self.fail(key, f"expected a non-empty list of names, got {_show(value)}")
+        repeated = next((v for i, v in enumerate(value) if v in value[:i]), None)
+        if repeated is not None:
+            raise self.fail(key, f"'{repeated}' is named twice")
         return value
 
 
@@ -437,6 +443,7 @@ def parse(raw: dict, source: str = "<config>", allow=(), read_only: bool = False
     model = _parse_model(c, model_raw, {d.name for d in space}, cls)
     if cls is not None:
         _check_fidelity(c, cls, strategies, kind)
+        _check_fidelity_bound(c, cls, space, model)
 
     options_raw = c.keys(raw.get("strategy", {}), "strategy", list(strategies))
     options = {}
@@ -525,7 +532,12 @@ def _parse_table(c: _Checker, raw: dict, split: str, fractions: tuple) -> DataCo
     if not isinstance(path, str) or not path:
         raise c.fail("data.path", f"expected a file name, got {_show(path)}")
     folder = Path(c.source).parent if Path(c.source).suffix == ".toml" else Path.cwd()
-    resolved = (folder / path).resolve()
+    if "\x00" in path:
+        raise c.fail("data.path", f"a file name cannot hold a NUL character, got {_show(path)}")
+    try:
+        resolved = (folder / path).resolve()
+    except (OSError, RuntimeError) as exc:  # a symbolic link loop
+        raise c.fail("data.path", f"cannot follow '{path}' ({str(exc)[:100]})") from None
     if resolved.suffix.lower() not in (".csv", ".parquet", ".pq"):
         raise c.fail("data.path", f"expected a .csv or .parquet file, got '{path}'")
     target = raw.get("target")
@@ -578,6 +590,25 @@ def _match_task(c: _Checker, data: DataConfig, cls: type, estimator: str) -> Dat
         raise c.fail("model.estimator", f"{cls.__name__} is a {kind} estimator and the problem is "
                      f"{data.task} (data.task); choose a {'classifier' if data.task == 'classification' else 'regressor'}")
     return data
+
+
+#: the most iterations (epochs, max_iter, n_estimators) one trial may train, searched or fixed
+MAX_FIDELITY = 100_000
+
+
+def _check_fidelity_bound(c: _Checker, cls: type, space: tuple[Dimension, ...], model: dict) -> None:
+    fidelity = estimators.fidelity(cls) or next((n for n in ("max_iter", "n_estimators")
+                                                 if n in estimators.param_names(cls)), None)
+    if fidelity is None:
+        return
+    dim = next((d for d in space if d.name == fidelity), None)
+    values = [v for v in (dim.choices if dim.kind == "categorical" else (dim.high,))] if dim else []
+    where = f"space.{fidelity}" if dim else f"model.{fidelity}"
+    if fidelity in model:
+        values.append(model[fidelity])
+    for value in values:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > MAX_FIDELITY:
+            raise c.fail(where, f"at most {MAX_FIDELITY:,} iterations per trial, got {value:,}")
 
 
 def _check_fidelity(c: _Checker, cls: type, strategies: list[str], budget: str) -> None:

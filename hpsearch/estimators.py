@@ -179,6 +179,11 @@ def fidelity(cls: type) -> str | None:
     return None
 
 
+def default_of(cls: type, name: str):
+    """The estimator's own default of parameter ``name``."""
+    return cls().get_params(deep=False)[name]
+
+
 def counts_per_fit(cls: type, fidelity: str | None) -> bool:
     """True when ``max_iter`` limits one call to ``fit`` (SGD, MLP) rather than the
     total (histogram gradient boosting): a continuation then asks for the rest."""

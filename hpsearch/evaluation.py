@@ -13,6 +13,7 @@ from typing import Callable
 
 import numpy as np
 
+from hpsearch.errors import DataError
 from hpsearch import problems
 from hpsearch.backends import Backend
 from hpsearch.budget import Search
@@ -130,7 +131,11 @@ def prepare_problem(exp: Experiment) -> Problem:
 
         def split(r):
             return problems.prepare_table(table, data.split, data.fractions, split_seed(exp.seed, r))
-    first = split(0)
+    try:
+        first = split(0)
+    except DataError as exc:
+        where = data.path if data.dataset == "table" else f"the {data.dataset} data"
+        raise DataError(f"{where}: {exc}") if not str(exc).startswith(str(where)) else exc from None
     return Problem(split, cleaning, meta, task, n_features=first.X_train.shape[1])
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from hpsearch import runfolder
 from hpsearch.errors import RunError
 from hpsearch.metrics import metric_of
 from hpsearch.store import write_atomic
@@ -19,14 +21,19 @@ OPTUNA_FILE = "optuna-journal.log"
 DIGITS = 4
 
 
+REQUIRED = {"trials": ("strategy", "repetition", "trial", "status"), "summary": ("strategy", "repetition"),
+            "comparison": ("strategy",)}
+
+
 def read_table(run_dir: Path, table: str) -> pd.DataFrame:
     path = Path(run_dir) / f"{table}.csv"
     if not Path(run_dir).is_dir():
         raise RunError(f"{run_dir}: no such run folder")
-    if not path.is_file():
+    frame = runfolder.read_csv(path, REQUIRED.get(table, ()))
+    if frame is None:
         raise RunError(f"{path}: not found; is {run_dir} a finished hpsearch run folder? "
                        f"(tables: {', '.join(TABLES)})")
-    return pd.read_csv(path)
+    return frame
 
 
 def _format_value(column: str, value) -> str:
@@ -133,6 +140,8 @@ def side_by_side(run_dirs: list[Path], labels: list[str] | None = None) -> pd.Da
         table = read_table(run_dir, "comparison")
         features = _features_of(Path(run_dir))
         m = metric_of(table.columns)
+        if f"{m.best_val}_mean" not in table.columns:
+            raise runfolder.damaged(Path(run_dir) / "comparison.csv", f"no column '{m.best_val}_mean'")
         keep = ["strategy", f"{m.best_val}_mean", f"{m.best_val}_std", f"{m.loss('test')}_mean",
                 f"baseline_{m.name}", f"{m.reference}_{m.name}", "skill",
                 *[f"test_{e}_mean" for e in m.extras], "mean_rank", "p_value_vs_random"]
@@ -148,7 +157,11 @@ def _features_of(run_dir: Path) -> str:
 
     config = run_dir / "config.toml"
     if config.is_file():
-        return tomllib.loads(config.read_text()).get("data", {}).get("features", "?")
+        try:
+            features = tomllib.loads(runfolder.read_text(config)).get("data", {}).get("features", "?")
+        except tomllib.TOMLDecodeError:
+            raise runfolder.damaged(config, "not valid TOML") from None
+        return features if isinstance(features, str) else "selected"
     return "?"
 
 
@@ -200,7 +213,9 @@ def to_optuna(run_dir: Path, path: Path | None = None) -> tuple[Path, dict[str, 
     for (strategy, repetition), group in groups.items():
         study = optuna.create_study(study_name=study_name(strategy, repetition), storage=storage,
                                     direction="minimize")
-        study.set_metric_names([metric])
+        with warnings.catch_warnings():  # "experimental" in Optuna: not the user's concern
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([metric])
         trials = [_frozen(r, distributions) for r in sorted(group, key=lambda r: r.trial)]
         study.add_trials(trials)
         counts[study.study_name] = len(trials)
@@ -237,8 +252,10 @@ def run_metric(run_dir: Path):
     from hpsearch.metrics import metric_for
 
     run_json = Path(run_dir) / "run.json"
-    return metric_for(json.loads(run_json.read_text()).get("task", "regression") if run_json.is_file()
-                      else "regression")
+    task = (runfolder.read_json(run_json) or {}).get("task", "regression")
+    if task not in ("regression", "classification"):
+        raise runfolder.damaged(run_json, f"task {str(task)[:40]!r}")
+    return metric_for(task)
 
 
 # -- the HTML report -------------------------------------------------------------------
@@ -259,14 +276,15 @@ def html_report(run_dir: Path) -> str:
     parts = [f"<h1>hpsearch run: {esc(run_dir.name)}</h1>"]
     comparison_csv = run_dir / "comparison.csv"
     if comparison_csv.is_file():
-        table = pd.read_csv(comparison_csv)
+        table = runfolder.read_csv(comparison_csv, REQUIRED["comparison"])
         from hpsearch.config import read_run_config
 
         target = read_run_config(run_dir / "config.toml").data.target_name
-        parts += ["<h2>Strategies compared</h2>", _html_table(paper_columns(table)),
-                  f"<p class=caption>{esc(caption_for(table, target))}</p>"]
-        if len(table) > 1:
-            parts.append(f"<p><b>Verdict.</b> {esc(_verdict(table))}</p>")
+        with runfolder.reading(comparison_csv):
+            parts += ["<h2>Strategies compared</h2>", _html_table(paper_columns(table)),
+                      f"<p class=caption>{esc(caption_for(table, target))}</p>"]
+            if len(table) > 1:
+                parts.append(f"<p><b>Verdict.</b> {esc(_verdict(table))}</p>")
     for name in FIGURES:
         png = run_dir / f"{name}.png"
         if png.is_file():
@@ -274,13 +292,13 @@ def html_report(run_dir: Path) -> str:
             parts.append(f'<figure><img alt="{esc(name)}" src="data:image/png;base64,{data}">'
                          f"<figcaption>{esc(name.replace('_', ' '))}</figcaption></figure>")
     if (run_dir / "summary.csv").is_file():
-        parts += ["<h2>Per repetition</h2>", _html_table(_rounded(pd.read_csv(run_dir / "summary.csv")))]
+        parts += ["<h2>Per repetition</h2>", _html_table(_rounded(read_table(run_dir, "summary")))]
     run_json = run_dir / "run.json"
     if run_json.is_file():
-        meta = json.loads(run_json.read_text())
+        cleaning = runfolder.read_json(run_json).get("cleaning", [])
         parts += ["<h2>Data</h2>", "<ul>" + "".join(f"<li>{esc(str(line))}</li>"
-                                                     for line in meta.get("cleaning", [])) + "</ul>"]
-    parts += ["<h2>Config</h2>", f"<pre>{esc((run_dir / 'config.toml').read_text())}</pre>"]
+                                                     for line in (cleaning if isinstance(cleaning, list) else [])) + "</ul>"]
+    parts += ["<h2>Config</h2>", f"<pre>{esc(runfolder.read_text(run_dir / 'config.toml'))}</pre>"]
     style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto;color:#222}"
              "table{border-collapse:collapse;font-size:90%}td,th{padding:.2em .6em;border-bottom:1px solid #ccc}"
              "th{border-bottom:2px solid #444}figure{display:inline-block;margin:.5em;width:45%;vertical-align:top}"

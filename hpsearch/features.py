@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from hpsearch.dataset import ARRAYS, Dataset  # noqa: F401  (prepared splits are Datasets)
+from hpsearch.errors import DataError
 
 FEATURE_SETS = ("challenge", "extended")
 SPLITS = ("random", "temporal")
@@ -88,12 +89,18 @@ def split_rows(n: int, fractions: tuple[float, float, float], method: str,
     class of at least 3 rows has a row in each).
     """
     if stratify is not None and method == "random":
-        return _stratified(np.asarray(stratify), fractions, np.random.default_rng(seed))
-    n_train = int(round(fractions[0] * n))
-    n_val = int(round(fractions[1] * n))
-    order = np.random.default_rng(seed).permutation(n) if method == "random" else np.arange(n)
-    train, val, test = np.split(order, [n_train, n_train + n_val])
-    return np.sort(train), np.sort(val), np.sort(test)
+        parts = _stratified(np.asarray(stratify), fractions, np.random.default_rng(seed))
+    else:
+        n_train = int(round(fractions[0] * n))
+        n_val = int(round(fractions[1] * n))
+        order = np.random.default_rng(seed).permutation(n) if method == "random" else np.arange(n)
+        parts = tuple(np.sort(part) for part in np.split(order, [n_train, n_train + n_val]))
+    sizes = [len(part) for part in parts]
+    if sizes[0] < MIN_TRAIN_ROWS or min(sizes[1:]) < 1:
+        raise DataError(f"{n} rows split {fractions[0]:g}/{fractions[1]:g}/{fractions[2]:g} give {sizes[0]} "
+                        f"training, {sizes[1]} validation and {sizes[2]} test rows; a search needs at least "
+                        f"{MIN_TRAIN_ROWS} training rows and one of each other (more data, or other data.fractions)")
+    return parts
 
 
 def _stratified(labels: np.ndarray, fractions, rng: np.random.Generator):
@@ -111,10 +118,22 @@ def _stratified(labels: np.ndarray, fractions, rng: np.random.Generator):
     return tuple(np.sort(np.concatenate(p)) for p in parts)
 
 
-def min_max_scale(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
-    """Scale every column to [0, 1] with the training minima and maxima."""
-    low = train.min(axis=0)
-    span = train.max(axis=0) - low
+MIN_TRAIN_ROWS = 2
+
+
+def min_max_scale(train: np.ndarray, *others: np.ndarray, names=None) -> list[np.ndarray]:
+    """Scale every column to [0, 1] with the training minima and maxima (``names``: the
+    columns, for the error when a column is not finite or its range overflows)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        low = train.min(axis=0)
+        span = train.max(axis=0) - low
+    bad = ~np.isfinite(span)
+    if bad.any():
+        column = int(np.flatnonzero(bad)[0])
+        name = f"'{names[column]}'" if names is not None else f"{column}"
+        raise DataError(f"feature {name} holds values that are not finite or whose range overflows "
+                        f"(min {train[:, column].min():.3g}, max {train[:, column].max():.3g}); "
+                        f"remove or rescale them")
     span[span == 0] = 1.0
     return [(a - low) / span for a in (train, *others)]
 

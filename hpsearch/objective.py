@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextvars
 import os
+import signal
 import time
 import traceback
 import warnings
@@ -229,6 +230,7 @@ def fit_and_score(spec: TrialSpec, dataset: Dataset) -> TrialResult:
     params = {**spec.model, **spec.params}
     if fidelity is not None:
         params["warm_start"] = True  # the same as a cold fit for a fresh estimator
+        params.setdefault(fidelity, estimators.default_of(cls, fidelity))  # neither fixed nor searched
     if spec.load_state is not None:
         model = estimators.load_estimator(spec.load_state, f"{cls.__module__}.{cls.__qualname__}")
         model.set_params(**params)
@@ -236,15 +238,64 @@ def fit_and_score(spec: TrialSpec, dataset: Dataset) -> TrialResult:
             model.set_params(**{fidelity: params[fidelity] - spec.start_epoch})
     else:
         model = estimators.make(spec.estimator, params, spec.seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model.fit(dataset.X_train, dataset.y_train)
+    if spec.time_limit is not None:  # a fit cannot stop between epochs: it runs against the clock
+        model = fit_before(model, dataset, spec.time_limit)
+        if model is None:
+            result.status = "stopped"
+            result.message = f"stopped by the seconds budget: the fit ran past {spec.time_limit:.3g} s and was ended"
+            return result
+    else:
+        _fit(model, dataset)
     if spec.load_state is not None and fidelity is not None:
         model.set_params(**{fidelity: params[fidelity]})
     if spec.save_state is not None:
         estimators.save_estimator(model, spec.save_state)
     result.epochs_trained = (params[fidelity] - spec.start_epoch) if fidelity is not None else 0
     return score(model, spec, dataset, result)
+
+
+def _fit(model, dataset: Dataset):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(dataset.X_train, dataset.y_train)
+    return model
+
+
+def fit_before(model, dataset: Dataset, seconds: float):
+    """``model`` fitted in a forked child process that is ended after ``seconds``: the fitted model,
+    or None when time ran out. (An estimator's ``fit`` has no point to stop at; a seconds budget
+    must still hold.) Where fork is not available the fit runs to its end."""
+    import multiprocessing
+    import pickle
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return _fit(model, dataset)
+    reader, writer = multiprocessing.get_context("fork").Pipe(duplex=False)
+    pid = os.fork()
+    if pid == 0:  # the child: fit, send, leave at once (no clean-up of the parent's state)
+        code = 0
+        try:
+            reader.close()
+            writer.send_bytes(pickle.dumps(_fit(model, dataset)))
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    writer.close()
+    try:
+        ready = reader.poll(max(seconds, 0.0))
+        data = reader.recv_bytes() if ready else None
+    except EOFError:  # the child failed: fit here to raise its error as a failed trial
+        data = None
+        ready = False
+        os.waitpid(pid, 0)
+        return _fit(model, dataset)
+    finally:
+        reader.close()
+    if not ready:
+        os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return pickle.loads(data) if data is not None else None  # our own child's bytes, not a file's
 
 
 def score(model, spec: TrialSpec, dataset: Dataset, result: TrialResult) -> TrialResult:

@@ -19,6 +19,19 @@ X_LABELS = {"trials": "trials", "seconds": "training seconds (one worker)", "epo
 RATIO_LABEL = "validation RMSE\n/ predict-the-mean RMSE"
 
 
+def _plain_text(draw):
+    """Names come from users' data (a target called "price $\\foo$"): in hpsearch's figures text
+    is text, never mathtext (the user's own matplotlib settings are left alone)."""
+    import functools
+
+    @functools.wraps(draw)
+    def wrapped(*args, **kwargs):
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return draw(*args, **kwargs)
+
+    return wrapped
+
+
 def _save(fig, path: Path) -> None:
     """Save the PNG and a vector PDF beside it, each through a temporary file (whole or absent)."""
     path = Path(path)
@@ -47,6 +60,7 @@ def _colours(order: list[str]) -> dict[str, str]:
     return {name: f"C{i % 10}" for i, name in enumerate(order)}
 
 
+@_plain_text
 def anytime_plot(curve: pd.DataFrame, x: str, path: Path, title: str, order: list[str],
                  label: str = RATIO_LABEL) -> Path:
     """Best-so-far validation RMSE relative to each repetition's mean baseline.
@@ -94,6 +108,7 @@ def _finish(fig, ax, path: Path) -> Path:
     return path
 
 
+@_plain_text
 def ecdf_plot(profile: pd.DataFrame, unit: str, path: Path, title: str, order: list[str]) -> Path:
     """The data profile: share of (repetition, target level) pairs reached against cost."""
     fig, ax = plt.subplots(figsize=FIGSIZE, dpi=DPI)
@@ -129,6 +144,7 @@ def _zoom(ax, values: np.ndarray, baseline: float) -> None:
         ax.set_ylim(*limits)
 
 
+@_plain_text
 def hyperparameter_plots(trials: pd.DataFrame, space: tuple[Dimension, ...], path: Path,
                          title: str, order: list[str], label: str = RATIO_LABEL) -> Path:
     """Validation RMSE (relative to the mean baseline of its split, column ``val_ratio``)
@@ -178,6 +194,7 @@ def hyperparameter_plots(trials: pd.DataFrame, space: tuple[Dimension, ...], pat
     return path
 
 
+@_plain_text
 def cd_diagram(ranks: pd.Series, p_values: pd.DataFrame, cd: float, path: Path, title: str) -> Path:
     """The critical-difference diagram: mean ranks (1 is best), strategies the Nemenyi
     test cannot tell apart joined by a bar, and the critical difference itself."""

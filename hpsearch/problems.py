@@ -80,12 +80,27 @@ def read_table(path: str) -> pd.DataFrame:
                 return pd.read_parquet(file)
             except ImportError:
                 raise DataError(f"{file}: reading Parquet needs pyarrow: pip install 'hpsearch[parquet]'") from None
-        return pd.read_csv(file)
+        return _no_duplicate_columns(pd.read_csv(file), file)
     except DataError:
         raise
     except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as exc:
         raise DataError(f"{file}: not a readable table ({type(exc).__name__}: "
                         f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+
+
+def _no_duplicate_columns(frame: pd.DataFrame, file: Path) -> pd.DataFrame:
+    """pandas renames a repeated header ``a`` to ``a.1``: refuse it instead (which column is meant?)."""
+    import csv
+
+    with open(file, newline="", encoding="utf-8", errors="replace") as handle:
+        header = next(csv.reader(handle), [])
+    seen = set()
+    for name in header:
+        if name in seen:
+            raise DataError(f"{file}: the column '{name}' is named twice in the header; give each column "
+                            f"its own name")
+        seen.add(name)
+    return frame
 
 
 def built_in(name: str, n_samples: int, noise: float, seed: int) -> tuple[pd.DataFrame, str]:
@@ -117,6 +132,10 @@ def clean_table(frame: pd.DataFrame, target: str, features: tuple[str, ...] | No
             shown = ", ".join(map(str, columns[:30])) + (", ..." if len(columns) > 30 else "")
             raise DataError(f"{where}: no {what} column '{name}'; the columns are: {shown}")
     report = TableReport(rows_read=len(frame))
+    known = frame[target].dropna()
+    if len(known) and known.nunique() == 1:
+        raise DataError(f"{where}: the target '{target}' is {getattr(known.iloc[0], 'item', lambda: known.iloc[0])()!r} in every row; there is nothing "
+                        f"to predict")
     task, report.task = _task(frame[target], task, target, where)
     if task == "regression":
         y = pd.to_numeric(frame[target], errors="coerce")
@@ -214,5 +233,5 @@ def prepare_table(table: Table, split: str, fractions: tuple[float, float, float
     frame = pd.concat(parts, axis=1)
     X = frame.to_numpy(dtype=np.float64)
     y = table.target
-    X_train, X_val, X_test = min_max_scale(X[train], X[val], X[test])
+    X_train, X_val, X_test = min_max_scale(X[train], X[val], X[test], names=list(frame.columns))
     return Dataset(X_train, y[train], X_val, y[val], X_test, y[test], tuple(frame.columns))

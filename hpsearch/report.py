@@ -134,8 +134,9 @@ def status_line(trials: pd.DataFrame) -> str:
     if trials.empty:
         return "trials: none"
     counts = trials["status"].value_counts()
-    stopped = trials["message"].fillna("").str.startswith(("pruned", "stopped")).sum()
-    parts = [f"{int(counts.get(status, 0))} {status}" for status in ("ok", "diverged", "failed") if counts.get(status)]
+    stopped = (trials["message"].fillna("").str.startswith(("pruned", "stopped")) & (trials["status"] == "ok")).sum()
+    parts = [f"{int(counts.get(status, 0))} {status}" for status in ("ok", "stopped", "diverged", "failed")
+             if counts.get(status)]
     if stopped:
         parts.append(f"{int(stopped)} stopped early")
     line = "trials: " + ", ".join(parts)

@@ -21,7 +21,7 @@ import os
 import platform
 from pathlib import Path
 
-from hpsearch.errors import RunError
+from hpsearch.errors import HpsearchError, RunError
 
 LOCK_FILE = ".lock"
 MANIFEST = "manifest.json"
@@ -167,3 +167,62 @@ def locked(run_dir: Path):
     finally:
         fcntl.flock(handle, fcntl.LOCK_UN)
         handle.close()
+
+
+# -- reading what a run wrote: damage is one line naming the file, never a traceback --------------
+def damaged(path: Path, why: str) -> RunError:
+    return RunError(f"{path}: damaged ({why[:120]}); `hpsearch run CONFIG --out {Path(path).parent}` "
+                    f"rewrites the tables from trials.jsonl")
+
+
+@contextlib.contextmanager
+def reading(path: Path):
+    """Turn what a damaged table does to its reader (a missing column, a value of the wrong kind)
+    into one line naming the file."""
+    try:
+        yield
+    except HpsearchError:
+        raise
+    except (KeyError, ValueError, TypeError, IndexError, AttributeError) as exc:
+        raise damaged(path, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+
+
+def read_csv(path: Path, required: tuple[str, ...] = ()):
+    """A table hpsearch wrote (a pandas DataFrame), or None when it is not there."""
+    import pandas as pd
+
+    path = Path(path)
+    refuse_link(path)
+    if not path.is_file():
+        return None
+    try:
+        table = pd.read_csv(path, encoding="utf-8")
+    except (UnicodeDecodeError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise damaged(path, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise damaged(path, f"no column '{missing[0]}'")
+    return table
+
+
+def read_json(path: Path) -> dict | None:
+    """A JSON object hpsearch wrote (run.json, friedman.json), or None when it is not there."""
+    path = Path(path)
+    refuse_link(path)
+    if not path.is_file():
+        return None
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise damaged(path, f"{type(exc).__name__}") from None
+    if not isinstance(value, dict):
+        raise damaged(path, "not a JSON object")
+    return value
+
+
+def read_text(path: Path) -> str:
+    refuse_link(path)
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise damaged(path, "not UTF-8 text") from None

@@ -85,6 +85,10 @@ def test_a_small_suite_from_scratch_recomputes(tmp_path):
     assert "random" in (out / "suite.md").read_text()
     for problem in ("diabetes", "friedman"):
         assert (out / "problems" / problem / "ecdf.png").is_file()
+    from conftest import compile_latex
+
+    compile_latex(out / "problems" / "diabetes" / "comparison.tex")
+    compile_latex(out / "suite.tex")
 
 
 def test_suite_statistics_on_a_hand_made_table():

@@ -23,6 +23,8 @@ Options: ``min_epochs``, ``max_epochs`` (default: the range of ``space.epochs``)
 
 from __future__ import annotations
 
+import warnings
+
 import math
 from dataclasses import dataclass, field
 
@@ -68,6 +70,10 @@ class MultiFidelityBase(Strategy):
         epochs = next((d for d in self.space if d.name == self.fidelity), None)
         self.min_epochs = int(self.options.get("min_epochs", epochs.low if epochs else 1))
         self.max_epochs = int(self.options.get("max_epochs", epochs.high if epochs else 81))
+        if epochs is None and "max_epochs" not in self.options:
+            warnings.warn(f"{self.name}: {self.fidelity} is not searched; it schedules {self.fidelity} from "
+                          f"{self.min_epochs} to {self.max_epochs} (give [space.{self.fidelity}] or "
+                          f"[strategy.{self.name}] min_epochs and max_epochs to choose)")
         self.eta = int(self.options.get("eta", 3))
         self.levels = rung_epochs(self.min_epochs, self.max_epochs, self.eta)
         self.searched = tuple(d for d in self.space if d.name != self.fidelity)

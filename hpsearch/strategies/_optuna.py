@@ -92,7 +92,9 @@ def try_sampler(name: str, sampler: optuna.samplers.BaseSampler) -> str | None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             study = optuna.create_study(sampler=sampler)
-            for _ in range(3):
+            # past the start-up trials (TPE's n_startup_trials), where a model option is first used
+            startup = getattr(sampler, "_n_startup_trials", 1)
+            for _ in range(min(int(startup) if isinstance(startup, int) else 1, 30) + 3):
                 trial = study.ask(space)
                 study.tell(trial, float(trial.params["x"]))
     except ImportError as exc:
