@@ -427,10 +427,10 @@ def parse(raw: dict, source: str = "<config>", allow=(), read_only: bool = False
         raise c.fail("model.packages", problem)
     packages = tuple(packages)
     cls = None
+    if not isinstance(estimator, str):
+        raise c.fail("model.estimator", f"expected a dotted path to an estimator class, got {_show(estimator)}")
     try:
-        if read_only:
-            estimators.check_path(estimator, packages + tuple(allow))
-        else:
+        if not read_only:  # a run folder's config is read as text: its estimator is only a name
             cls = estimators.resolve(estimator, packages + tuple(allow))
     except estimators.EstimatorError as exc:
         raise c.fail("model.estimator", str(exc)) from None

@@ -31,6 +31,8 @@ import inspect
 import re
 from pathlib import Path
 
+from hpsearch.errors import ConfigError
+
 NETWORK = "hpsearch.NumpyMLPRegressor"
 NETWORK_CLASSIFIER = "hpsearch.NumpyMLPClassifier"
 #: packages an estimator may come from without being named in ``[model] packages``
@@ -48,7 +50,7 @@ _PATH = re.compile(r"[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
 _PACKAGE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 
-class EstimatorError(ValueError):
+class EstimatorError(ConfigError):
     """An estimator path that cannot be used (the message says why)."""
 
 

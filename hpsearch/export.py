@@ -210,25 +210,28 @@ def to_optuna(run_dir: Path, path: Path | None = None) -> tuple[Path, dict[str, 
         groups.setdefault((result.strategy, result.repetition), []).append(result)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     metric = run_metric(run_dir).loss("val")
+    fallback = datetime.fromtimestamp(TrialStore(run_dir).path.stat().st_mtime)  # records without times
     for (strategy, repetition), group in groups.items():
         study = optuna.create_study(study_name=study_name(strategy, repetition), storage=storage,
                                     direction="minimize")
         with warnings.catch_warnings():  # "experimental" in Optuna: not the user's concern
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names([metric])
-        trials = [_frozen(r, distributions) for r in sorted(group, key=lambda r: r.trial)]
+        trials = [_frozen(r, distributions, fallback) for r in sorted(group, key=lambda r: r.trial)]
         study.add_trials(trials)
         counts[study.study_name] = len(trials)
     return path, counts
 
 
-def _frozen(r: TrialResult, distributions: dict):
-    """An Optuna trial with the run's own start and end times (the dashboard's timeline)."""
+def _frozen(r: TrialResult, distributions: dict, fallback: datetime):
+    """An Optuna trial with the run's own start and end times (the dashboard's timeline;
+    ``fallback`` for a record without them)."""
     import optuna
 
     state = optuna.trial.TrialState.COMPLETE if r.value is not None else optuna.trial.TrialState.FAIL
-    end = _when(r.finished_at)
-    start = _when(r.started_at) or (end - timedelta(seconds=r.seconds or 0) if end else None)
+    end = _when(r.finished_at) or fallback
+    seconds = r.seconds if isinstance(r.seconds, (int, float)) and 0 <= r.seconds < 1e7 else 0.0
+    start = _when(r.started_at) or end - timedelta(seconds=seconds)
     return optuna.trial.FrozenTrial(
         number=r.trial, state=state, value=r.value, datetime_start=start, datetime_complete=end,
         params={k: v for k, v in r.params.items() if k in distributions},
@@ -242,7 +245,10 @@ def _when(stamp) -> datetime | None:
     """A stored ISO-8601 time as a naive local datetime (as Optuna keeps them), or None."""
     if not isinstance(stamp, str):
         return None  # runs of an earlier version stored seconds since the run started
-    return datetime.fromisoformat(stamp).astimezone().replace(tzinfo=None)
+    try:
+        return datetime.fromisoformat(stamp).astimezone().replace(tzinfo=None)
+    except (ValueError, OverflowError, OSError):  # not a time: the record says nothing of when
+        return None
 
 
 def run_metric(run_dir: Path):

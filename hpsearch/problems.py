@@ -132,11 +132,11 @@ def clean_table(frame: pd.DataFrame, target: str, features: tuple[str, ...] | No
             shown = ", ".join(map(str, columns[:30])) + (", ..." if len(columns) > 30 else "")
             raise DataError(f"{where}: no {what} column '{name}'; the columns are: {shown}")
     report = TableReport(rows_read=len(frame))
-    known = frame[target].dropna()
-    if len(known) and known.nunique() == 1:
-        raise DataError(f"{where}: the target '{target}' is {getattr(known.iloc[0], 'item', lambda: known.iloc[0])()!r} in every row; there is nothing "
-                        f"to predict")
     task, report.task = _task(frame[target], task, target, where)
+    known = pd.to_numeric(frame[target], errors="coerce").dropna()
+    if task == "regression" and known.nunique() == 1:  # (a classifier's single class is refused below)
+        raise DataError(f"{where}: the target '{target}' is {known.iloc[0].item()!r} in every row; there is "
+                        f"nothing to predict")
     if task == "regression":
         y = pd.to_numeric(frame[target], errors="coerce")
         keep = y.notna() & np.isfinite(y.fillna(0))

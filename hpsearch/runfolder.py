@@ -158,10 +158,10 @@ def locked(run_dir: Path):
     try:
         yield
     except BaseException:
-        if not lock_existed and {e.name for e in run_dir.iterdir()} == {LOCK_FILE}:
-            lock_path.unlink(missing_ok=True)  # a refused run leaves nothing behind
+        if not lock_existed and not read_manifest(run_dir):  # refused before it wrote: leave nothing behind
+            lock_path.unlink(missing_ok=True)
             with contextlib.suppress(OSError):
-                for folder in created:  # deepest first
+                for folder in created:  # deepest first, each only when empty
                     folder.rmdir()
         raise
     finally:

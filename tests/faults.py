@@ -23,3 +23,12 @@ def interrupted_at_trial_14(spec, dataset):
     if spec.trial == 14:
         raise KeyboardInterrupt
     return train_and_score(spec, dataset)
+
+
+def interrupted_at_first_promotion(spec, dataset):
+    """Ctrl-C arrives when a multi-fidelity strategy first continues a saved state (in-process)."""
+    from hpsearch.objective import evaluate
+
+    if spec.load_state is not None:
+        raise KeyboardInterrupt
+    return evaluate(spec, dataset)

@@ -1,0 +1,460 @@
+"""Hostile input: configs, data, run folders and state files that someone else made.
+
+Each case asserts the exit status, one line on stderr and no traceback, and that
+nothing outside the run folder changed (a refused run creates no run folder either).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hpsearch.cli import main
+
+import faults
+
+ZEN = "Beautiful is better than ugly"
+RIDGE = 'estimator = "sklearn.linear_model.Ridge"\n[space.alpha]\ntype = "float"\nlow = 0.1\nhigh = 1.0\n'
+
+
+def snapshot(folder: Path, skip: Path | None = None) -> dict:
+    """Every file under ``folder`` (but ``skip``) with a hash of its bytes; links as their target."""
+    out = {}
+    for path in sorted(folder.rglob("*")):
+        if skip is not None and (path == skip or skip in path.parents):
+            continue
+        if path.is_symlink():
+            out[str(path)] = "-> " + os.readlink(path)
+        elif path.is_file():
+            out[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def one_line_error(capsys, status: int, expected: int = 2, match: str = "") -> str:
+    err = capsys.readouterr().err
+    assert status == expected, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert match in lines[0], lines[0]
+    return lines[0]
+
+
+def table(path: Path, frame: pd.DataFrame) -> Path:
+    frame.to_csv(path, index=False)
+    return path
+
+
+def frame(n: int = 120, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    out = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n)})
+    out["y"] = 2 * out["a"] + rng.normal(size=n)
+    return out
+
+
+# -- bad data: one line, exit 2, no run folder ------------------------------------------------------
+def _constant(value):
+    return frame().assign(y=value)
+
+
+def _column(name):
+    return frame().rename(columns={"y": name})
+
+
+BAD_DATA = {
+    "one row": (lambda: frame(1), "y", "in every row; there is nothing to predict"),
+    "five rows": (lambda: frame(5), "y", "a search needs at least 2 training rows"),
+    "inf in a feature": (lambda: frame().assign(a=lambda f: f["a"].where(f.index != 3, np.inf)), "y",
+                         "feature 'a' holds values that are not finite"),
+    "a range that overflows": (lambda: frame().assign(a=lambda f: f["a"].where(f.index % 2 == 0, 1e308)
+                                                      .where(f.index % 2 == 1, -1e308)), "y", "range overflows"),
+    "a constant integer target": (lambda: _constant(3), "y", "the target 'y' is 3 in every row"),
+    "a constant float target": (lambda: _constant(3.5), "y", "the target 'y' is 3.5 in every row"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_DATA))
+def test_bad_data_is_one_line(tmp_path, capsys, case):
+    make, target, match = BAD_DATA[case]
+    table(tmp_path / "d.csv", make())
+    (tmp_path / "c.toml").write_text(f'[data]\npath = "d.csv"\ntarget = "{target}"\n[model]\n{RIDGE}')
+    before = snapshot(tmp_path)
+    status = main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "out"), "--quiet"])
+    one_line_error(capsys, status, match=match)
+    assert not (tmp_path / "out").exists() and snapshot(tmp_path) == before
+
+
+def test_a_repeated_header_is_refused(tmp_path, capsys):
+    (tmp_path / "d.csv").write_text("a,a,y\n" + "".join(f"{i},{i % 5},{i % 7 + i / 10}\n" for i in range(60)))
+    (tmp_path / "c.toml").write_text(f'[data]\npath = "d.csv"\ntarget = "y"\n[model]\n{RIDGE}')
+    status = main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "out"), "--quiet"])
+    one_line_error(capsys, status, match="the column 'a' is named twice")
+
+
+@pytest.mark.parametrize("data, match", [
+    ('path = "d.csv"\ntarget = "y"\nfeatures = ["a", "a"]', "data.features: 'a' is named twice"),
+    ('path = "loop1.csv"\ntarget = "y"', "data.path: cannot follow"),
+    ('path = "d\\u0000.csv"\ntarget = "y"', "data.path: a file name cannot hold a NUL"),
+])
+def test_bad_data_configs_are_one_line(tmp_path, capsys, data, match):
+    table(tmp_path / "d.csv", frame())
+    os.symlink("loop2.csv", tmp_path / "loop1.csv")
+    os.symlink("loop1.csv", tmp_path / "loop2.csv")
+    (tmp_path / "c.toml").write_text(f"[data]\n{data}\n[model]\n{RIDGE}")
+    status = main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "out"), "--quiet"])
+    one_line_error(capsys, status, match=match)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_catalog_of_three_rows_is_one_line(data_dir, tmp_path, capsys):
+    from conftest import synthetic_events, write_kaggle
+
+    assert main(["data", "import", str(write_kaggle(tmp_path / "db.csv", synthetic_events(3)))]) == 0
+    capsys.readouterr()
+    (tmp_path / "c.toml").write_text("[budget]\ntrials = 2\n")
+    status = main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "out"), "--quiet"])
+    one_line_error(capsys, status, match="rows split")
+
+
+def test_a_target_that_looks_like_mathtext_is_plain_text(tmp_path, capsys):
+    name = "price $\\foo$ usd"
+    table(tmp_path / "d.csv", _column(name))
+    (tmp_path / "c.toml").write_text(f'[budget]\ntrials = 3\n[data]\npath = "d.csv"\ntarget = \'{name}\'\n'
+                                     f"[model]\n{RIDGE}")
+    assert main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    assert (tmp_path / "out" / "curve_trials.png").is_file() and (tmp_path / "out" / "report.html").is_file()
+
+
+@pytest.mark.parametrize("strategy, options, match", [
+    ("tpe", 'gamma = "..."', "strategy.tpe: the sampler of 'tpe' fails with these options"),
+    ("tpe", "batch_size = 0", "batch_size: expected an integer >= 1"),
+])
+def test_bad_strategy_options_are_caught_before_any_trial(tmp_path, capsys, strategy, options, match):
+    (tmp_path / "c.toml").write_text(f'strategies = ["{strategy}"]\n[strategy.{strategy}]\n{options}\n'
+                                     f'[data]\ndataset = "diabetes"\n[model]\n{RIDGE}')
+    status = main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "out"), "--quiet"])
+    one_line_error(capsys, status, match=match)
+
+
+# -- estimators: nothing imported that the config may not name --------------------------------------
+@pytest.mark.parametrize("path, match", [
+    ("this.X", "estimators are imported only from sklearn, hpsearch"),
+    ("antigravity.Foo", "estimators are imported only from sklearn, hpsearch"),
+    ("venv.__main__.X", "'venv.__main__.X'"),
+    ("hpsearch.__main__.X", "a path through a dunder name"),
+    ("multiprocessing.pool.Pool", "estimators are imported only from"),
+    ("tempfile.TemporaryDirectory", "estimators are imported only from"),
+    (".linear_model.Ridge", "expected a dotted path"),
+    ("sklearn.cluster.KMeans", "is not a scikit-learn regressor or classifier"),
+])
+def test_an_estimator_outside_the_rules_exits_2_before_any_import(tmp_path, path, match):
+    (tmp_path / "c.toml").write_text(f'[data]\ndataset = "diabetes"\n[model]\nestimator = "{path}"\n'
+                                     f'[space.alpha]\ntype = "float"\nlow = 0.1\nhigh = 1.0\n')
+    done = subprocess.run([sys.executable, "-m", "hpsearch", "run", str(tmp_path / "c.toml"), "--out",
+                           str(tmp_path / "out"), "--quiet"], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and match in done.stderr, done.stderr
+    assert ZEN not in done.stdout + done.stderr and sorted(p.name for p in tmp_path.iterdir()) == ["c.toml"]
+
+
+def _finished_run(tmp_path: Path) -> Path:
+    table(tmp_path / "d.csv", frame())
+    (tmp_path / "c.toml").write_text(f'[budget]\ntrials = 3\n[data]\npath = "d.csv"\ntarget = "y"\n[model]\n{RIDGE}')
+    assert main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    return tmp_path / "run"
+
+
+@pytest.mark.parametrize("command", [["show"], ["report"], ["export"], ["export", "--format", "optuna"],
+                                     ["export", "--format", "latex"]])
+def test_reading_a_run_folder_that_names_any_module_imports_nothing(tmp_path, command):
+    run = _finished_run(tmp_path)
+    config = (run / "config.toml").read_text()
+    (run / "config.toml").write_text(config.replace("sklearn.linear_model.Ridge", "this.X"))
+    probe = ("import sys, runpy; sys.argv = ['hpsearch', *sys.argv[1:]]\n"
+             "from hpsearch.cli import main\nstatus = main()\n"
+             "assert 'this' not in sys.modules and 'sklearn.linear_model' not in sys.modules, 'imported'\n"
+             "raise SystemExit(status)")
+    done = subprocess.run([sys.executable, "-c", probe, *command, str(run)], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert ZEN not in done.stdout + done.stderr and "imported" not in done.stderr
+
+
+def test_load_reads_a_run_folder_without_importing_its_estimator(tmp_path):
+    run = _finished_run(tmp_path)
+    (run / "config.toml").write_text((run / "config.toml").read_text().replace("sklearn.linear_model.Ridge",
+                                                                               "this.X"))
+    probe = ("import sys, hpsearch\nrun = hpsearch.load(sys.argv[1])\nbest = run.best()\nlen(run.trials)\n"
+             "assert 'this' not in sys.modules, 'imported'\n"
+             "try:\n    run.best_estimator()\nexcept hpsearch.errors.HpsearchError as exc:\n    print(exc)\n")
+    done = subprocess.run([sys.executable, "-c", probe, str(run)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "estimators are imported only from sklearn, hpsearch" in done.stdout and ZEN not in done.stdout
+
+
+def test_a_tampered_state_runs_no_code_and_fails_its_trial(tmp_path, capsys):
+    """A stopped Hyperband run whose saved states were replaced by skops files holding
+    builtins.exec (or eval, os.system) resumes with those trials failed, one line each."""
+    import skops.io as sio
+
+    from hpsearch.config import parse
+    from hpsearch.runner import run_experiment
+
+    raw = {"name": "hb", "seed": 3, "strategies": ["hyperband"], "budget": {"trials": 12},
+           "data": {"dataset": "diabetes"}, "model": {"estimator": "sklearn.ensemble.HistGradientBoostingRegressor"},
+           "space": {"max_iter": {"type": "int", "low": 3, "high": 27},
+                     "learning_rate": {"type": "float", "low": 0.05, "high": 0.3}}}
+    exp = parse(raw, "hb.toml")
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(exp, run, progress=False, objective=faults.interrupted_at_first_promotion)
+    states = sorted((run / "_states").glob("*.state"))
+    assert states
+    marker = tmp_path / "ran"
+    for state, function in zip(states, [exec, eval, os.system] * len(states)):
+        sio.dump({"code": function, "arg": f"open({str(marker)!r}, 'w')"}, str(state))
+    output = run_experiment(exp, run, progress=False)
+    assert not marker.exists()
+    refused = output.trials[output.trials["message"].str.contains("refusing to load a saved state", na=False)]
+    assert len(refused) >= 1 and (refused["status"] == "failed").all()
+    assert refused["message"].str.count("\n").eq(0).all()
+
+
+# -- run folders: the lock, links, foreign files, force -----------------------------------------------
+SLOW = """
+name = "slow"
+n_jobs = 2
+[budget]
+trials = 60
+[data]
+dataset = "friedman1"
+n_samples = 3000
+[model]
+batch_size = 8
+[space.epochs]
+type = "int"
+low = 30
+high = 40
+[space.hidden_width]
+type = "int"
+low = 4
+high = 8
+[space.learning_rate]
+type = "float"
+low = 0.01
+high = 0.1
+"""
+
+
+def test_a_second_run_on_a_working_folder_exits_2_and_the_first_completes(tmp_path):
+    config = tmp_path / "slow.toml"
+    config.write_text(SLOW)
+    out = tmp_path / "A"
+    first = subprocess.Popen([sys.executable, "-m", "hpsearch", "run", str(config), "--out", str(out), "--quiet"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    deadline = time.monotonic() + 120
+    while not (out / "trials.jsonl").is_file() and time.monotonic() < deadline and first.poll() is None:
+        time.sleep(0.05)
+    second = subprocess.run([sys.executable, "-m", "hpsearch", "run", str(config), "--out", str(out), "--quiet"],
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert second.returncode == 2 and "is in use by process" in second.stderr and second.stderr.count("\n") == 1
+    stdout, stderr = first.communicate(timeout=600)
+    assert first.returncode == 0, stderr
+    assert len(pd.read_csv(out / "trials.csv")) == 60
+
+
+def test_a_symlinked_store_is_refused_and_its_target_untouched(tmp_path, capsys):
+    run = _finished_run(tmp_path)
+    elsewhere = tmp_path / "elsewhere.jsonl"
+    elsewhere.write_text('{"not": "a store"}\nhalf a line')
+    (run / "trials.jsonl").unlink()
+    os.symlink(elsewhere, run / "trials.jsonl")
+    before = elsewhere.read_bytes()
+    status = main(["run", str(tmp_path / "c.toml"), "--out", str(run), "--quiet"])
+    one_line_error(capsys, status, match="a symbolic link")
+    status = main(["show", str(run)])
+    one_line_error(capsys, status, match="a symbolic link")
+    assert elsewhere.read_bytes() == before
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_folder_with_foreign_files_is_refused_and_every_file_stays(tmp_path, capsys, force):
+    run = _finished_run(tmp_path)
+    (run / "_states").mkdir()
+    (run / "_states" / "important.npz").write_bytes(b"precious")
+    (run / "notes.txt").write_text("mine")
+    before = snapshot(tmp_path)
+    status = main(["run", str(tmp_path / "c.toml"), "--out", str(run), "--quiet", "--trials", "5",
+                   *(["--force"] if force else [])])
+    one_line_error(capsys, status, match="which hpsearch did not write")
+    assert snapshot(tmp_path) == before
+
+
+def test_force_on_someone_elses_config_folder_refuses(tmp_path, capsys):
+    folder = tmp_path / "theirs"
+    folder.mkdir()
+    (folder / "config.toml").write_text("name = 'theirs'\n")
+    (folder / "data.bin").write_bytes(b"\0\1")
+    before = snapshot(tmp_path)
+    table(tmp_path / "d.csv", frame())
+    (tmp_path / "c.toml").write_text(f'[data]\npath = "d.csv"\ntarget = "y"\n[model]\n{RIDGE}')
+    before = snapshot(tmp_path)
+    status = main(["run", str(tmp_path / "c.toml"), "--out", str(folder), "--quiet", "--force"])
+    one_line_error(capsys, status, match="data.bin, which hpsearch did not write")
+    assert snapshot(tmp_path) == before
+
+
+# -- damaged run folders: one line naming the file -----------------------------------------------------
+@pytest.mark.parametrize("name", ["run.json", "summary.csv", "comparison.csv", "trials.csv", "config.toml"])
+@pytest.mark.parametrize("command", [["show"], ["report"], ["export"], ["export", "--format", "optuna"],
+                                     ["compare"]])
+def test_a_damaged_file_is_one_line_for_every_reader(tmp_path, capsys, name, command):
+    run = _finished_run(tmp_path)
+    (run / name).write_bytes(b"\x00\xff{[ garbage")
+    capsys.readouterr()
+    status = main([*command, str(run), *(["-o", str(tmp_path / "x.log")] if "optuna" in command else [])])
+    if status != 0:
+        one_line_error(capsys, status, match=name)
+
+
+@pytest.mark.parametrize("name", ["run.json", "summary.csv", "comparison.csv", "trials.csv"])
+def test_load_best_and_trials_of_a_damaged_folder(tmp_path, name):
+    import hpsearch
+    from hpsearch.errors import RunError
+
+    run = _finished_run(tmp_path)
+    (run / name).write_text("strategy,repetition\nrandom,zero\n")
+    loaded = hpsearch.load(run)
+    assert len(loaded.trials) == 3  # from the store when trials.csv is damaged
+    try:
+        loaded.best()
+    except RunError as exc:
+        assert name in str(exc) and "\n" not in str(exc)
+
+
+def test_show_and_export_count_a_duplicated_store_line_once(tmp_path, capsys):
+    run = _finished_run(tmp_path)
+    lines = (run / "trials.jsonl").read_text().splitlines(keepends=True)
+    (run / "trials.jsonl").write_text("".join(lines + lines[:1]))
+    capsys.readouterr()
+    assert main(["show", str(run)]) == 0
+    assert "3 trials stored" in capsys.readouterr().out
+    assert main(["export", str(run), "--format", "optuna", "-o", str(tmp_path / "j.log")]) == 0
+    assert "wrote 3 trials in 1 study" in capsys.readouterr().out
+
+
+record_values = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=5),
+                          st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(),
+                                                                                max_size=2))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                   HealthCheck.function_scoped_fixture])
+@given(field=st.sampled_from(["val_loss", "seconds", "epochs_trained", "params", "val_curve", "scores", "trial",
+                              "status", "config", "start_epoch", "message", "parent"]), value=record_values)
+def test_a_tampered_store_line_is_skipped_and_the_rest_is_read(tmp_path_factory, field, value):
+    from hpsearch.export import to_optuna
+    from hpsearch.store import TrialStore
+
+    run = tmp_path_factory.mktemp("store")
+    good = {"strategy": "random", "repetition": 0, "trial": 0, "config": 0, "seed": 1, "params": {"x": 1.0},
+            "val_loss": 0.5, "status": "ok", "seconds": 0.1, "epochs_trained": 3, "val_curve": [0.6, 0.5],
+            "scores": {}, "start_epoch": 0, "message": "", "parent": None}
+    bad = {**good, "trial": 1, field: value}
+    deep = "[" * 100_000 + "]" * 100_000
+    (run / "trials.jsonl").write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n" + deep + "\n")
+    store = TrialStore(run)
+    records = store.read()
+    assert records[0] == good and len(records) in (1, 2) and len(store.damaged) == 3 - len(records)
+    from hpsearch.trial import TrialResult
+
+    for record in records:  # what was read is usable: a result, a row
+        TrialResult.from_record(record).row(["x"])
+    (run / "config.toml").write_text('[space.x]\ntype = "float"\nlow = 0.0\nhigh = 2.0\n')
+    to_optuna(run, run / "j.log")
+
+
+# -- the Python API --------------------------------------------------------------------------------
+def test_numpy_scalars_in_a_config_dict_run(tmp_path):
+    import hpsearch
+
+    run = hpsearch.run({"data": {"dataset": "diabetes"}, "model": {"estimator": "sklearn.linear_model.Ridge"},
+                        "space": {"alpha": {"type": "float", "low": np.float32(0.1), "high": np.float64(1.0)}},
+                        "budget": {"trials": np.int64(2)}}, out=tmp_path / "r")
+    assert len(run.trials) == 2
+
+
+def test_a_refused_api_run_leaves_no_folder(tmp_path):
+    import hpsearch
+    from hpsearch.errors import HpsearchError
+
+    with pytest.raises(HpsearchError, match="the target 'y' is 1.0 in every row"):
+        table(tmp_path / "d.csv", _constant(1.0))
+        hpsearch.run({"data": {"path": str(tmp_path / "d.csv"), "target": "y"}, "model": {
+            "estimator": "sklearn.linear_model.Ridge"}, "space": {"alpha": {"type": "float", "low": 0.1,
+                                                                            "high": 1.0}}}, out=tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+    with pytest.raises(HpsearchError, match="keys are names"):
+        hpsearch.run({"space": {1: {"type": "int", "low": 1, "high": 2}}}, out=tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+
+
+def test_an_unsearched_fidelity_takes_the_estimators_default(tmp_path, capsys):
+    """README's snippet: HistGradientBoosting with max_iter neither fixed nor searched."""
+    (tmp_path / "c.toml").write_text(
+        'strategies = ["random", "hyperband"]\n[budget]\ntrials = 4\n[data]\ndataset = "diabetes"\n[model]\n'
+        'estimator = "sklearn.ensemble.HistGradientBoostingRegressor"\nearly_stopping = false\n'
+        '[space.learning_rate]\ntype = "float"\nlow = 0.05\nhigh = 0.3\n')
+    assert main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    assert "hyperband: max_iter is not searched; it schedules max_iter from 1 to 81" in capsys.readouterr().err
+    trials = pd.read_csv(tmp_path / "r" / "trials.csv")
+    assert (trials["status"] == "ok").all()
+    assert (trials.loc[trials["strategy"] == "random", "epochs_trained"] == 100).all()  # HGB's default max_iter
+
+
+def test_a_fixed_fidelity_is_bounded_like_a_searched_one(tmp_path, capsys):
+    (tmp_path / "c.toml").write_text('[data]\ndataset = "diabetes"\n[model]\n'
+                                     'estimator = "sklearn.linear_model.SGDRegressor"\nmax_iter = 1000000000\n'
+                                     '[space.alpha]\ntype = "float"\nlow = 0.0001\nhigh = 0.1\n')
+    status = main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "r"), "--quiet"])
+    one_line_error(capsys, status, match="model.max_iter: at most 100,000 iterations per trial")
+
+
+def test_a_seconds_budget_ends_a_fit_that_cannot_stop(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    big = pd.DataFrame(rng.normal(size=(20000, 4)), columns=list("abcd")).assign(y=lambda f: f["a"] + 0.1)
+    big["y"] += rng.normal(size=len(big))
+    table(tmp_path / "big.csv", big)
+    (tmp_path / "c.toml").write_text('[budget]\nseconds = 1.0\n[data]\npath = "big.csv"\ntarget = "y"\n'
+                                     '[model]\nestimator = "sklearn.svm.SVR"\n[space.C]\ntype = "float"\n'
+                                     'low = 0.1\nhigh = 10.0\n')
+    start = time.monotonic()
+    status = main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "r"), "--quiet"])
+    assert time.monotonic() - start < 30  # SVR on 14,000 rows fits for far longer
+    assert status == 3
+    trials = pd.read_csv(tmp_path / "r" / "trials.csv")
+    assert (trials["status"] == "stopped").all() and trials["message"].str.contains("seconds budget").all()
+
+
+def test_a_suite_whose_problem_fails_exits_3_naming_it(tmp_path, capsys):
+    table(tmp_path / "d.csv", frame())  # a target below zero: a Poisson regression refuses it in every trial
+    (tmp_path / "s.toml").write_text(
+        'strategies = ["random"]\nrepetitions = 2\n[budget]\ntrials = 3\n'
+        '[problems.fine]\ndata = {dataset = "diabetes"}\nmodel = {estimator = "sklearn.linear_model.Ridge"}\n'
+        'space = {alpha = {type = "float", low = 0.1, high = 1.0}}\n'
+        '[problems.broken]\ndata = {path = "d.csv", target = "y"}\n'
+        'model = {estimator = "sklearn.linear_model.PoissonRegressor"}\n'
+        'space = {alpha = {type = "float", low = 0.1, high = 1.0}}\n')
+    status = main(["run", str(tmp_path / "s.toml"), "--out", str(tmp_path / "r"), "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 3 and "no trial succeeded in problem broken" in err, err

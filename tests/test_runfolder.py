@@ -1,0 +1,60 @@
+"""The run folder: what hpsearch owns in it, its lock, its manifest, its readers."""
+
+import os
+
+import pytest
+
+from hpsearch import runfolder
+from hpsearch.errors import RunError
+
+
+def test_a_complete_run_deletes_only_its_own_states(tmp_path):
+    states = tmp_path / "_states"
+    states.mkdir()
+    (states / "123-0-4.state").write_bytes(b"ours")
+    (states / "keep.npz").write_bytes(b"theirs")
+    runfolder.remove_states(tmp_path)
+    assert [p.name for p in states.iterdir()] == ["keep.npz"]
+
+
+def test_foreign_entries_are_what_hpsearch_does_not_write(tmp_path):
+    for name in ("config.toml", "trials.jsonl", "curve_trials.png", "summary.csv"):
+        (tmp_path / name).write_text("x")
+    assert runfolder.foreign_entries(tmp_path) == []
+    (tmp_path / "notes.txt").write_text("mine")
+    os.symlink(tmp_path / "notes.txt", tmp_path / "report.html")
+    (tmp_path / "_states").mkdir()
+    (tmp_path / "_states" / "important.npz").write_text("mine")
+    assert runfolder.foreign_entries(tmp_path) == ["notes.txt", "report.html (a symbolic link)",
+                                                   "_states/important.npz"]
+
+
+def test_the_manifest_lists_what_hpsearch_wrote(tmp_path):
+    (tmp_path / "trials.csv").write_text("x")
+    (tmp_path / "mine.txt").write_text("x")
+    runfolder.write_manifest(tmp_path)
+    assert runfolder.read_manifest(tmp_path) == ["trials.csv"]
+
+
+def test_a_refused_lock_changes_nothing_and_a_failed_first_run_leaves_no_folder(tmp_path):
+    out = tmp_path / "a" / "b"
+    with pytest.raises(ValueError):
+        with runfolder.locked(out):
+            raise ValueError("bad data")
+    assert not (tmp_path / "a").exists()
+    with runfolder.locked(out):
+        with pytest.raises(RunError, match="is in use by process"):
+            with runfolder.locked(out):
+                pass
+        assert sorted(p.name for p in out.iterdir()) == [".lock"]
+
+
+def test_a_lock_file_that_is_a_link_is_refused(tmp_path):
+    target = tmp_path / "passwd"
+    target.write_text("root:x")
+    (tmp_path / "run").mkdir()
+    os.symlink(target, tmp_path / "run" / ".lock")
+    with pytest.raises(RunError, match="symbolic link"):
+        with runfolder.locked(tmp_path / "run"):
+            pass
+    assert target.read_text() == "root:x"
