@@ -450,7 +450,8 @@ def parse(raw: dict, source: str = "<config>", allow=(), read_only: bool = False
     for strategy in strategies:  # every strategy, with its options or none: a sampler may need some
         table = options_raw.get(strategy, {})
         c.keys(table, f"strategy.{strategy}", list(table) if isinstance(table, dict) else [])
-        problem = check_strategy_options(strategy, table)
+        problem = check_strategy_options(strategy, table, space,
+                                         (estimators.fidelity(cls) if cls is not None else None) or "epochs")
         if problem:
             raise c.fail(f"strategy.{strategy}" if strategy in options_raw else "strategies", problem)
         if strategy in options_raw:

@@ -407,3 +407,52 @@ def test_pbt_scores_the_populations_own_network_on_test(small_catalog, tmp_path,
     assert test.trial == best["trial"] and test.epochs_trained == 0 and test.start_epoch == best["epochs"]
     assert test.val_loss == best["val_rmse"] and np.isfinite(test.test_loss)
     assert out.summary["test_rmse"].iloc[0] == test.test_loss
+
+
+INSIDE = {"epochs": {"type": "int", "low": 2, "high": 12},
+          "hidden_width": {"type": "int", "low": 2, "high": 8},
+          "learning_rate": {"type": "float", "low": 0.05, "high": 0.5, "log": True}}
+
+
+@pytest.mark.parametrize("strategy", sorted(__import__("hpsearch.strategies", fromlist=["BUILT_IN"]).BUILT_IN))
+def test_no_strategy_trains_past_the_spaces_bound(small_catalog, tmp_path, strategy):
+    """An epoch budget far above what one configuration may train: every trial of every
+    strategy stays inside the space (epochs, and start_epoch + epochs_trained)."""
+    out = run_experiment(experiment(strategies=[strategy], space=INSIDE, budget={"epochs": 400},
+                                    model={"batch_size": 128}), tmp_path / strategy, progress=False)
+    t = out.trials
+    assert len(t) and t["epochs"].max() <= 12
+    assert (t["start_epoch"] + t["epochs_trained"]).max() <= 12
+    assert strategy == "grid" or t["epochs_trained"].sum() >= 400 * 0.9  # the grid may be smaller
+
+
+def test_a_pbt_interval_that_does_not_divide_the_bound_is_refused():
+    with pytest.raises(ConfigError, match="strategy.pbt: interval: 5 does not divide the space's bound of epochs "
+                                          r"\(12\).*choose one of 1, 2, 3, 4, 6, 12"):
+        experiment(strategies=["pbt"], space=INSIDE, strategy={"pbt": {"interval": 5}})
+    pbt = make_strategy("pbt", experiment(space=INSIDE).space, np.random.SeedSequence(0))
+    assert (pbt.bound, pbt.interval, pbt.generations) == (12, 2, 6)  # the divisor nearest the low end
+
+
+def test_grid_under_a_small_epoch_budget_spreads_over_every_dimension(small_catalog, tmp_path):
+    space = {**INSIDE, "epochs": {"type": "int", "low": 2, "high": 12, "grid": 4}}
+    out = run_experiment(experiment(strategies=["grid"], space=space, budget={"epochs": 150}, repetitions=3,
+                                    model={"batch_size": 128}, strategy={"grid": {"points": 4}}),
+                         tmp_path / "g", progress=False)
+    t = out.trials
+    assert t["epochs"].nunique() > 1  # not every (width, rate) pair at the most epochs first
+    firsts = [tuple(t[t["repetition"] == r].sort_values("trial").head(6)["epochs"]) for r in range(3)]
+    assert len(set(firsts)) > 1  # each repetition its own order
+    read = t[t["message"].fillna("").str.startswith("read from the epoch curve")]
+    assert (read["epochs_trained"] == 0).all()
+
+
+def test_the_space_filling_order_is_maximin():
+    from hpsearch.strategies._grid import space_filling_order
+
+    order = space_filling_order([[0, 1, 2], [0, 1, 2]], np.random.default_rng(0))
+    assert sorted(order) == list(range(9))
+    xy = np.array([(i // 3, i % 3) for i in range(9)], dtype=float)
+    far = ((xy - xy[order[0]]) ** 2).sum(axis=1)
+    assert far[order[1]] == far.max()  # the farthest point from the first comes next
+    assert set(order[:4]) == {0, 2, 6, 8} or set(order[:2]) <= {1, 3, 5, 7, 4} or far.max() > 0

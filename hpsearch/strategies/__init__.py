@@ -50,8 +50,11 @@ def check_strategy_name(name: str) -> str | None:
             f"or optuna:<SamplerName> such as optuna:QMCSampler")
 
 
-def check_strategy_options(name: str, options: dict) -> str | None:
-    return _class_for(name).check_options(name, options)
+def check_strategy_options(name: str, options: dict, space=None, fidelity: str = "epochs") -> str | None:
+    problem = _class_for(name).check_options(name, options)
+    if problem is None and space is not None:
+        problem = _class_for(name).check_space(name, options, space, fidelity)
+    return problem
 
 
 def schedules_fidelity(name: str) -> bool:

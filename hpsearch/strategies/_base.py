@@ -150,6 +150,11 @@ class Strategy(ABC):
         return None
 
     @classmethod
+    def check_space(cls, name: str, options: dict, space: tuple[Dimension, ...], fidelity: str) -> str | None:
+        """A one-line problem with the options given the space, or None (called once the space is known)."""
+        return None
+
+    @classmethod
     def check_options(cls, name: str, options: dict) -> str | None:
         """A one-line problem with the options, or None when they are fine."""
         unknown = sorted(set(options) - set(cls.option_names))

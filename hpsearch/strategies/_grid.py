@@ -6,19 +6,25 @@ log-spaced on log dimensions, or explicit values); otherwise the strategy option
 smallest count k per numeric dimension whose grid has at least N points, so the
 budget is spent; with an epoch or time budget it takes 4.
 
-Order: when the budget covers the whole grid, points are visited in
-lexicographic order of the sorted dimension names. When it does not, the grid is
-visited in a seeded random order (a permutation drawn from the strategy seed),
-so that a partial grid is spread over the space instead of piling into one
-corner; a warning says how much of the grid the budget covers. A point is never
-proposed twice: trial ``i`` is the ``i``-th point of that order.
+Order: when a trial budget covers the whole grid, points are visited in
+lexicographic order of the sorted dimension names. Otherwise (a trial budget
+smaller than the grid, or a budget in epochs or seconds, which may run out
+anywhere) the grid is visited in a space-filling order over every dimension,
+epochs included: each next point is the one farthest from the points already
+visited (maximin on the grid indices scaled to [0, 1]), ties broken by the
+strategy seed, so a partial grid is spread over the space instead of piling
+into one corner or one epochs value, and differs between repetitions. (Grids of
+more than 5,000 points take a seeded random order.) A warning says how much of
+the grid a trial budget covers. A point is never proposed twice: trial ``i`` is
+the ``i``-th point of that order.
 
-Epoch curves for free (option ``epoch_curves``, on by default): when ``epochs``
-has several grid points, the points that differ only in epochs share one
-training run. The point with the most epochs trains (these come first); the
-others are answered from its validation curve, which after k epochs is exactly
-what training for k epochs gives with the same seed, so they cost no epochs and
-share its seed. They are still trials of their own in the tables.
+Epoch curves for free (option ``epoch_curves``, on by default): a point that
+differs from an earlier point only in epochs, and asks for no more epochs than
+that one trains, is answered from its validation curve, which after k epochs is
+exactly what training for k epochs gives with the same seed: it costs no epochs
+and shares that point's seed. It is still a trial of its own in the tables. In
+lexicographic order (the whole grid covered) the point with the most epochs of
+each group trains first, so every other point of the group is read.
 """
 
 from __future__ import annotations
@@ -35,6 +41,27 @@ from hpsearch.trial import TrialResult
 
 
 MAX_POINTS = 1_000_000  # a grid is built as a list of points: its size is checked first
+MAX_MAXIMIN = 5_000  # larger grids take a random order (the maximin order costs n^2)
+
+
+def space_filling_order(axes: list[list], rng: np.random.Generator) -> np.ndarray:
+    """The points of the grid ``itertools.product(*axes)`` in maximin order (see module doc)."""
+    shape = [len(axis) for axis in axes]
+    n = math.prod(shape)
+    if n > MAX_MAXIMIN:
+        return rng.permutation(n)
+    index = np.array(list(itertools.product(*[range(k) for k in shape])), dtype=float).reshape(n, len(shape))
+    coords = index / np.maximum(np.array(shape, dtype=float) - 1, 1)
+    key = rng.random(n)
+    order = np.empty(n, dtype=np.int64)
+    distance = np.full(n, np.inf)
+    for k in range(n):
+        candidates = np.flatnonzero(distance == distance.max())
+        chosen = candidates[np.argmax(key[candidates])]
+        order[k] = chosen
+        distance = np.minimum(distance, ((coords - coords[chosen]) ** 2).sum(axis=1))
+        distance[chosen] = -1.0
+    return order
 
 
 class GridStrategy(Strategy):
@@ -50,8 +77,9 @@ class GridStrategy(Strategy):
                               f"{MAX_POINTS:,}; give fewer points per dimension (grid = N or a list)")
         self.points = [dict(zip((d.name for d in self.space), values))
                        for values in itertools.product(*axes)]
-        if self.max_trials is None or self.max_trials < len(self.points):
-            order = np.random.default_rng(self.seed).permutation(len(self.points))
+        self.covers = self.max_trials is not None and self.max_trials >= len(self.points)
+        if not self.covers:
+            order = space_filling_order(axes, np.random.default_rng(self.seed))
             self.points = [self.points[i] for i in order]
         if self.max_trials is not None and self.max_trials != len(self.points):
             covered = min(self.max_trials, len(self.points))
@@ -65,15 +93,36 @@ class GridStrategy(Strategy):
             self._share_epoch_curves()
 
     def _share_epoch_curves(self) -> None:
+        if not self.points or "epochs" not in self.points[0]:
+            return
+        if not self.covers:
+            self._read_from_earlier()
+            return
+        self._trainers_first()
+
+    @staticmethod
+    def _group(point: dict) -> tuple:
+        return tuple((k, repr(v)) for k, v in point.items() if k != "epochs")
+
+    def _read_from_earlier(self) -> None:
+        """In the given order: a point is read from the curve of the first earlier point of its
+        group that trains at least as many epochs (and trains itself when there is none)."""
+        trained: dict[tuple, list[tuple[int, int]]] = {}  # group -> (trial, epochs) of its trainers
+        for trial, point in enumerate(self.points):
+            group = trained.setdefault(self._group(point), [])
+            source = next((t for t, epochs in group if epochs >= point["epochs"]), None)
+            if source is None:
+                group.append((trial, point["epochs"]))
+            else:
+                self.answered_by[trial] = source
+
+    def _trainers_first(self) -> None:
         """Reorder the points to be run: one trainer per group of points equal but for
         epochs (its most epochs), the trainers first, then the points they answer."""
         chosen = self.points[: self.max_trials] if self.max_trials is not None else self.points
         groups: dict[tuple, list[dict]] = {}
         for point in chosen:
-            if "epochs" not in point:
-                return
-            key = tuple((k, repr(v)) for k, v in point.items() if k != "epochs")
-            groups.setdefault(key, []).append(point)
+            groups.setdefault(self._group(point), []).append(point)
         if all(len(group) == 1 for group in groups.values()):
             return
         trainers, answered = [], []

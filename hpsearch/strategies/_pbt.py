@@ -8,14 +8,22 @@ during training (``learning_rate``, ``batch_size``: multiplied by 0.8 or 1.2 and
 kept inside the space, or resampled with ``resample_probability``); the others
 carry on with their own state. Width, depth and every other hyperparameter are
 inherited, not perturbed. A trial is one member's generation: it continues the
-state of the trial named in the ``parent`` column from ``start_epoch``. Member m
-keeps configuration number m (its first network's seed). Generations are
+state of the trial named in the ``parent`` column from ``start_epoch``.
+
+Inside the space, like every strategy: a network trains at most the space's upper
+bound of the fidelity (``space.epochs.high``; 81 when it is not searched), so a
+population lives ``bound / interval`` generations and its last one ends exactly at
+the bound (``interval`` must divide it). A budget larger than one population's
+``population_size x bound`` epochs trains a new population (round), as Hyperband
+runs bracket after bracket; member m of round r is configuration
+``r x population_size + m`` (its first network's seed). Generations are
 synchronous and every draw comes from (seed, generation, member): a run is
 identical for any number of workers and after a resume. The budget counts
 epochs trained (``interval`` per trial).
 
-Options: ``population_size`` (8), ``interval`` (the low end of ``space.epochs``,
-or 5), ``quantile`` (0.25), ``resample_probability`` (0.25).
+Options: ``population_size`` (8), ``interval`` (the divisor of the bound nearest the
+low end of ``space.epochs``, or 5 when that divides it), ``quantile`` (0.25),
+``resample_probability`` (0.25).
 """
 
 from __future__ import annotations
@@ -29,6 +37,20 @@ from hpsearch.strategies._base import WAIT, Proposal, Strategy
 from hpsearch.trial import TrialResult
 
 MUTABLE = ("learning_rate", "batch_size")  # what may change while a network trains
+DEFAULT_BOUND = 81  # when the fidelity is not searched (as Hyperband's max_epochs)
+
+
+def bound_and_interval(space, fidelity: str, options: dict) -> tuple[int, int]:
+    """The fidelity's upper bound and the generation length (see module doc)."""
+    dim = next((d for d in space if d.name == fidelity), None)
+    bound = int(max(dim.choices) if dim is not None and dim.kind == "categorical"
+                else dim.high if dim is not None else DEFAULT_BOUND)
+    if "interval" in options:
+        return bound, int(options["interval"])
+    low = int(min(dim.choices) if dim is not None and dim.kind == "categorical"
+              else dim.low if dim is not None else 5)
+    divisors = [d for d in range(1, bound + 1) if bound % d == 0]
+    return bound, min(divisors, key=lambda d: (abs(d - low), d))
 
 
 class PBTStrategy(Strategy):
@@ -37,9 +59,9 @@ class PBTStrategy(Strategy):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        fidelity = next((d for d in self.space if d.name == self.fidelity), None)
         self.population = int(self.options.get("population_size", 8))
-        self.interval = int(self.options.get("interval", fidelity.low if fidelity else 5))
+        self.bound, self.interval = bound_and_interval(self.space, self.fidelity, self.options)
+        self.generations = self.bound // self.interval  # per population (round)
         self.quantile = float(self.options.get("quantile", 0.25))
         self.resample = float(self.options.get("resample_probability", 0.25))
         self.searched = tuple(d for d in self.space if d.name != self.fidelity)
@@ -61,8 +83,9 @@ class PBTStrategy(Strategy):
                 return WAIT  # the generation is training
             self._next_generation()
         proposal = self.queue.pop(0)
-        self.trial_of[(self.generation, proposal.config)] = trial
-        self.running[trial] = proposal.config
+        member = proposal.config % self.population
+        self.trial_of[(self.generation, member)] = trial
+        self.running[trial] = member
         return proposal
 
     def tell(self, result: TrialResult) -> None:
@@ -81,10 +104,12 @@ class PBTStrategy(Strategy):
 
     def _next_generation(self) -> None:
         self.generation += 1
-        g, epochs = self.generation, (self.generation + 1) * self.interval
+        g = self.generation
+        round_, step = divmod(g, self.generations)  # step: the generation within its population
+        epochs = (step + 1) * self.interval  # the last step ends exactly at the bound
         parents = list(range(self.population))
-        if g == 0:
-            self.members = [sample_point(self.searched, self._rng(0, m)) for m in range(self.population)]
+        if step == 0:  # a new population
+            self.members = [sample_point(self.searched, self._rng(g, m)) for m in range(self.population)]
         else:
             ranked = sorted(range(self.population), key=lambda m: (self.values.get(m, math.inf), m))
             cut = max(1, int(round(self.quantile * self.population)))
@@ -95,9 +120,9 @@ class PBTStrategy(Strategy):
                 parents[member] = donor
                 self.members[member] = self._explore(dict(self.members[donor]), rng)
         self.values = {}
-        self.queue = [Proposal({**self.members[m], self.fidelity: epochs}, config=m,
-                               parent=None if g == 0 else self.trial_of[(g - 1, parents[m])],
-                               start_epoch=g * self.interval, keep_state=True) for m in range(self.population)]
+        self.queue = [Proposal({**self.members[m], self.fidelity: epochs}, config=round_ * self.population + m,
+                               parent=None if step == 0 else self.trial_of[(g - 1, parents[m])],
+                               start_epoch=step * self.interval, keep_state=True) for m in range(self.population)]
 
     def _explore(self, params: dict, rng: np.random.Generator) -> dict:
         """Perturb the mutable hyperparameters, inside the space."""
@@ -119,6 +144,15 @@ class PBTStrategy(Strategy):
         if self.best is not None:
             needed.add(self.best[1])
         return needed | {p.parent for p in self.queue if p.parent is not None}
+
+    @classmethod
+    def check_space(cls, name: str, options: dict, space, fidelity: str) -> str | None:
+        bound, interval = bound_and_interval(space, fidelity, options)
+        if bound % interval:
+            divisors = ", ".join(str(d) for d in range(1, bound + 1) if bound % d == 0)
+            return (f"interval: {interval} does not divide the space's bound of {fidelity} ({bound}), so the "
+                    f"last generation would train past it; choose one of {divisors}")
+        return None
 
     @classmethod
     def check_options(cls, name: str, options: dict) -> str | None:
