@@ -228,7 +228,8 @@ def _frozen(r: TrialResult, distributions: dict, fallback: datetime):
     ``fallback`` for a record without them)."""
     import optuna
 
-    state = optuna.trial.TrialState.COMPLETE if r.value is not None else optuna.trial.TrialState.FAIL
+    state = (optuna.trial.TrialState.COMPLETE if r.value is not None else optuna.trial.TrialState.PRUNED
+             if r.status == "stopped" else optuna.trial.TrialState.FAIL)
     end = _when(r.finished_at) or fallback
     seconds = r.seconds if isinstance(r.seconds, (int, float)) and 0 <= r.seconds < 1e7 else 0.0
     start = _when(r.started_at) or end - timedelta(seconds=seconds)

@@ -179,9 +179,9 @@ def _too_big(spec: TrialSpec, dataset: Dataset) -> TrialResult | None:
 def _network_result(net, spec: TrialSpec, dataset: Dataset, before: int) -> TrialResult:
     """The trial's result from its trained network (its state saved when asked)."""
     result = TrialResult.from_spec(spec)
-    if net.status_ == "stopped" and net.n_iter_ < net.epochs:
-        result.params["epochs"] = net.n_iter_
-        result.message = f"pruned after epoch {net.n_iter_} (the strategy stopped it)"
+    if net.status_ == "stopped" and net.n_iter_ < net.epochs:  # keeps its proposed epochs; trained fewer
+        result.status = "stopped"
+        result.message = f"stopped after epoch {net.n_iter_} of {net.epochs} (the strategy stopped it)"
     if spec.save_state is not None:
         save_state(net.get_state(), spec.save_state)
     result.epochs_trained = net.n_iter_ - before

@@ -29,6 +29,10 @@ def trials_table(records: list[dict], param_names: list[str], strategy_order: li
     return table.reset_index(drop=True)
 
 
+#: statuses of trials that did not work (a stopped trial worked: it was stopped)
+FAILED = ("failed", "diverged")
+
+
 def summary_table(trials: pd.DataFrame, tests: dict, baselines: dict, param_names: list[str],
                   strategy_order: list[str], metric: Metric = REGRESSION) -> pd.DataFrame:
     """One row per (strategy, repetition): the chosen configuration, its losses (and,
@@ -41,7 +45,7 @@ def summary_table(trials: pd.DataFrame, tests: dict, baselines: dict, param_name
         base = baselines[repetition]
         test = tests.get((strategy, repetition))
         row = {"strategy": strategy, "repetition": repetition, "trials": len(group),
-               "failures": int((group["status"] != "ok").sum()),
+               "failures": int(group["status"].isin(FAILED).sum()),
                "best_trial": None if best is None else int(best["trial"])}
         row.update({name: None if best is None else best[name] for name in param_names})
         row.update({
@@ -134,13 +138,10 @@ def status_line(trials: pd.DataFrame) -> str:
     if trials.empty:
         return "trials: none"
     counts = trials["status"].value_counts()
-    stopped = (trials["message"].fillna("").str.startswith(("pruned", "stopped")) & (trials["status"] == "ok")).sum()
     parts = [f"{int(counts.get(status, 0))} {status}" for status in ("ok", "stopped", "diverged", "failed")
              if counts.get(status)]
-    if stopped:
-        parts.append(f"{int(stopped)} stopped early")
     line = "trials: " + ", ".join(parts)
-    bad = trials.loc[trials["status"] != "ok", "message"].fillna("").replace("", np.nan).dropna()
+    bad = trials.loc[trials["status"].isin(FAILED), "message"].fillna("").replace("", np.nan).dropna()
     if len(bad):
         line += f" (most common failure: {bad.value_counts().index[0]})"
     return line

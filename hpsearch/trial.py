@@ -117,7 +117,7 @@ class TrialResult:
     parent: int | None = _column(None)  # the trial whose network state this one continued
     start_epoch: int = _column(0)
     epochs_trained: int = _column(0)
-    status: str = _column("ok")  # ok | diverged | failed
+    status: str = _column("ok")  # ok | stopped (by the strategy or the budget) | diverged | failed
     message: str = _column("")
     seconds: float = _column(0.0)
     started_at: str | None = _column(None)  # ISO-8601 UTC, when the worker started the trial

@@ -256,8 +256,9 @@ def test_tpe_hyperband_stops_trials_that_fall_behind_through_on_epoch():
             if strategy.on_epoch(t, epoch, curve[-1]) is STOP:
                 decisions[t] = epoch
                 break
-        params = dict(proposal.params, epochs=len(curve))
-        strategy.tell(told(t, params, curve[-1], curve=curve))
+        stopped = len(curve) < 18
+        strategy.tell(told(t, proposal.params, None if stopped else curve[-1], curve=curve,
+                           status="stopped" if stopped else "ok"))
     early = {t: e for t, e in decisions.items() if e < 18}  # a stop after the last epoch changes nothing
     assert 0 not in decisions and len(early) >= 5
     states = [tr.state.name for tr in strategy.study.trials]
@@ -342,17 +343,22 @@ def test_pbt_exploits_the_top_quantile_and_explores_inside_the_space():
 def test_median_stop_stops_a_worse_trial_and_lets_a_better_one_run():
     from hpsearch.trial import CONTINUE, STOP
 
-    rule = make_strategy("median-stop", MF3, np.random.SeedSequence(0), {"grace_epochs": 2, "min_trials": 3})
-    for t in range(3):  # three finished trials whose curves average 0.5 at every epoch
-        p = rule.ask(t)
-        assert p.report_epochs
-        rule.tell(told(t, p.params, 0.5, curve=[0.5] * 10))
-    rule.ask(3)
+    rule = make_strategy("median-stop", MF3, np.random.SeedSequence(0), {"n_warmup_steps": 2, "n_startup_trials": 3})
+    assert rule.ask(0).report_epochs
+    rule.tell(told(0, rule.ask(0).params, 0.5, curve=[0.5] * 10))
+    rule.ask(1)
+    assert rule.on_epoch(1, 5, 9.0) is CONTINUE  # one completed trial: fewer than n_startup_trials
+    stopped = told(1, rule.ask(1).params, 0.1, curve=[0.1] * 3)
+    stopped.status = "stopped"
+    rule.tell(stopped)  # a stopped trial never counts in the median
+    for t in (2, 3):  # three completed trials whose curves average 0.5 at every epoch
+        rule.tell(told(t, rule.ask(t).params, 0.5, curve=[0.5] * 10))
     rule.ask(4)
-    assert rule.on_epoch(3, 1, 0.9) is CONTINUE  # within the grace epochs
-    assert rule.on_epoch(3, 3, 0.8) is STOP  # best 0.8 > median 0.5
-    assert rule.on_epoch(4, 3, 0.4) is CONTINUE
-    assert rule.on_epoch(4, 11, 0.9) is CONTINUE  # no finished trial reached epoch 11
+    rule.ask(5)
+    assert rule.on_epoch(4, 2, 0.9) is CONTINUE  # within the warm-up epochs
+    assert rule.on_epoch(4, 3, 0.8) is STOP  # best 0.8 > median 0.5 (0.1 would be the median with the stopped)
+    assert rule.on_epoch(5, 3, 0.4) is CONTINUE
+    assert rule.on_epoch(5, 11, 0.9) is CONTINUE  # no completed trial reached epoch 11
     tpe = make_strategy("median-stop", MF3, np.random.SeedSequence(0), {"sampler": "tpe"})
     assert set(tpe.ask(0).params) == {"epochs", "learning_rate", "batch_size"}
 
@@ -375,10 +381,13 @@ def test_bohb_and_pbt_are_identical_for_one_and_two_workers(small_catalog, tmp_p
 def test_median_stop_runs_and_stops_trials_early(small_catalog, tmp_path):
     out = run_experiment(experiment(strategies=["median-stop"], space=MF_SPACE_PBT, n_jobs=2, budget={"epochs": 300},
                                     model={},
-                                    strategy={"median-stop": {"grace_epochs": 1, "min_trials": 2}}),
+                                    strategy={"median-stop": {"n_startup_trials": 2}}),
                          tmp_path / "m", progress=False)
-    stopped = out.trials[out.trials["message"].fillna("").str.startswith("pruned after epoch")]
-    assert len(stopped) and (out.trials["status"] == "ok").all()
+    t = out.trials
+    stopped = t[t["status"] == "stopped"]
+    assert len(stopped) and stopped["message"].str.startswith("stopped after epoch").all()
+    assert (stopped["epochs_trained"] < stopped["epochs"]).all()  # the proposal kept, the epochs it got
+    assert t["status"].isin(("ok", "stopped")).all()
 
 
 MF_SPACE_PBT = {"epochs": {"type": "int", "low": 3, "high": 18},
@@ -455,4 +464,23 @@ def test_the_space_filling_order_is_maximin():
     xy = np.array([(i // 3, i % 3) for i in range(9)], dtype=float)
     far = ((xy - xy[order[0]]) ** 2).sum(axis=1)
     assert far[order[1]] == far.max()  # the farthest point from the first comes next
-    assert set(order[:4]) == {0, 2, 6, 8} or set(order[:2]) <= {1, 3, 5, 7, 4} or far.max() > 0
+
+
+def test_bohb_splits_and_samples_as_the_paper_does():
+    """10 observations in 2 dimensions: N_min = 3, the good set has max(3, ceil(1.5)) = 3 points,
+    the bad set max(3, 7) = 7; proposals spread around the good points, not copies of the best."""
+    space = parse({"space": {"epochs": {"type": "int", "low": 1, "high": 9},
+                             "learning_rate": {"type": "float", "low": 0.01, "high": 1.0, "log": True},
+                             "hidden_width": {"type": "int", "low": 2, "high": 64}}}, "t.toml").space
+    bohb = make_strategy("bohb", space, np.random.SeedSequence(1))
+    assert (bohb.min_points, bohb.bandwidth_factor, bohb.min_bandwidth, bohb.num_samples) == (3, 3.0, 1e-3, 64)
+    rng = np.random.default_rng(0)
+    observations = [(rng.random(2), float(v)) for v in range(10)]
+    good, bad = bohb.split(observations)
+    assert len(good) == 3 and len(bad) == 7
+    assert sorted(tuple(p) for p in good) == sorted(tuple(observations[i][0]) for i in range(3))
+    best = observations[0][0]
+    proposals = np.array([bohb._from_model(observations, np.random.default_rng(s)) for s in range(20)])
+    assert np.abs(proposals - best).max(axis=1).min() > 0.01  # no proposal is the incumbent x (1 +- 0.003)
+    assert len({tuple(np.round(p, 6)) for p in proposals}) == 20
+    assert bohb.split(observations[:4])[0].shape[0] == 3  # N_min + 1 results: no model yet (needs N_min + 2)

@@ -2,22 +2,28 @@
 
 The schedule is Hyperband's (``min_epochs``, ``max_epochs``, ``eta``,
 ``brackets``), run synchronously: a bracket's configurations are drawn when it
-starts, after every result of the brackets before it has been told. Once some
-budget (epochs) has at least ``min_points_in_model`` results, a new
-configuration comes from a model of the largest such budget, as in the paper:
-the best ``top_n_percent`` of its results are "good", the rest "bad"; a product
-kernel density estimate is fitted to each (Gaussian kernels on the unit-scaled
-numeric dimensions, log-scaled where the dimension is, with Scott's bandwidth
-times ``bandwidth_factor`` and at least 1e-3; an Aitchison-Aitken kernel on
-categorical ones); 64 candidates are drawn around good points and the one with
-the largest ratio l(x) / g(x) is proposed. A share ``random_fraction`` of the
-configurations stays random, drawn as Hyperband draws them. Every draw comes
-from the configuration's own seed: a run is identical for any number of workers
-and after a resume.
+starts, after every result of the brackets before it has been told. The model is
+the paper's (Falkner et al. 2018, section 4.1, and its code, hpbandster): with
+N_min = ``min_points_in_model`` (default d + 1 for d searched dimensions), a
+budget (epochs) has a model once it holds N >= N_min + 2 results; a new
+configuration comes from the model of the largest such budget. Its N results are
+ranked; the best N_l = max(N_min, ceil(q N)) are "good" and the worst
+N_g = max(N_min, N - N_l) are "bad" (q = ``top_n_percent`` / 100; the two sets
+overlap while N is small, as in the paper). A product kernel density estimate is
+fitted to each (Gaussian kernels on the unit-scaled numeric dimensions,
+log-scaled where the dimension is, Scott's bandwidth, at least
+``min_bandwidth``; an Aitchison-Aitken kernel on categorical ones);
+``num_samples`` candidates are drawn around good points from normals with the
+good bandwidth times ``bandwidth_factor``, truncated to [0, 1] as hpbandster does,
+and the one with the largest ratio l(x) / g(x) is proposed. A share
+``random_fraction`` of the configurations stays random, drawn as Hyperband draws
+them. Every draw comes from the configuration's own seed: a run is identical for
+any number of workers and after a resume.
 
-Options: ``min_epochs``, ``max_epochs``, ``eta`` (3), ``brackets``,
-``random_fraction`` (1/3), ``min_points_in_model`` (dimensions + 1),
-``top_n_percent`` (15), ``bandwidth_factor`` (3).
+Options (the paper's defaults): ``min_epochs``, ``max_epochs``, ``eta`` (3),
+``brackets``, ``random_fraction`` (1/3), ``min_points_in_model`` (d + 1),
+``top_n_percent`` (15), ``bandwidth_factor`` (3), ``min_bandwidth`` (1e-3),
+``num_samples`` (64).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.stats import truncnorm
 
 from hpsearch.strategies._hyperband import OPTIONS, HyperbandStrategy
 from hpsearch.trial import TrialResult
@@ -32,10 +39,12 @@ from hpsearch.trial import TrialResult
 CANDIDATES = 64
 MIN_BANDWIDTH = 1e-3
 CATEGORY_BANDWIDTH = 0.2
+MODEL_OPTIONS = ("random_fraction", "min_points_in_model", "top_n_percent", "bandwidth_factor", "min_bandwidth",
+                 "num_samples")
 
 
 class BOHBStrategy(HyperbandStrategy):
-    option_names = OPTIONS + ("random_fraction", "min_points_in_model", "top_n_percent", "bandwidth_factor")
+    option_names = OPTIONS + MODEL_OPTIONS
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -43,6 +52,8 @@ class BOHBStrategy(HyperbandStrategy):
         self.min_points = int(self.options.get("min_points_in_model", len(self.searched) + 1))
         self.top_n_percent = float(self.options.get("top_n_percent", 15))
         self.bandwidth_factor = float(self.options.get("bandwidth_factor", 3))
+        self.min_bandwidth = float(self.options.get("min_bandwidth", MIN_BANDWIDTH))
+        self.num_samples = int(self.options.get("num_samples", CANDIDATES))
         self.observations: dict[int, list[tuple[np.ndarray, float]]] = {}  # budget -> (point, value)
         self.from_model: set[int] = set()
 
@@ -56,7 +67,7 @@ class BOHBStrategy(HyperbandStrategy):
         number = super().new_config()  # the random configuration (and its number)
         rng = np.random.default_rng(np.random.SeedSequence(
             self.seed.entropy, spawn_key=(*self.seed.spawn_key, number, 1)))
-        budgets = [b for b, obs in self.observations.items() if len(obs) >= max(self.min_points, 2)]
+        budgets = [b for b, obs in self.observations.items() if len(obs) >= self.min_points + 2]
         if budgets and self.searched and rng.random() >= self.random_fraction:
             point = self._from_model(self.observations[max(budgets)], rng)
             if point is not None:
@@ -90,38 +101,47 @@ class BOHBStrategy(HyperbandStrategy):
             params[dim.name] = int(min(max(round(value), dim.low), dim.high)) if dim.kind == "int" else value
         return params
 
+    def split(self, observations: list) -> tuple[np.ndarray, np.ndarray]:
+        """(good, bad) points of a budget's observations, as the paper splits them (module doc)."""
+        ranked = sorted(observations, key=lambda o: o[1])
+        n = len(ranked)
+        n_good = max(self.min_points, int(math.ceil(self.top_n_percent / 100 * n)))
+        n_bad = max(self.min_points, n - n_good)
+        good = np.array([p for p, v in ranked[:n_good] if math.isfinite(v)])
+        bad = np.array([p for p, _ in ranked[n - n_bad:]])
+        return good, bad
+
     def _from_model(self, observations: list, rng: np.random.Generator) -> np.ndarray | None:
         """The candidate with the largest l(x) / g(x), or None without good and bad points."""
-        ranked = sorted(observations, key=lambda o: o[1])
-        n_good = max(1, int(math.ceil(self.top_n_percent / 100 * len(ranked))))
-        good = np.array([p for p, v in ranked[:n_good] if math.isfinite(v)])
-        bad = np.array([p for p, _ in ranked[n_good:]])
+        good, bad = self.split(observations)
         if len(good) == 0 or len(bad) == 0:
             return None
         categorical = np.array([d.kind == "categorical" for d in self.searched])
         sizes = np.array([len(d.choices) if d.kind == "categorical" else 0 for d in self.searched])
         bw_good = self._bandwidths(good) * self.bandwidth_factor
-        candidates = good[rng.integers(len(good), size=CANDIDATES)].copy()
-        noise = rng.normal(size=candidates.shape) * bw_good
-        candidates[:, ~categorical] = np.clip(candidates[:, ~categorical] + noise[:, ~categorical], 0, 1)
+        candidates = good[rng.integers(len(good), size=self.num_samples)].copy()
+        numeric = ~categorical
+        if numeric.any():  # a normal around a good point, truncated to [0, 1] (hpbandster's truncnorm)
+            centre = candidates[:, numeric]
+            scale = np.broadcast_to(bw_good[numeric], centre.shape)
+            candidates[:, numeric] = truncnorm.rvs(-centre / scale, (1 - centre) / scale, loc=centre, scale=scale,
+                                                   random_state=rng)
         for j in np.flatnonzero(categorical):  # keep the good point's choice, or take another
-            switch = rng.random(CANDIDATES) < CATEGORY_BANDWIDTH
+            switch = rng.random(self.num_samples) < CATEGORY_BANDWIDTH
             candidates[switch, j] = rng.integers(sizes[j], size=switch.sum())
         ratio = (_density(candidates, good, self._bandwidths(good), categorical, sizes)
                  / np.maximum(_density(candidates, bad, self._bandwidths(bad), categorical, sizes), 1e-32))
         return candidates[int(np.argmax(ratio))]
 
-    @staticmethod
-    def _bandwidths(points: np.ndarray) -> np.ndarray:
-        """Scott's rule per dimension, at least MIN_BANDWIDTH."""
+    def _bandwidths(self, points: np.ndarray) -> np.ndarray:
+        """Scott's rule per dimension, at least ``min_bandwidth``."""
         n, d = points.shape
         spread = points.std(axis=0, ddof=1) if n > 1 else np.zeros(d)
-        return np.maximum(spread * n ** (-1.0 / (d + 4)), MIN_BANDWIDTH)
+        return np.maximum(spread * n ** (-1.0 / (d + 4)), self.min_bandwidth)
 
     @classmethod
     def check_options(cls, name: str, options: dict) -> str | None:
-        own = {k: v for k, v in options.items() if k in ("random_fraction", "top_n_percent", "bandwidth_factor",
-                                                          "min_points_in_model")}
+        own = {k: v for k, v in options.items() if k in MODEL_OPTIONS}
         problem = super().check_options(name, {k: v for k, v in options.items() if k not in own})
         if problem:
             return problem
@@ -129,12 +149,13 @@ class BOHBStrategy(HyperbandStrategy):
         if unknown:
             return f"unknown option '{unknown[0]}' for strategy '{name}'; allowed: {', '.join(cls.option_names)}"
         rules = {"random_fraction": (0, 1, "a number from 0 to 1"), "top_n_percent": (1, 99, "a number from 1 to 99"),
-                 "bandwidth_factor": (1e-6, 1e6, "a number > 0"), "min_points_in_model": (1, 10**6, "an integer >= 1")}
+                 "bandwidth_factor": (1e-6, 1e6, "a number > 0"), "min_points_in_model": (1, 10**6, "an integer >= 1"),
+                 "min_bandwidth": (1e-12, 1, "a number in (0, 1]"), "num_samples": (1, 10**5, "an integer >= 1")}
         for key, (low, high, what) in rules.items():
             value = options.get(key)
             if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)
                                       or not low <= value <= high
-                                      or (key == "min_points_in_model" and not isinstance(value, int))):
+                                      or (key in ("min_points_in_model", "num_samples") and not isinstance(value, int))):
                 return f"{key}: expected {what}, got {value!r}"
         return None
 

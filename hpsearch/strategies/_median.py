@@ -2,14 +2,20 @@
 
 Proposals are random (``sampler = "random"``, as random search draws them) or
 Optuna's TPE (``sampler = "tpe"``). Every trial reports its validation loss
-after each epoch (the backend's epoch channel); a trial is stopped at epoch e
-when its best value so far is worse than the median, over the finished trials
-that reached epoch e, of their running averages (the mean of their first e
-values), once e exceeds ``grace_epochs`` and at least ``min_trials`` finished
-trials reached e. It runs asynchronously (a new trial the moment one ends): its
-results depend on timing, by design of the rule.
+after each epoch (the backend's epoch channel). As Golovin et al. define the
+rule, a trial is stopped at epoch e when its best value so far is strictly worse
+than the median, over the *completed* trials that reached epoch e, of their
+running averages (the mean of their first e values); stopped trials never count
+in the median. As Optuna's ``MedianPruner`` guards it, nothing is stopped before
+``n_startup_trials`` trials have completed, nor at an epoch
+e <= ``n_warmup_steps``, nor with fewer than ``n_min_trials`` completed trials
+at e. A stopped trial keeps its proposed ``epochs``, has ``status = "stopped"``
+and the ``epochs_trained`` it got; like a pruned Optuna trial it is not a
+candidate for the best configuration. It runs asynchronously (a new trial the
+moment one ends): its results depend on timing, by design of the rule.
 
-Options: ``sampler`` ("random"), ``grace_epochs`` (5), ``min_trials`` (5).
+Options: ``sampler`` ("random"), ``n_startup_trials`` (5), ``n_warmup_steps`` (0),
+``n_min_trials`` (1): Optuna's defaults.
 """
 
 from __future__ import annotations
@@ -22,22 +28,23 @@ from hpsearch.trial import CONTINUE, STOP, Decision, TrialResult
 
 
 class MedianStopStrategy(Strategy):
-    option_names = ("sampler", "grace_epochs", "min_trials")
+    option_names = ("sampler", "n_startup_trials", "n_warmup_steps", "n_min_trials")
     asynchronous = True
     replay_by_ask = False  # the order of results shaped it: a resume tells the finished trials
     needs_epoch_reports = True
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.grace = int(self.options.get("grace_epochs", 5))
-        self.min_trials = int(self.options.get("min_trials", 5))
+        self.startup = int(self.options.get("n_startup_trials", 5))
+        self.warmup = int(self.options.get("n_warmup_steps", 0))
+        self.min_trials = int(self.options.get("n_min_trials", 1))
         self.tpe = None
         if self.options.get("sampler", "random") == "tpe":
             from hpsearch.strategies._optuna import OptunaStrategy
 
             self.tpe = OptunaStrategy("tpe", self.space, self.seed, {"batch_size": 1}, 1, self.max_trials,
                                       self.fidelity)
-        self.curves: list[np.ndarray] = []  # cumulative sums of the finished trials' curves
+        self.curves: list[np.ndarray] = []  # cumulative sums of the completed trials' curves
         self.best: dict[int, float] = {}  # running trial -> best value so far
 
     def ask(self, trial: int) -> Proposal:
@@ -52,7 +59,7 @@ class MedianStopStrategy(Strategy):
     def on_epoch(self, trial: int, epoch: int, value: float) -> Decision:
         best = min(self.best.get(trial, np.inf), value)
         self.best[trial] = best
-        if epoch <= self.grace:
+        if epoch <= self.warmup or len(self.curves) < self.startup:
             return CONTINUE
         averages = [c[epoch - 1] / epoch for c in self.curves if len(c) >= epoch]
         if len(averages) >= self.min_trials and best > float(np.median(averages)):
@@ -62,7 +69,7 @@ class MedianStopStrategy(Strategy):
     def tell(self, result: TrialResult) -> None:
         self.best.pop(result.trial, None)
         curve = np.array([v for v in (result.val_curve or []) if v is not None], dtype=float)
-        if len(curve) and np.all(np.isfinite(curve)):
+        if result.status == "ok" and len(curve) and np.all(np.isfinite(curve)):  # completed trials only
             self.curves.append(np.cumsum(curve))
         if self.tpe is not None:
             self.tpe.tell(result)
@@ -74,7 +81,7 @@ class MedianStopStrategy(Strategy):
             return problem
         if options.get("sampler", "random") not in ("random", "tpe"):
             return f"sampler: expected \"random\" or \"tpe\", got {options['sampler']!r}"
-        for key in ("grace_epochs", "min_trials"):
+        for key in ("n_startup_trials", "n_warmup_steps", "n_min_trials"):
             value = options.get(key, 1)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 return f"{key}: expected an integer >= 0, got {value!r}"

@@ -58,13 +58,17 @@ class OptunaStrategy(Strategy):
     def tell(self, result: TrialResult) -> None:
         running = self._running.pop(result.trial, None)
         value = result.value
-        state = optuna.trial.TrialState.COMPLETE if value is not None else optuna.trial.TrialState.FAIL
+        state = _state(result)
+        curve = {i + 1: v for i, v in enumerate(result.val_curve or []) if v is not None}
         if running is not None:
+            if state == optuna.trial.TrialState.PRUNED:  # Optuna ranks pruned trials by their last values
+                for step, v in curve.items():
+                    running.report(v, step)
             self.study.tell(running, value, state=state)
         else:  # a trial finished in an earlier run (resume): add it as it was
             self.study.add_trial(optuna.trial.create_trial(
                 params=self._searched(result.params), distributions=self.distributions, value=value,
-                state=state))
+                state=state, intermediate_values=curve if state == optuna.trial.TrialState.PRUNED else None))
 
     def _searched(self, params: dict) -> dict:
         return {k: v for k, v in params.items() if k in self.distributions}
@@ -81,6 +85,13 @@ class OptunaStrategy(Strategy):
         except Exception as exc:  # a sampler's constructor may raise anything on bad options
             return f"cannot create the sampler for '{name}': {type(exc).__name__}: {exc}"
         return try_sampler(name, sampler)
+
+
+def _state(result: TrialResult):
+    """The Optuna state of a trial: stopped trials are PRUNED, as Optuna's pruners leave them."""
+    if result.value is not None:
+        return optuna.trial.TrialState.COMPLETE
+    return optuna.trial.TrialState.PRUNED if result.status == "stopped" else optuna.trial.TrialState.FAIL
 
 
 def try_sampler(name: str, sampler: optuna.samplers.BaseSampler) -> str | None:
@@ -132,8 +143,8 @@ class OptunaPrunedStrategy(OptunaStrategy):
     its Optuna trial, whose study's ``HyperbandPruner`` (``min_epochs``,
     ``max_epochs``, reduction factor ``eta``) stops it when it falls behind. The
     study lives in this process, in memory; a resume tells it the stored trials
-    with their epoch curves. A pruned trial is recorded with the epochs it
-    trained and its validation RMSE at that epoch. What the pruner decides
+    with their epoch curves. A pruned trial is recorded with ``status = "stopped"``,
+    its proposed epochs, the epochs it trained and its validation curve. What the pruner decides
     depends on which trials reported first: like Optuna's own parallel
     optimisation, runs are not reproducible with several workers.
     """
@@ -168,9 +179,8 @@ class OptunaPrunedStrategy(OptunaStrategy):
     def tell(self, result: TrialResult) -> None:
         running = self._running.pop(result.trial, None)
         value = result.value
-        pruned = value is not None and result.params.get("epochs", self.max_epochs) < self.max_epochs
-        state = (optuna.trial.TrialState.PRUNED if pruned else optuna.trial.TrialState.COMPLETE
-                 if value is not None else optuna.trial.TrialState.FAIL)
+        pruned = result.status == "stopped"
+        state = _state(result)
         if running is None:  # finished in an earlier run (resume): add it with its curve
             curve = {i + 1: v for i, v in enumerate(result.val_curve or []) if v is not None}
             self.study.add_trial(optuna.trial.create_trial(
