@@ -342,12 +342,12 @@ def write_suite_tables(suite, outputs: dict, run_dir: Path) -> SuiteOutput:
     lines = [f"{name}: {o.text.splitlines()[0] if o.text else ''}" for name, o in outputs.items()]
     if not summary.empty:
         report.write_csv(summary, run_dir / "summary.csv")
-        blocks = suites.blocks_table({n: o.summary for n, o in outputs.items() if not o.summary.empty}, order)
-        if len(blocks):
-            table = suites.write_suite(blocks, run_dir, f"{suite.name}: {len(outputs)} problems")
-            from hpsearch.export import render
-
-            lines = [render(table, "md")] + suites.verdicts(table)
+        summaries = {n: o.summary for n, o in outputs.items() if not o.summary.empty}
+        blocks = {outcome: suites.blocks_table(summaries, order, outcome) for outcome in suites.OUTCOMES}
+        if len(blocks["test"]):
+            problems = len(summaries)
+            suites.write_suite(blocks, run_dir, f"{suite.name}: {problems} problem{'s' if problems > 1 else ''}")
+            lines = [(run_dir / "suite.md").read_text(encoding="utf-8")]
         targets = [pd.read_csv(o.run_dir / "targets.csv").assign(problem=name) for name, o in outputs.items()
                    if (o.run_dir / "targets.csv").is_file()]
         if targets and len({t["cost_unit"].iloc[0] for t in targets if len(t)}) == 1:

@@ -57,30 +57,9 @@ def test_a_small_suite_from_scratch_recomputes(tmp_path):
             success, ert = expected_ert(mine_trials, mine_summary, strategy)
             assert table.loc[strategy, "success_90"] == pytest.approx(success)
             assert table.loc[strategy, "ert_90"] == pytest.approx(ert)
-    blocks = summary.pivot_table(index=["problem", "repetition"], columns="strategy", values="best_val_rmse")
-    blocks = blocks[["random", "grid", "tpe"]]
-    friedman = json.loads((out / "friedman.json").read_text())
-    expected = stats.friedmanchisquare(*[blocks[s].to_numpy() for s in blocks.columns])
-    assert friedman["statistic"] == pytest.approx(expected.statistic)
-    assert friedman["p_value"] == pytest.approx(expected.pvalue)
-    assert friedman["blocks"] == 12
-    table = pd.read_csv(out / "suite.csv").set_index("strategy")
-    ranks = blocks.rank(axis=1).mean()
-    p = {}
-    for strategy in ("grid", "tpe"):
-        diff = blocks[strategy] - blocks["random"]
-        assert table.loc[strategy, "mean_rank"] == pytest.approx(ranks[strategy])
-        assert table.loc[strategy, "wins_vs_random"] == (diff < 0).sum()
-        assert table.loc[strategy, "losses_vs_random"] == (diff > 0).sum()
-        assert table.loc[strategy, "rel_diff_pct_mean"] == pytest.approx((100 * diff / blocks["random"]).mean())
-        assert table.loc[strategy, "rel_diff_pct_ci_low"] <= table.loc[strategy, "rel_diff_pct_mean"]
-        assert table.loc[strategy, "rel_diff_pct_mean"] <= table.loc[strategy, "rel_diff_pct_ci_high"]
-        p[strategy] = stats.wilcoxon(blocks[strategy], blocks["random"], zero_method="zsplit").pvalue
-        assert table.loc[strategy, "p_value_vs_random"] == pytest.approx(p[strategy])
-    low, high = sorted(p, key=p.get)  # Holm by hand: the smaller p times 2, the larger at least that
-    assert table.loc[low, "p_holm_vs_random"] == pytest.approx(min(1, 2 * p[low]))
-    assert table.loc[high, "p_holm_vs_random"] == pytest.approx(max(min(1, 2 * p[low]), p[high]))
-    for name in ("cd-diagram.png", "ecdf.png", "ecdf.csv", "suite.md", "suite.tex"):
+    recompute_from_summary(summary, out)
+    for name in ("cd-diagram.png", "cd-diagram-validation.png", "ecdf.png", "ecdf.csv", "suite.md", "suite.tex",
+                 "problems.csv"):
         assert (out / name).stat().st_size > 0, name
     assert "random" in (out / "suite.md").read_text()
     for problem in ("diabetes", "friedman"):
@@ -91,12 +70,50 @@ def test_a_small_suite_from_scratch_recomputes(tmp_path):
     compile_latex(out / "suite.tex")
 
 
-def test_suite_statistics_on_a_hand_made_table():
+def recompute_from_summary(summary: pd.DataFrame, out) -> None:
+    """The issue's check, written out independently of the code: from summary.csv alone, the
+    test outcome's mean ranks, relative-difference Wilcoxon p-values with Holm's correction
+    and Friedman statistic equal suite.csv and friedman.json."""
+    table = pd.read_csv(out / "suite.csv")
+    friedman = json.loads((out / "friedman.json").read_text())
+    for outcome, column in (("test", "test_rmse"), ("validation", "best_val_rmse")):
+        blocks = summary.pivot_table(index=["problem", "repetition"], columns="strategy", values=column)
+        blocks = blocks[["random", "grid", "tpe"]]
+        mine = table[table["outcome"] == outcome].set_index("strategy")
+        expected = stats.friedmanchisquare(*[blocks[s].to_numpy() for s in blocks.columns])
+        assert friedman[outcome]["statistic"] == pytest.approx(expected.statistic)
+        assert friedman[outcome]["p_value"] == pytest.approx(expected.pvalue)
+        assert friedman[outcome]["blocks"] == len(blocks)
+        ranks = blocks.rank(axis=1).mean()
+        p = {}
+        for strategy in ("grid", "tpe"):
+            relative = (blocks[strategy] - blocks["random"]) / blocks["random"]
+            assert mine.loc[strategy, "mean_rank"] == pytest.approx(ranks[strategy])
+            assert mine.loc[strategy, "wins_vs_random"] == (relative < 0).sum()
+            assert mine.loc[strategy, "losses_vs_random"] == (relative > 0).sum()
+            assert mine.loc[strategy, "rel_diff_pct_mean"] == pytest.approx(100 * relative.mean())
+            assert mine.loc[strategy, "rel_diff_pct_ci_low"] <= mine.loc[strategy, "rel_diff_pct_mean"]
+            assert mine.loc[strategy, "rel_diff_pct_mean"] <= mine.loc[strategy, "rel_diff_pct_ci_high"]
+            p[strategy] = stats.wilcoxon(relative, zero_method="zsplit").pvalue
+            assert mine.loc[strategy, "p_value_vs_random"] == pytest.approx(p[strategy])
+        low, high = sorted(p, key=p.get)  # Holm by hand: the smaller p times 2, the larger at least that
+        assert mine.loc[low, "p_holm_vs_random"] == pytest.approx(min(1, 2 * p[low]))
+        assert mine.loc[high, "p_holm_vs_random"] == pytest.approx(max(min(1, 2 * p[low]), p[high]))
+
+
+def hand_made(scale_b: float = 1.0) -> pd.DataFrame:
     index = pd.MultiIndex.from_product([["a", "b"], range(10)], names=["problem", "repetition"])
     rng = np.random.default_rng(0)
     random = 1 + rng.uniform(0, 0.1, 20)
     mid = random * (1 + rng.normal(-0.01, 0.02, 20))
-    blocks = pd.DataFrame({"random": random, "good": random * 0.9, "mid": mid, "same": random}, index=index)
+    good = random * (0.9 + rng.normal(0, 0.005, 20))
+    blocks = pd.DataFrame({"random": random, "good": good, "mid": mid, "same": random}, index=index)
+    blocks.loc["b"] = blocks.loc["b"].to_numpy() * scale_b
+    return blocks
+
+
+def test_suite_statistics_on_a_hand_made_table():
+    blocks = hand_made()
     table = suites.suite_table(blocks).set_index("strategy")
     p = table["p_value_vs_random"]
     assert table.loc["good", "p_holm_vs_random"] == pytest.approx(3 * p["good"])  # Holm: 3, 2, 1 times
@@ -104,14 +121,89 @@ def test_suite_statistics_on_a_hand_made_table():
     assert table.loc["same", "p_holm_vs_random"] == 1.0
     assert table.loc["good", "wins_vs_random"] == 20 and table.loc["good", "mean_rank"] == 1.0
     assert table.loc["same", "mean_rank"] == pytest.approx(blocks.rank(axis=1).mean()["same"])
-    assert table.loc["good", "rel_diff_pct_mean"] == pytest.approx(-10.0)
-    assert table.loc["good", "rel_diff_pct_ci_low"] == pytest.approx(-10.0)
+    relative = 100 * (blocks["good"] - blocks["random"]) / blocks["random"]
+    assert table.loc["good", "rel_diff_pct_mean"] == pytest.approx(relative.mean())
+    assert table.loc["good", "rel_diff_pct_ci_low"] < relative.mean() < table.loc["good", "rel_diff_pct_ci_high"]
     assert table.loc["same", "ties_vs_random"] == 20 and table.loc["same", "p_value_vs_random"] == 1.0
     assert table.loc["good", "p_holm_vs_random"] < 0.05
     lines = suites.verdicts(table.reset_index())
-    assert lines[0].startswith("good beats random") and "cannot tell" in lines[-1]
+    assert lines[0].startswith("good beats random (pooled over 2 problems") and "cannot tell" in lines[-1]
     assert suites.critical_difference(3, 20) == pytest.approx(2.343 * np.sqrt(3 * 4 / (6 * 20)), rel=1e-3)
     assert suites.friedman(blocks[["random", "good"]])["p_value"] is None
+
+
+def test_a_problems_scale_changes_no_p_value():
+    """Relative differences have no unit: one problem's losses times 100 (its target times 100
+    for a scale-equivariant model) leave every p-value and interval as it was."""
+    columns = ["p_value_vs_random", "p_holm_vs_random", "rel_diff_pct_mean", "rel_diff_pct_ci_low",
+               "detectable_diff_pct", "mean_rank"]
+    one, scaled = suites.suite_table(hand_made()), suites.suite_table(hand_made(100.0))
+    pd.testing.assert_frame_equal(one[columns], scaled[columns], rtol=1e-3)  # BCa: rounding in its jackknife
+    per_one = suites.problems_table({"test": hand_made()})
+    per_scaled = suites.problems_table({"test": hand_made(100.0)})
+    pd.testing.assert_frame_equal(per_one[columns], per_scaled[columns], rtol=1e-3)
+    for a, b in ((one, scaled), (per_one, per_scaled)):
+        pd.testing.assert_series_equal(a["p_value_vs_random"], b["p_value_vs_random"], rtol=1e-12)
+
+
+def test_a_real_suite_with_one_target_times_100_has_the_same_p_values(tmp_path):
+    from sklearn.datasets import load_diabetes
+
+    frame = load_diabetes(as_frame=True).frame
+    frame.to_csv(tmp_path / "a.csv", index=False)
+    frame.assign(target=frame["target"] * 100).to_csv(tmp_path / "b.csv", index=False)
+    common = ('strategies = ["random", "tpe", "grid"]\nrepetitions = 8\n[budget]\ntrials = 4\n'
+              '[problems.diabetes]\ndata = {path = "a.csv", target = "target"}\n'
+              'model = {estimator = "sklearn.linear_model.Ridge"}\n'
+              'space = {alpha = {type = "float", low = 0.001, high = 100.0, log = true}}\n'
+              '[problems.friedman]\ndata = {dataset = "friedman1", n_samples = 300}\n'
+              'model = {estimator = "sklearn.linear_model.Ridge"}\n'
+              'space = {alpha = {type = "float", low = 0.001, high = 100.0, log = true}}\n')
+    (tmp_path / "one.toml").write_text(common)
+    (tmp_path / "scaled.toml").write_text(common.replace('"a.csv"', '"b.csv"'))
+    for name in ("one", "scaled"):
+        assert main(["run", str(tmp_path / f"{name}.toml"), "--out", str(tmp_path / name), "--quiet"]) == 0
+    a, b = pd.read_csv(tmp_path / "one" / "suite.csv"), pd.read_csv(tmp_path / "scaled" / "suite.csv")
+    pd.testing.assert_series_equal(a["p_value_vs_random"], b["p_value_vs_random"], rtol=1e-9)
+    pd.testing.assert_series_equal(a["p_holm_vs_random"], b["p_holm_vs_random"], rtol=1e-9)
+    pa, pb = pd.read_csv(tmp_path / "one" / "problems.csv"), pd.read_csv(tmp_path / "scaled" / "problems.csv")
+    pd.testing.assert_series_equal(pa["p_holm_vs_random"], pb["p_holm_vs_random"], rtol=1e-9)
+
+
+def test_words_follow_from_the_numbers():
+    table = pd.DataFrame([
+        {"outcome": "test", "strategy": "random", "blocks": 20, "problems": 2, "mean_rank": 2.0},
+        {"outcome": "test", "strategy": "x", "blocks": 20, "problems": 2, "mean_rank": 1.0, "wins_vs_random": 15,
+         "ties_vs_random": 0, "losses_vs_random": 5, "p_value_vs_random": 0.01, "p_holm_vs_random": 0.02,
+         "rel_diff_pct_mean": -1.0, "rel_diff_pct_ci_low": -1.5, "rel_diff_pct_ci_high": -0.5,
+         "detectable_diff_pct": 0.4},
+        {"outcome": "test", "strategy": "y", "blocks": 20, "problems": 2, "mean_rank": 3.0, "wins_vs_random": 8,
+         "ties_vs_random": 0, "losses_vs_random": 12, "p_value_vs_random": 0.01, "p_holm_vs_random": 0.02,
+         "rel_diff_pct_mean": 0.1, "rel_diff_pct_ci_low": -0.2, "rel_diff_pct_ci_high": 0.4,
+         "detectable_diff_pct": 0.4}])
+    per = pd.DataFrame([{"problem": "a", "outcome": "test", "strategy": "x", "p_holm_vs_random": 0.01,
+                         "rel_diff_pct_mean": -2.0, "rel_diff_pct_ci_low": -3.0, "rel_diff_pct_ci_high": -1.0},
+                        {"problem": "b", "outcome": "test", "strategy": "x", "p_holm_vs_random": 0.6,
+                         "rel_diff_pct_mean": 0.1, "rel_diff_pct_ci_low": -0.5, "rel_diff_pct_ci_high": 0.6}])
+    validation = table.assign(outcome="validation", p_holm_vs_random=[np.nan, 0.5, 0.5])
+    lines = suites.verdicts(table, per, ["x"], "test", validation)
+    assert lines[0].startswith("x beats random (pooled over 2 problems, test loss")
+    assert "beats random on a" in lines[0] and "cannot be told from random on b" in lines[0]
+    assert "The pooled verdict does not hold on b" in lines[0]
+    assert "On the validation outcome it cannot be told from random" in lines[0]
+    assert lines[1].startswith("y vs random") and "cannot tell" in lines[1]  # p < 0.05 but the interval holds 0
+    assert lines[2].startswith("Leading group") and ": x, separated" in lines[2]
+    assert "No group" in suites.verdicts(table, leaders=[])[-1]
+
+
+def test_a_leading_group_is_named_only_when_nemenyi_separates_it():
+    ranks = pd.Series({"a": 1.2, "b": 1.9, "c": 3.1, "d": 3.8})
+    p = pd.DataFrame(0.5, index=list("abcd"), columns=list("abcd"))
+    assert suites.leading_group(ranks, p) == []
+    for x in "ab":
+        for y in "cd":
+            p.loc[x, y] = p.loc[y, x] = 0.01
+    assert suites.leading_group(ranks, p) == ["a", "b"]
 
 
 def test_a_suite_config_names_the_problem_and_key_at_fault():
