@@ -28,8 +28,20 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return (f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, numpy {numpy.__version__}, "
-            f"scikit-learn {sklearn.__version__}, optuna {optuna.__version__}, joblib {joblib.__version__}")
+    return (f"{os.cpu_count()} cores, {cpu}, NumPy SIMD {simd_level()}, Python {platform.python_version()}, "
+            f"numpy {numpy.__version__}, scikit-learn {sklearn.__version__}, optuna {optuna.__version__}, "
+            f"joblib {joblib.__version__}")
+
+
+def simd_level() -> str:
+    """NumPy's SIMD extensions found on this CPU (what ``numpy.show_runtime()`` lists as found)."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+    except ImportError:
+        return "unknown"
+    found = [f for f in __cpu_dispatch__ if __cpu_features__.get(f)]
+    missing = [f for f in __cpu_dispatch__ if not __cpu_features__.get(f)]
+    return "found " + "+".join(found) + ("; not " + "+".join(missing) if missing else "")
 
 
 def synthetic_cache(n_events: int, seed: int = 0) -> Path:

@@ -9,6 +9,14 @@ and hpsearch skips it: scikit-learn is given ``shuffle=False`` so that it does
 not copy the data set every epoch for nothing). Also: the memory traffic of a full-batch epoch
 against the machine's measured bandwidth (a roofline for that case).
 
+The kernel floor: the same epoch's unavoidable kernels alone, on the same shapes,
+timed in the same loop: per batch the matrix products of the forward pass (X W1,
+a W2) and of the backward pass (a^T delta, delta W2^T, X^T delta1) and one ``exp``
+per hidden unit per row, into preallocated arrays; at full batch in the network's
+own cache-sized chunks. ``floor_multiple`` = the network's epoch / the floor
+(1.0 would be nothing but those kernels: no bias, no derivative, no update, no
+shuffle). The CPU's SIMD level (NumPy's) is in the machine column.
+
 Usage: python benchmarks/network.py [--repeats 5]
 """
 
@@ -50,6 +58,30 @@ def sklearn(X, y, batch, epochs):
     return (time.perf_counter() - start) / epochs
 
 
+def kernel_floor(X, batch, epochs):
+    """Seconds per epoch of the unavoidable kernels (see module doc)."""
+    from hpsearch.network import chunk_rows
+
+    rng = np.random.default_rng(1)
+    n = len(X)
+    rows = chunk_rows(batch or n, HIDDEN, 8) if batch is None else batch
+    W1, W2 = rng.normal(0, 0.1, (FEATURES, HIDDEN)), rng.normal(0, 0.1, (HIDDEN, 1))
+    z, out, d1 = np.empty((rows, HIDDEN)), np.empty((rows, 1)), np.empty((rows, HIDDEN))
+    g1, g2 = np.empty((FEATURES, HIDDEN)), np.empty((HIDDEN, 1))
+    start = time.perf_counter()
+    for _ in range(epochs):
+        for first in range(0, n, rows):
+            Xb = X[first:first + rows]
+            m = len(Xb)
+            np.matmul(Xb, W1, out=z[:m])
+            np.exp(z[:m], out=z[:m])
+            np.matmul(z[:m], W2, out=out[:m])
+            np.matmul(z[:m].T, out[:m], out=g2)
+            np.multiply(out[:m], W2.T, out=d1[:m])
+            np.matmul(Xb.T, d1[:m], out=g1)
+    return (time.perf_counter() - start) / epochs
+
+
 def full_batch_bytes(n: int = ROWS, f: int = FEATURES, h: int = HIDDEN) -> int:
     """Bytes read and written by one full-batch epoch of our implementation (float64).
 
@@ -85,15 +117,19 @@ def main() -> None:
     y = X @ rng.normal(size=FEATURES) + rng.normal(0, 0.1, ROWS)
     rows = []
     for batch, epochs in ((32, 5), (256, 20), (None, 50)):
-        mine, theirs, mine32 = [], [], []
+        mine, theirs, mine32, floor = [], [], [], []
         for _ in range(args.repeats):
             mine.append(ours(X, y, batch, epochs))
             theirs.append(sklearn(X, y, batch, epochs))
             mine32.append(ours(X, y, batch, epochs, "float32"))
+            floor.append(kernel_floor(X, batch, epochs))
         rows.append({"batch_size": batch or "full", "hpsearch_ms_per_epoch": 1000 * median(mine),
                      "sklearn_ms_per_epoch": 1000 * median(theirs),
                      "speedup_vs_sklearn": median(theirs) / median(mine),
-                     "hpsearch_float32_ms_per_epoch": 1000 * median(mine32)})
+                     "kernel_floor_ms_per_epoch": 1000 * median(floor),
+                     "floor_multiple": median(mine) / median(floor),
+                     "hpsearch_float32_ms_per_epoch": 1000 * median(mine32),
+                     "float32_speedup_vs_sklearn": median(theirs) / median(mine32)})
     table = pd.DataFrame(rows)
     moved = full_batch_bytes()
     cache_bw = bandwidth(ROWS * HIDDEN * 8)

@@ -24,16 +24,33 @@ def _by(table: pd.DataFrame, column: str, value):
     return table[table[column].astype(str) == str(value)].iloc[0]
 
 
+def _simd(machine: str) -> str:
+    """The SIMD level named in a results file's machine column."""
+    if "NumPy SIMD found " not in machine:
+        return "not recorded"
+    found = machine.split("NumPy SIMD found ", 1)[1].split(";")[0].split(",")[0]
+    return "AVX-512 (" + found + ")" if "X86_V4" in found else "AVX2 only (" + found + ")"
+
+
 def rows() -> list[tuple[str, str, str, str, str]]:
     """(measurement, hpsearch, peer, ratio, goal) rows."""
     out = []
-    network = _read("network")
-    for batch in ("32", "256", "full"):
-        r = _by(network, "batch_size", batch)
-        shuffle = "no shuffle on either side" if batch == "full" else "shuffled"
-        out.append((f"network epoch, batch {batch} (18,700 x 4, 32 sigmoid units, {shuffle})",
-                    f"{r.hpsearch_ms_per_epoch:.2f} ms", f"scikit-learn MLPRegressor {r.sklearn_ms_per_epoch:.2f} ms",
-                    f"{r.speedup_vs_sklearn:.2f}x", ">= 3x"))
+    for name in ("network", "network-avx2-only"):
+        if not (RESULTS / f"{name}.csv").is_file():
+            continue
+        network = _read(name)
+        simd = _simd(network["machine"].iloc[0])
+        for batch in ("32", "256", "full"):
+            r = _by(network, "batch_size", batch)
+            shuffle = "no shuffle on either side" if batch == "full" else "shuffled"
+            floor = (f"; {r.floor_multiple:.2f}x its kernel floor ({r.kernel_floor_ms_per_epoch:.2f} ms); "
+                     f"float32 {r.hpsearch_float32_ms_per_epoch:.2f} ms = {r.float32_speedup_vs_sklearn:.2f}x"
+                     if "floor_multiple" in network else "")
+            out.append((f"network epoch, batch {batch} (18,700 x 4, 32 sigmoid units, {shuffle}), NumPy SIMD {simd}",
+                        f"{r.hpsearch_ms_per_epoch:.2f} ms",
+                        f"scikit-learn MLPRegressor {r.sklearn_ms_per_epoch:.2f} ms",
+                        f"{r.speedup_vs_sklearn:.2f}x{floor}",
+                        ">= 3x (32), >= 2x (256, full); <= 1.5x the floor"))
     population = _read("population")
     for r in population.itertuples():
         out.append((f"quickstart search, {r.trials} trials, 1 worker, batch {r.batch_size}: trials/s",
