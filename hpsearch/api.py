@@ -43,7 +43,7 @@ def _experiment(config, allow=()) -> Experiment | Suite:
 
 def run(config, *, out=None, n_jobs: int | None = None, seed: int | None = None, trials: int | None = None,
         strategies: list[str] | None = None, quiet: bool = True, force: bool = False,
-        allow_packages: list[str] | None = None) -> "Run | dict[str, Run]":
+        allow_packages: list[str] | None = None, figures=None) -> "Run | dict[str, Run]":
     """Run (or resume) an experiment; the keywords override the config as the CLI flags do.
 
     ``config``: a path to a TOML file, TOML text, or a dict of the same shape.
@@ -55,7 +55,8 @@ def run(config, *, out=None, n_jobs: int | None = None, seed: int | None = None,
     """
     from hpsearch.runner import default_run_dir, run_experiment, run_suite
 
-    exp = _experiment(config, tuple(allow_packages or ())).with_overrides(trials=trials, n_jobs=n_jobs, seed=seed, strategies=strategies)
+    exp = _experiment(config, tuple(allow_packages or ())).with_overrides(
+        trials=trials, n_jobs=n_jobs, seed=seed, strategies=strategies, figures=figures)
     folder = Path(out) if out is not None else default_run_dir(exp)
     if isinstance(exp, Suite):
         output = run_suite(exp, folder, progress=not quiet, force=force)

@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--allow-package", action="append", default=[], metavar="PACKAGE",
                      help="let [model] estimator come from PACKAGE as well as sklearn and hpsearch "
                           "(importing a package runs its code: name only packages you trust); repeatable")
+    run.add_argument("--figures", metavar="FORMATS",
+                     help="figure formats: png (default), pdf, png,pdf, or none (tables only; overrides "
+                          "the config's [output] figures)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--force", action="store_true",
                      help="continue a run folder even though its config differs")
@@ -246,7 +249,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                              backend=args.backend,
                              scheduler=args.scheduler,
                              repetitions=args.repetitions, strategies=strategies,
-                             features=args.features)
+                             features=args.features, figures=args.figures)
     run_dir = args.out or default_run_dir(exp)
     signal.signal(signal.SIGTERM, _interrupt)  # a scheduler's stop: like Ctrl-C, resumable
     runner = run_suite if isinstance(exp, Suite) else run_experiment

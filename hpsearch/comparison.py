@@ -224,16 +224,22 @@ def data_profile(targets: pd.DataFrame, points: int = 100) -> pd.DataFrame:
 
 
 def anytime_curve(curves: pd.DataFrame, x: str, y: str = "best_so_far", points: int = 200,
-                  level: float = 0.95) -> pd.DataFrame:
-    """Mean of ``y`` over repetitions against ``x`` with a t confidence band.
+                  level: float = 0.95, resamples: int = 1000) -> pd.DataFrame:
+    """Mean of ``y`` over repetitions against ``x`` with a bootstrap band, as COCO and Syne Tune
+    draw anytime curves.
 
     ``x`` is ``trials_so_far``, ``seconds_so_far`` or ``epochs_so_far``. Each
-    repetition's best-so-far is a step function of x; it is read on a common
-    grid (the trial counts themselves for ``trials_so_far``). Where a
-    repetition has not started yet (before its first successful trial) it is
-    left out of the mean at that x, and ``n`` says how many repetitions count.
+    repetition's best-so-far is a step function of x, carried forward past its last
+    trial; it is read on a common grid (the trial counts themselves for
+    ``trials_so_far``). The mean is given only where every repetition has a value
+    (from the x at which the last of them has its first successful trial on), so it
+    never averages different sets of repetitions and a best-so-far mean cannot rise.
+    The band is the percentile bootstrap interval of that mean over repetitions
+    (``resamples`` resamples, seeded): it stays inside the data's range. ``n`` is the
+    number of repetitions with a value at x.
     """
     rows = []
+    rng = np.random.default_rng(0)
     for strategy, group in curves.groupby("strategy", sort=False):
         if x == "trials_so_far":
             grid = np.arange(1, int(group[x].max()) + 1, dtype=float)
@@ -246,15 +252,21 @@ def anytime_curve(curves: pd.DataFrame, x: str, y: str = "best_so_far", points: 
             columns.append(vals)
         values = np.vstack(columns)
         n = np.sum(np.isfinite(values), axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mean = np.nanmean(np.where(n > 0, values, 0.0), axis=0)
-            mean[n == 0] = np.nan
-            sd = np.nanstd(values, axis=0, ddof=1) if values.shape[0] > 1 else np.zeros_like(mean)
-            half = stats.t.ppf(0.5 + level / 2, np.maximum(n - 1, 1)) * sd / np.sqrt(np.maximum(n, 1))
-        half = np.where(n > 1, half, 0.0)
+        complete = n == values.shape[0]
+        mean = np.full(len(grid), np.nan)
+        low, high = mean.copy(), mean.copy()
+        if complete.any():
+            full = values[:, complete]
+            mean[complete] = full.mean(axis=0)
+            if values.shape[0] > 1:
+                picks = rng.integers(values.shape[0], size=(resamples, values.shape[0]))
+                boot = full[picks].mean(axis=1)
+                low[complete] = np.percentile(boot, 100 * (1 - level) / 2, axis=0)
+                high[complete] = np.percentile(boot, 100 * (1 + level) / 2, axis=0)
+            else:
+                low[complete] = high[complete] = mean[complete]
         rows.append(pd.DataFrame({"strategy": strategy, x.removesuffix("_so_far"): grid, "mean": mean,
-                                  "low": mean - half, "high": mean + half, "n": n}))
+                                  "low": low, "high": high, "n": n}))
     return pd.concat(rows, ignore_index=True)
 
 

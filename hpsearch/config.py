@@ -121,6 +121,7 @@ class Experiment:
     space: tuple[Dimension, ...] = ()
     strategy_options: dict = field(default_factory=dict)
     source: str = "<config>"
+    figures: tuple[str, ...] = ("png",)  # [output] figures: png, pdf, or none ()
     packages: tuple[str, ...] = ()  # [model] packages: where else an estimator may be imported from
     allow: tuple[str, ...] = field(default=(), compare=False)  # --allow-package: the same, not written
     read_only: bool = field(default=False, compare=False)  # read from a run folder: the estimator unchecked
@@ -141,7 +142,7 @@ class Experiment:
                        backend: str | None = None, scheduler: str | None = None,
                        seed: int | None = None, repetitions: int | None = None,
                        strategies: list[str] | None = None,
-                       features: str | None = None, allow_packages=None) -> "Experiment":
+                       features: str | None = None, allow_packages=None, figures=None) -> "Experiment":
         """Apply command-line overrides, validated like the file's own values.
 
         A ``scheduler`` without a ``backend`` implies the backend that has schedulers.
@@ -160,6 +161,8 @@ class Experiment:
                 raw[key] = value
         if features is not None:
             raw["data"]["features"] = features
+        if figures is not None:
+            raw["output"] = {"figures": figures}
         if strategies is not None:  # options of strategies left out are kept out, not refused
             raw["strategy"] = {k: v for k, v in raw.get("strategy", {}).items() if k in strategies}
         try:
@@ -190,6 +193,8 @@ class Experiment:
         out["space"] = {dim.name: dim.to_dict() for dim in self.space}
         if self.strategy_options:
             out["strategy"] = {k: dict(v) for k, v in self.strategy_options.items()}
+        if self.figures != ("png",):
+            out["output"] = {"figures": list(self.figures) or "none"}
         return out
 
     def to_toml(self) -> str:
@@ -217,6 +222,8 @@ class Suite:
         for key in ("n_jobs", "backend", "scheduler", "seed", "repetitions", "strategies"):
             if overrides.get(key) is not None:
                 raw[key] = overrides[key]
+        if overrides.get("figures") is not None:
+            raw["output"] = {"figures": overrides["figures"]}
         if overrides.get("trials") is not None:
             raw["budget"] = {"trials": overrides["trials"]}
         return Suite(self.name, problems, raw, self.source)
@@ -231,7 +238,7 @@ class Suite:
 
 
 SUITE_KEYS = ("name", "description", "seed", "n_jobs", "backend", "scheduler", "strategies", "repetitions",
-              "max_failures", "population", "budget", "strategy", "problems")
+              "max_failures", "population", "budget", "strategy", "output", "problems")
 PROBLEM_KEYS = ("description", "data", "model", "space", "budget", "strategy")
 
 
@@ -364,7 +371,8 @@ def _show(value: Any) -> str:
 
 
 TOP_KEYS = ("name", "description", "seed", "n_jobs", "backend", "scheduler", "strategies", "repetitions", "max_failures",
-            "population", "budget", "data", "model", "space", "strategy")
+            "population", "budget", "data", "model", "space", "strategy", "output")
+FIGURE_FORMATS = ("png", "pdf")
 
 
 def parse(raw: dict, source: str = "<config>", allow=(), read_only: bool = False) -> Experiment:
@@ -400,6 +408,7 @@ def parse(raw: dict, source: str = "<config>", allow=(), read_only: bool = False
     population = raw.get("population")
     if population is not None:
         population = c.integer(population, "population", minimum=1)
+    figures = _parse_figures(c, raw.get("output", {}))
 
     strategies = c.string_list(raw.get("strategies", ["random"]), "strategies")
     if len(set(strategies)) != len(strategies):
@@ -461,7 +470,7 @@ def parse(raw: dict, source: str = "<config>", allow=(), read_only: bool = False
                       repetitions=repetitions, max_failures=max_failures, population=population,
                       budget=Budget(kind, amount), data=data, model=model, estimator=estimator, space=space,
                       strategy_options=options, source=source, packages=packages, allow=tuple(allow),
-                      read_only=read_only)
+                      read_only=read_only, figures=figures)
 
 
 #: bounds that keep a typo from starting hundreds of processes or years of work (README: Limits)
@@ -471,6 +480,21 @@ SCHEDULER = re.compile(r"(tcp|tls)://[A-Za-z0-9.\-]+(:\d{1,5})|(tcp|tls)://\[[0-
 CLASSIFICATION_SETS = ("breast_cancer", "wine", "digits", "seed-toy")
 DATA_KEYS = ("dataset", "path", "target", "features", "categorical", "time", "split", "fractions",
              "event_types", "n_samples", "noise", "task", "threshold")
+
+
+def _parse_figures(c: _Checker, raw: Any) -> tuple[str, ...]:
+    """``[output] figures``: a list of png and pdf, or "none" (tables only)."""
+    c.keys(raw, "output", ("figures",))
+    figures = raw.get("figures", ["png"])
+    if figures == "none" or figures == []:
+        return ()
+    if isinstance(figures, str):
+        figures = [f.strip() for f in figures.split(",")]
+    if (not isinstance(figures, list) or not figures or any(f not in FIGURE_FORMATS for f in figures)
+            or len(set(figures)) != len(figures)):
+        raise c.fail("output.figures", f"expected a list of {' and '.join(FIGURE_FORMATS)}, or \"none\", "
+                     f"got {_show(figures)}")
+    return tuple(figures)
 
 
 def _parse_data(c: _Checker, raw: Any) -> DataConfig:

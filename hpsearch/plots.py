@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from pathlib import Path
 
 import matplotlib
@@ -32,10 +34,24 @@ def _plain_text(draw):
     return wrapped
 
 
+_FORMATS = contextvars.ContextVar("figure_formats", default=("png",))
+
+
+@contextlib.contextmanager
+def formats(names):
+    """Figures drawn inside are saved in ``names`` (``png``, ``pdf``): the run's ``[output] figures``."""
+    token = _FORMATS.set(tuple(names))
+    try:
+        yield
+    finally:
+        _FORMATS.reset(token)
+
+
 def _save(fig, path: Path) -> None:
-    """Save the PNG and a vector PDF beside it, each through a temporary file (whole or absent)."""
+    """Save the figure in each of the formats asked for (PNG by default; a vector PDF beside it
+    when asked), each through a temporary file (whole or absent)."""
     path = Path(path)
-    for target in (path, path.with_suffix(".pdf")):
+    for target in (path.with_suffix(f".{name}") for name in _FORMATS.get()):
         tmp = target.with_name(f".{target.stem}.tmp{target.suffix}")
         fig.savefig(tmp)
         tmp.replace(target)
@@ -62,7 +78,7 @@ def _colours(order: list[str]) -> dict[str, str]:
 
 @_plain_text
 def anytime_plot(curve: pd.DataFrame, x: str, path: Path, title: str, order: list[str],
-                 label: str = RATIO_LABEL) -> Path:
+                 label: str = RATIO_LABEL, fidelity: str = "epochs") -> Path:
     """Best-so-far validation RMSE relative to each repetition's mean baseline.
 
     Dividing by the baseline of the same split (paired) takes the split-to-split
@@ -86,14 +102,14 @@ def anytime_plot(curve: pd.DataFrame, x: str, path: Path, title: str, order: lis
     if x != "trials" and (curve[x] > 0).any():
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    ax.set_xlabel(X_LABELS[x], fontsize=8)
+    ax.set_xlabel(f"{fidelity} trained" if x == "epochs" and fidelity != "epochs" else X_LABELS[x], fontsize=8)
     ax.set_ylabel("best so far: " + label, fontsize=7)
     fig.subplots_adjust(left=0.2)
     ax.set_title(title, fontsize=8)
     handles, names = ax.get_legend_handles_labels()
     if repetitions > 1:
         handles.append(matplotlib.patches.Patch(color="0.5", alpha=0.3, lw=0))
-        names.append("95% interval over repetitions")
+        names.append(f"95% bootstrap interval of the mean ({repetitions} repetitions)")
     ax.legend(handles, names, fontsize=7, frameon=False)
     return _finish(fig, ax, path)
 

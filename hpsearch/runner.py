@@ -37,7 +37,7 @@ from hpsearch.strategies import make_strategy
 from hpsearch.trial import TrialResult
 
 # Keys that may change between a run and its resume: they do not change results.
-RESUMABLE_CHANGES = ("n_jobs", "backend", "scheduler", "population")
+RESUMABLE_CHANGES = ("n_jobs", "backend", "scheduler", "population", "output")
 
 
 @dataclass
@@ -262,7 +262,7 @@ def write_tables(exp: Experiment, problem: Problem, searches: list[Search], test
 
 def write_comparison(trials: pd.DataFrame, summary: pd.DataFrame, exp: Experiment, run_dir: Path) -> None:
     """comparison.csv/.md/.tex, anytime curves (CSV + PNG), hyperparameter plots."""
-    from hpsearch import comparison, export, plots
+    from hpsearch import comparison, export
 
     targets = comparison.targets_table(trials, summary)
     table = comparison.comparison_table(trials, summary, list(exp.strategies), targets)
@@ -281,20 +281,28 @@ def write_comparison(trials: pd.DataFrame, summary: pd.DataFrame, exp: Experimen
     source = f"{features} features" if exp.data.dataset == "earthquake" else (exp.data.target_name)
     reps = summary["repetition"].nunique()
     title = f"{exp.name}: {source}, {reps} repetition{'s' if reps > 1 else ''}"
-    label = plots.ratio_label(m)
     if not (trials["status"] == "ok").any():
         _say("no trial succeeded: the figures are skipped")
         return
-    for x in ("trials", "seconds", "epochs") if trials["epochs_trained"].sum() > 0 else ("trials", "seconds"):
-        curve = comparison.anytime_table(curves, x)
+    xs = ("trials", "seconds", "epochs") if trials["epochs_trained"].sum() > 0 else ("trials", "seconds")
+    anytime = {x: comparison.anytime_table(curves, x) for x in xs}
+    for x, curve in anytime.items():
         report.write_csv(curve, run_dir / f"curve_{x}.csv")
-        plots.anytime_plot(curve, x, run_dir / f"curve_{x}.png", title, list(exp.strategies), label)
     profile = comparison.data_profile(targets)
     report.write_csv(profile, run_dir / "ecdf.csv")
-    plots.ecdf_plot(profile, targets["cost_unit"].iloc[0], run_dir / "ecdf.png", title, list(exp.strategies))
-    ratio = trials.assign(val_ratio=trials[m.loss("val")] / trials["repetition"].map(baselines))
-    plots.hyperparameter_plots(ratio, exp.space, run_dir / "hyperparameters.png", title, list(exp.strategies),
-                               label)
+    if not exp.figures:  # figures = "none": the tables only, and matplotlib is never imported
+        return
+    from hpsearch import plots
+
+    with plots.formats(exp.figures):
+        label = plots.ratio_label(m)
+        fidelity = estimators.fidelity(exp.estimator_class) or "epochs"
+        for x, curve in anytime.items():
+            plots.anytime_plot(curve, x, run_dir / f"curve_{x}.png", title, list(exp.strategies), label, fidelity)
+        plots.ecdf_plot(profile, targets["cost_unit"].iloc[0], run_dir / "ecdf.png", title, list(exp.strategies))
+        ratio = trials.assign(val_ratio=trials[m.loss("val")] / trials["repetition"].map(baselines))
+        plots.hyperparameter_plots(ratio, exp.space, run_dir / "hyperparameters.png", title,
+                                   list(exp.strategies), label)
 
 
 @dataclass
@@ -329,7 +337,17 @@ def run_suite(suite, run_dir: Path | None = None, progress: bool = True, force: 
 
 
 def write_suite_tables(suite, outputs: dict, run_dir: Path) -> SuiteOutput:
-    from hpsearch import comparison, plots, suite as suites
+    figures = suite.problems[0][1].figures
+    if figures:
+        from hpsearch import plots
+
+        with plots.formats(figures):
+            return _suite_tables(suite, outputs, run_dir, figures)
+    return _suite_tables(suite, outputs, run_dir, figures)
+
+
+def _suite_tables(suite, outputs: dict, run_dir: Path, figures) -> SuiteOutput:
+    from hpsearch import comparison, suite as suites
 
     trials = pd.concat([o.trials.assign(problem=name) for name, o in outputs.items()], ignore_index=True)
     summary = pd.concat([o.summary.assign(problem=name) for name, o in outputs.items() if not o.summary.empty],
@@ -346,7 +364,8 @@ def write_suite_tables(suite, outputs: dict, run_dir: Path) -> SuiteOutput:
         blocks = {outcome: suites.blocks_table(summaries, order, outcome) for outcome in suites.OUTCOMES}
         if len(blocks["test"]):
             problems = len(summaries)
-            suites.write_suite(blocks, run_dir, f"{suite.name}: {problems} problem{'s' if problems > 1 else ''}")
+            suites.write_suite(blocks, run_dir, f"{suite.name}: {problems} problem{'s' if problems > 1 else ''}",
+                               bool(figures))
             lines = [(run_dir / "suite.md").read_text(encoding="utf-8")]
         targets = [pd.read_csv(o.run_dir / "targets.csv").assign(problem=name) for name, o in outputs.items()
                    if (o.run_dir / "targets.csv").is_file()]
@@ -354,8 +373,11 @@ def write_suite_tables(suite, outputs: dict, run_dir: Path) -> SuiteOutput:
             targets = pd.concat(targets, ignore_index=True)
             profile = comparison.data_profile(targets)
             report.write_csv(profile, run_dir / "ecdf.csv")
-            plots.ecdf_plot(profile, targets["cost_unit"].iloc[0], run_dir / "ecdf.png",
-                            f"{suite.name}: all problems", order)
+            if figures:
+                from hpsearch import plots
+
+                plots.ecdf_plot(profile, targets["cost_unit"].iloc[0], run_dir / "ecdf.png",
+                                f"{suite.name}: all problems", order)
     text = "\n".join(lines)
     return SuiteOutput(run_dir, trials, summary, text, sum(o.resumed_trials for o in outputs.values()),
                        sum(o.seconds for o in outputs.values()), outputs)

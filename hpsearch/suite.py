@@ -315,10 +315,11 @@ def _by_problem(rows: pd.DataFrame, pooled_verdict: int, alpha: float) -> str:
                    else "")
 
 
-def write_suite(blocks_by_outcome: dict[str, pd.DataFrame], run_dir: Path, title: str) -> pd.DataFrame:
+def write_suite(blocks_by_outcome: dict[str, pd.DataFrame], run_dir: Path, title: str,
+                figures: bool = True) -> pd.DataFrame:
     """suite.csv/.md/.tex (both outcomes, the verdicts under the markdown table), problems.csv,
     friedman.json, cd-diagram.png (test) and cd-diagram-validation.png."""
-    from hpsearch import export, plots
+    from hpsearch import export
     from hpsearch.store import write_atomic
 
     tables = {o: suite_table(b, outcome=o) for o, b in blocks_by_outcome.items()}
@@ -339,6 +340,10 @@ def write_suite(blocks_by_outcome: dict[str, pd.DataFrame], run_dir: Path, title
         if blocks.shape[1] >= 2 and len(blocks) >= 2:
             ranks, p = blocks.rank(axis=1, method="average").mean(), nemenyi(blocks)
             leaders[outcome] = leading_group(ranks, p)
+            if not figures:
+                continue
+            from hpsearch import plots
+
             name = "cd-diagram.png" if outcome == "test" else f"cd-diagram-{outcome}.png"
             plots.cd_diagram(ranks, p, critical_difference(blocks.shape[1], len(blocks)), run_dir / name,
                              f"{title} ({outcome} outcome)")

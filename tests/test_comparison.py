@@ -137,3 +137,32 @@ def test_compare_strategies_run_exports_and_compares(small_catalog, data_dir, tm
     assert main(["show", str(out)]) == 0
     shown = capsys.readouterr().out
     assert "108 trials stored" in shown and "mean RMSE over 3 repetitions" in shown and "predict the mean" in shown
+
+
+def test_every_best_so_far_curve_a_run_writes_is_non_increasing(tmp_path):
+    """Random vs Hyperband over 3 repetitions (different trial counts, repetitions whose first
+    success comes late): every curve_*.csv series is non-increasing along x."""
+    import glob
+
+    from hpsearch.config import parse
+    from hpsearch.runner import run_experiment
+
+    exp = parse({"name": "c", "strategies": ["random", "hyperband"], "repetitions": 3, "budget": {"epochs": 200},
+                 "data": {"dataset": "diabetes"}, "model": {"batch_size": 32},
+                 "space": {"epochs": {"type": "int", "low": 1, "high": 9},
+                           "hidden_width": {"type": "int", "low": 2, "high": 16},
+                           "learning_rate": {"type": "float", "low": 0.001, "high": 3.0, "log": True}},
+                 "output": {"figures": "none"}}, "c.toml")
+    run_experiment(exp, tmp_path / "r", progress=False)
+    files = glob.glob(str(tmp_path / "r" / "curve_*.csv"))
+    assert len(files) == 3
+    for path in files:
+        curve = pd.read_csv(path)
+        x = [c for c in ("trials", "seconds", "epochs") if c in curve.columns][0]
+        for column in ("rmse_mean", "ratio_mean"):
+            for strategy, c in curve.groupby("strategy"):
+                values = c.sort_values(x)[column].dropna().to_numpy()
+                assert len(values) and np.all(np.diff(values) <= 1e-12), (path, strategy, column)
+                inside = c.dropna(subset=[column])
+                assert (inside["n"] == 3).all()  # never an average of fewer repetitions
+                assert (inside[column.replace("mean", "low")] <= inside[column] + 1e-12).all()
