@@ -122,9 +122,18 @@ class Experiment:
     strategy_options: dict = field(default_factory=dict)
     source: str = "<config>"
     figures: tuple[str, ...] = ("png",)  # [output] figures: png, pdf, or none ()
+    description: str = ""
     packages: tuple[str, ...] = ()  # [model] packages: where else an estimator may be imported from
     allow: tuple[str, ...] = field(default=(), compare=False)  # --allow-package: the same, not written
     read_only: bool = field(default=False, compare=False)  # read from a run folder: the estimator unchecked
+
+    def space_fidelity_name(self) -> str:
+        """The name of the iteration count the estimator trains (``epochs`` for the network),
+        from the config alone (nothing is imported)."""
+        if estimators.is_network(self.estimator):
+            return "epochs"
+        names = {d.name for d in self.space} | set(self.model)
+        return next((n for n in ("max_iter", "n_estimators") if n in names), "iterations")
 
     @property
     def allowed_packages(self) -> tuple[str, ...]:
@@ -173,7 +182,7 @@ class Experiment:
     def to_dict(self) -> dict:
         """The resolved config as TOML-ready data (every default written out)."""
         out: dict[str, Any] = {
-            "name": self.name, "seed": self.seed, "n_jobs": self.n_jobs, "backend": self.backend,
+            "name": self.name, **({"description": self.description} if self.description else {}), "seed": self.seed, "n_jobs": self.n_jobs, "backend": self.backend,
             "strategies": list(self.strategies), "repetitions": self.repetitions,
         }
         if self.scheduler is not None:
@@ -470,7 +479,7 @@ def parse(raw: dict, source: str = "<config>", allow=(), read_only: bool = False
                       repetitions=repetitions, max_failures=max_failures, population=population,
                       budget=Budget(kind, amount), data=data, model=model, estimator=estimator, space=space,
                       strategy_options=options, source=source, packages=packages, allow=tuple(allow),
-                      read_only=read_only, figures=figures)
+                      read_only=read_only, figures=figures, description=raw.get("description", ""))
 
 
 #: bounds that keep a typo from starting hundreds of processes or years of work (README: Limits)

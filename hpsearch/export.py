@@ -280,25 +280,38 @@ def html_report(run_dir: Path) -> str:
     if not (run_dir / "config.toml").is_file():
         raise RunError(f"{run_dir}: not an hpsearch run folder (no config.toml)")
     esc = html.escape
-    parts = [f"<h1>hpsearch run: {esc(run_dir.name)}</h1>"]
+    from hpsearch.config import read_run_config
+
+    exp = read_run_config(run_dir / "config.toml")
+    parts = [f"<h1>{esc(exp.name)}</h1>"]
+    if exp.description:
+        parts.append(f"<p class=lead>{esc(exp.description)}</p>")
+    parts.append(f"<p class=caption>hpsearch run folder {esc(str(run_dir))}</p>")
     comparison_csv = run_dir / "comparison.csv"
+    summary_csv = run_dir / "summary.csv"
+    repetitions = 0
+    if summary_csv.is_file():
+        with runfolder.reading(summary_csv):
+            repetitions = int(read_table(run_dir, "summary")["repetition"].nunique())
     if comparison_csv.is_file():
         table = runfolder.read_csv(comparison_csv, REQUIRED["comparison"])
-        from hpsearch.config import read_run_config
-
-        target = read_run_config(run_dir / "config.toml").data.target_name
+        target = exp.data.target_name
         with runfolder.reading(comparison_csv):
             parts += ["<h2>Strategies compared</h2>", _html_table(paper_columns(table)),
                       f"<p class=caption>{esc(caption_for(table, target))}</p>"]
             if len(table) > 1:
                 parts.append(f"<p><b>Verdict.</b> {esc(_verdict(table))}</p>")
+    metric = run_metric(run_dir)
+    fidelity = exp.space_fidelity_name()
     for name in FIGURES:
         png = run_dir / f"{name}.png"
         if png.is_file():
+            runfolder.refuse_link(png)
             data = base64.b64encode(png.read_bytes()).decode("ascii")
-            parts.append(f'<figure><img alt="{esc(name)}" src="data:image/png;base64,{data}">'
-                         f"<figcaption>{esc(name.replace('_', ' '))}</figcaption></figure>")
-    if (run_dir / "summary.csv").is_file():
+            caption = figure_caption(name, metric.label, repetitions, fidelity)
+            parts.append(f'<figure><img alt="{esc(caption)}" src="data:image/png;base64,{data}">'
+                         f"<figcaption>{esc(caption)}</figcaption></figure>")
+    if summary_csv.is_file():
         parts += ["<h2>Per repetition</h2>", _html_table(_rounded(read_table(run_dir, "summary")))]
     run_json = run_dir / "run.json"
     if run_json.is_file():
@@ -306,17 +319,36 @@ def html_report(run_dir: Path) -> str:
         parts += ["<h2>Data</h2>", "<ul>" + "".join(f"<li>{esc(str(line))}</li>"
                                                      for line in (cleaning if isinstance(cleaning, list) else [])) + "</ul>"]
     parts += ["<h2>Config</h2>", f"<pre>{esc(runfolder.read_text(run_dir / 'config.toml'))}</pre>"]
-    style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto;color:#222}"
+    style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em;color:#222}"
+             ".wide{overflow-x:auto;max-width:100%}"
              "table{border-collapse:collapse;font-size:90%}td,th{padding:.2em .6em;border-bottom:1px solid #ccc}"
-             "th{border-bottom:2px solid #444}figure{display:inline-block;margin:.5em;width:45%;vertical-align:top}"
-             "img{max-width:100%}"
-             ".caption{font-size:85%;color:#555}pre{background:#f4f4f4;padding:1em}")
-    return (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>hpsearch: {esc(run_dir.name)}"
+             "th{border-bottom:2px solid #444}figure{display:block;margin:1.5em 0;width:100%}"
+             "img{width:100%;max-width:52em;height:auto;display:block}figcaption{font-size:90%;color:#444}"
+             ".caption{font-size:85%;color:#555}.lead{font-size:110%}"
+             "pre{background:#f4f4f4;padding:1em;overflow-x:auto;white-space:pre-wrap}")
+    return (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{esc(exp.name)}: hpsearch report"
             f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
 
 
+def figure_caption(name: str, metric: str, repetitions: int, fidelity: str = "epochs") -> str:
+    """What a run's figure shows, in words."""
+    over = f"mean over {repetitions} repetition{'s' if repetitions != 1 else ''}"
+    band = ", 95% bootstrap band" if repetitions > 1 else ""
+    against = {"curve_trials": "trials", "curve_seconds": "training seconds (one worker)",
+               "curve_epochs": f"{fidelity} trained"}
+    if name in against:
+        return (f"Best validation {metric} so far against {against[name]}, relative to the predict-the-mean "
+                f"baseline of the same split (1 is no better), {over}{band}.")
+    if name == "ecdf":
+        return (f"Data profile: the share of (repetition, target) pairs reached against {fidelity} trained, "
+                f"targets at 50-99% of the achievable gain over the baseline, all repetitions.")
+    return (f"Validation {metric} relative to the baseline against each searched hyperparameter, every trial of "
+            f"every strategy.")
+
+
 def _html_table(table: pd.DataFrame) -> str:
-    return _rounded(table).to_html(index=False, escape=True, border=0, na_rep="")
+    """A table in a box of its own that scrolls sideways when it is wider than the page."""
+    return '<div class=wide>' + _rounded(table).to_html(index=False, escape=True, border=0, na_rep="") + "</div>"
 
 
 def _verdict(table: pd.DataFrame) -> str:

@@ -37,7 +37,7 @@ from hpsearch.strategies import make_strategy
 from hpsearch.trial import TrialResult
 
 # Keys that may change between a run and its resume: they do not change results.
-RESUMABLE_CHANGES = ("n_jobs", "backend", "scheduler", "population", "output")
+RESUMABLE_CHANGES = ("n_jobs", "backend", "scheduler", "population", "output", "description")
 
 
 @dataclass

@@ -46,3 +46,41 @@ def test_write_csv_is_atomic(tmp_path):
     report.write_csv(pd.DataFrame({"a": [1.0 / 3]}), tmp_path / "t.csv")
     assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]
     assert pd.read_csv(tmp_path / "t.csv")["a"].iloc[0] == 1.0 / 3
+
+
+def test_the_report_renders_with_readable_figures_and_no_overflow(small_catalog, tmp_path):
+    """report.html of a run with three searched dimensions, in headless Chromium at 1000 px:
+    every figure at least 400 px wide, nothing wider than the page; the title is the experiment's."""
+    import re
+    import shutil
+    import subprocess
+
+    from hpsearch.runner import run_experiment
+
+    from conftest import experiment
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("no headless Chromium here (Debian package chromium)")
+    run_experiment(experiment(name="three-dims", strategies=["random", "tpe"], repetitions=3,
+                              budget={"trials": 5}, description="a report a colleague can read"),
+                   tmp_path / "r", progress=False)
+    page = (tmp_path / "r" / "report.html").read_text()
+    assert "<h1>three-dims</h1>" in page and "a report a colleague can read" in page
+    assert "Best validation RMSE so far against trials" in page and "3 repetitions" in page
+    probe = ("<script>window.addEventListener('load', () => { const w = [...document.images].map(i => "
+             "i.getBoundingClientRect().width); document.body.setAttribute('data-widths', w.join(','));"
+             "document.body.setAttribute('data-overflow', document.documentElement.scrollWidth - "
+             "document.documentElement.clientWidth); });</script>")
+    (tmp_path / "probe.html").write_text(page.replace("</body>", probe + "</body>"))
+    done = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                           "--disable-background-networking", "--disable-component-update",
+                           f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1000,3000",
+                           "--virtual-time-budget=5000", "--dump-dom", (tmp_path / "probe.html").as_uri()],
+                          capture_output=True, text=True, timeout=120)
+    widths = re.search(r'data-widths="([^"]*)"', done.stdout)
+    overflow = re.search(r'data-overflow="([^"]*)"', done.stdout)
+    assert widths and overflow, done.stderr[-500:]
+    sizes = [float(w) for w in widths.group(1).split(",")]
+    assert len(sizes) == 5 and min(sizes) >= 400, sizes
+    assert float(overflow.group(1)) <= 0
