@@ -214,6 +214,7 @@ def data_profile(targets: pd.DataFrame, points: int = 100) -> pd.DataFrame:
     costs = targets.loc[targets["reached"], "cost"]
     low = max(float(costs[costs > 0].min()) if (costs > 0).any() else 1.0, 1e-9)
     high = max(float(targets["cost"].max()), low * 1.01)
+    low = min(low / 2, high / 10)  # at least a decade, starting before the first target is reached
     grid = np.geomspace(low, high, points)
     rows = []
     for strategy, g in targets.groupby("strategy", sort=False):

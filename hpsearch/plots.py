@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only; never needs a screen
 import matplotlib.pyplot as plt
 import matplotlib.patches
+import matplotlib.text
 import matplotlib.ticker
 import numpy as np
 import pandas as pd
@@ -21,17 +22,19 @@ X_LABELS = {"trials": "trials", "seconds": "training seconds (one worker)", "epo
 RATIO_LABEL = "validation RMSE\n/ predict-the-mean RMSE"
 
 
-def _plain_text(draw):
-    """Names come from users' data (a target called "price $\\foo$"): in hpsearch's figures text
-    is text, never mathtext (the user's own matplotlib settings are left alone)."""
-    import functools
-
-    @functools.wraps(draw)
-    def wrapped(*args, **kwargs):
-        with matplotlib.rc_context({"text.parse_math": False}):
-            return draw(*args, **kwargs)
-
-    return wrapped
+def _literal_text(fig) -> None:
+    """Names come from users' data (a target called "price $\\foo$"): every text of a figure is
+    printed as it is, never as mathtext, but the tick labels, whose formatters write mathtext
+    on purpose (10^2 on a log axis)."""
+    ticks = set()
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            ticks.add(id(axis.get_offset_text()))
+            for tick in axis.get_major_ticks() + axis.get_minor_ticks():
+                ticks.update((id(tick.label1), id(tick.label2)))
+    for text in fig.findobj(matplotlib.text.Text):
+        if id(text) not in ticks:
+            text.set_parse_math(False)
 
 
 _FORMATS = contextvars.ContextVar("figure_formats", default=("png",))
@@ -51,6 +54,7 @@ def _save(fig, path: Path) -> None:
     """Save the figure in each of the formats asked for (PNG by default; a vector PDF beside it
     when asked), each through a temporary file (whole or absent)."""
     path = Path(path)
+    _literal_text(fig)
     for target in (path.with_suffix(f".{name}") for name in _FORMATS.get()):
         tmp = target.with_name(f".{target.stem}.tmp{target.suffix}")
         fig.savefig(tmp)
@@ -76,7 +80,6 @@ def _colours(order: list[str]) -> dict[str, str]:
     return {name: f"C{i % 10}" for i, name in enumerate(order)}
 
 
-@_plain_text
 def anytime_plot(curve: pd.DataFrame, x: str, path: Path, title: str, order: list[str],
                  label: str = RATIO_LABEL, fidelity: str = "epochs") -> Path:
     """Best-so-far validation RMSE relative to each repetition's mean baseline.
@@ -101,7 +104,7 @@ def anytime_plot(curve: pd.DataFrame, x: str, path: Path, title: str, order: lis
     _zoom(ax, np.append(curve["ratio_mean"].to_numpy(), np.nanquantile(lows, 0.1) if lows.size else np.nan), 1.0)
     if x != "trials" and (curve[x] > 0).any():
         ax.set_xscale("log")
-        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        _decade_ticks(ax, curve[x].to_numpy())
     ax.set_xlabel(f"{fidelity} trained" if x == "epochs" and fidelity != "epochs" else X_LABELS[x], fontsize=8)
     ax.set_ylabel("best so far: " + label, fontsize=7)
     fig.subplots_adjust(left=0.2)
@@ -118,13 +121,27 @@ def _finish(fig, ax, path: Path) -> Path:
     """Small ticks, a light grid, saved (PNG and PDF) and closed."""
     ax.tick_params(labelsize=7)
     ax.grid(alpha=0.3)
+    _literal_text(fig)
     fig.tight_layout()
     _save(fig, path)
     plt.close(fig)
     return path
 
 
-@_plain_text
+def _decade_ticks(ax, values: np.ndarray) -> None:
+    """Major ticks at every decade; minor tick labels too where the range is under two decades."""
+    values = values[np.isfinite(values) & (values > 0)]
+    plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+    ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10))
+    ax.xaxis.set_major_formatter(plain)
+    if len(values) and np.log10(values.max() / values.min()) < 2:
+        ax.xaxis.set_minor_locator(matplotlib.ticker.LogLocator(base=10, subs=(2, 5)))
+        ax.xaxis.set_minor_formatter(plain)
+    else:
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.tick_params(axis="x", which="both", labelsize=7)
+
+
 def ecdf_plot(profile: pd.DataFrame, unit: str, path: Path, title: str, order: list[str]) -> Path:
     """The data profile: share of (repetition, target level) pairs reached against cost."""
     fig, ax = plt.subplots(figsize=FIGSIZE, dpi=DPI)
@@ -134,9 +151,13 @@ def ecdf_plot(profile: pd.DataFrame, unit: str, path: Path, title: str, order: l
         if len(p):
             ax.plot(p["cost"], p["share"], drawstyle="steps-post", lw=1.4, label=strategy, color=colours[strategy])
     ax.set_xscale("log")
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    _decade_ticks(ax, profile["cost"].to_numpy())
     ax.set_ylim(0, 1.02)
-    ax.set_xlabel(f"{unit} trained" if unit == "epochs" else f"training {unit}", fontsize=8)
+    first = profile.groupby("strategy")["share"].apply(lambda s: s[s > 0].iloc[0] if (s > 0).any() else 0)
+    if len(first) and (first >= 1).all():
+        ax.text(0.5, 0.5, "every target reached by the first evaluation", transform=ax.transAxes,
+                ha="center", fontsize=8, color="0.3")
+    ax.set_xlabel(f"{unit} trained" if unit not in ("seconds", "trials") else f"training {unit}", fontsize=8)
     ax.set_ylabel("share of (repetition, target) pairs\nreached (targets 50-99% of the gain)", fontsize=7)
     ax.set_title(title, fontsize=8)
     ax.legend(fontsize=7, frameon=False)
@@ -160,7 +181,6 @@ def _zoom(ax, values: np.ndarray, baseline: float) -> None:
         ax.set_ylim(*limits)
 
 
-@_plain_text
 def hyperparameter_plots(trials: pd.DataFrame, space: tuple[Dimension, ...], path: Path,
                          title: str, order: list[str], label: str = RATIO_LABEL) -> Path:
     """Validation RMSE (relative to the mean baseline of its split, column ``val_ratio``)
@@ -204,13 +224,13 @@ def hyperparameter_plots(trials: pd.DataFrame, space: tuple[Dimension, ...], pat
     axes[0][-1].legend(fontsize=7, frameon=False)
     note = f"; {above} of {len(ok)} trials above the range, drawn at the top edge (\u25b2)" if above else ""
     fig.suptitle(title + note, fontsize=8)
+    _literal_text(fig)
     fig.tight_layout()
     _save(fig, path)
     plt.close(fig)
     return path
 
 
-@_plain_text
 def cd_diagram(ranks: pd.Series, p_values: pd.DataFrame, cd: float, path: Path, title: str) -> Path:
     """The critical-difference diagram: mean ranks (1 is best), strategies the Nemenyi
     test cannot tell apart joined by a bar, and the critical difference itself."""
@@ -225,6 +245,7 @@ def cd_diagram(ranks: pd.Series, p_values: pd.DataFrame, cd: float, path: Path, 
     ax.tick_params(labelsize=7)
     ax.set_title(f"{title}\nmean rank (1 is best); a bar joins strategies Nemenyi cannot separate "
                  f"(alpha 0.05, CD = {cd:.2f})", fontsize=7)
+    _literal_text(fig)
     fig.tight_layout()
     _save(fig, path)
     plt.close(fig)
