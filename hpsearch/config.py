@@ -59,6 +59,7 @@ class DataConfig:
     noise: float = 1.0
     task: str = "auto"  # regression | classification | auto (from the estimator or the target)
     threshold: float | None = None  # earthquake: classify magnitude >= threshold
+    task_from: str = field(default="", compare=False)  # what the task was inferred from, when not data.task
 
     @property
     def target_name(self) -> str:
@@ -611,15 +612,15 @@ def _match_task(c: _Checker, data: DataConfig, cls: type, estimator: str) -> Dat
     """The task from the data, or else from the estimator; the two must agree."""
     kind = estimators.task_of(cls)
     if data.task == "auto" and data.dataset in CLASSIFICATION_SETS:
-        data = replace(data, task="classification")
+        data = replace(data, task="classification", task_from=f"the data set {data.dataset}")
     if estimator == NETWORK:  # the network follows the data: regressor or classifier
         return data
     if estimator == estimators.NETWORK_CLASSIFIER:
         if data.task == "regression":
             raise c.fail("model.estimator", "NumpyMLPClassifier on a regression problem; use the default network")
-        return replace(data, task="classification")
+        return replace(data, task="classification", task_from="the estimator, a classifier")
     if data.task == "auto":
-        return replace(data, task=kind)
+        return replace(data, task=kind, task_from=f"the estimator, a {'regressor' if kind == 'regression' else 'classifier'}")
     if data.task != kind:
         raise c.fail("model.estimator", f"{cls.__name__} is a {kind} estimator and the problem is "
                      f"{data.task} (data.task); choose a {'classifier' if data.task == 'classification' else 'regressor'}")

@@ -125,7 +125,7 @@ def prepare_problem(exp: Experiment) -> Problem:
             where = data.dataset
         toy = data.dataset == "seed-toy"
         table = problems.clean_table(frame, target, data.features, data.categorical, data.time, where,
-                                     data.task, min_class_rows=1 if toy else 3)
+                                     data.task, min_class_rows=1 if toy else 3, task_from=data.task_from)
         table.meta["no_split"] = toy
         cleaning, meta, task = table.report, table.meta, table.meta["task"]
 

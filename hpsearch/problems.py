@@ -119,7 +119,7 @@ def built_in(name: str, n_samples: int, noise: float, seed: int) -> tuple[pd.Dat
 
 def clean_table(frame: pd.DataFrame, target: str, features: tuple[str, ...] | None,
                 categorical: tuple[str, ...] | None, time: str | None, where: str,
-                task: str = "auto", min_class_rows: int = 3) -> Table:
+                task: str = "auto", min_class_rows: int = 3, task_from: str = "") -> Table:
     """Check and clean a table (see module doc); sorted by ``time`` when given.
 
     ``task`` ``auto`` infers classification from a non-numeric target or an
@@ -133,6 +133,8 @@ def clean_table(frame: pd.DataFrame, target: str, features: tuple[str, ...] | No
             raise DataError(f"{where}: no {what} column '{name}'; the columns are: {shown}")
     report = TableReport(rows_read=len(frame))
     task, report.task = _task(frame[target], task, target, where)
+    if task_from:
+        report.task = f"{task} (inferred from {task_from}; set data.task to choose)"
     known = pd.to_numeric(frame[target], errors="coerce").dropna()
     if task == "regression" and known.nunique() == 1:  # (a classifier's single class is refused below)
         raise DataError(f"{where}: the target '{target}' is {known.iloc[0].item()!r} in every row; there is "
@@ -188,7 +190,7 @@ def _task(y: pd.Series, task: str, target: str, where: str) -> tuple[str, str]:
     if len(values) and np.all(values == np.round(values)) and distinct <= FEW_CLASSES:
         return "classification", (f"classification (inferred: an integer target with {distinct} values; "
                                   f"set data.task to choose)")
-    return "regression", "regression"
+    return "regression", "regression (inferred: a numeric target; set data.task to choose)"
 
 
 def class_labels(y: pd.Series) -> np.ndarray:

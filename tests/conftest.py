@@ -137,7 +137,9 @@ def small_catalog(data_dir, tmp_path) -> Path:
 def real_catalog(monkeypatch) -> Path:
     """The project's data cache when it holds the real catalog (`.ci/run` imports it there)."""
     if not (PROJECT_CACHE / "catalog.csv").is_file():
-        pytest.skip("no catalog in datasets/: run `hpsearch data import FILE` or `hpsearch data fetch`")
+        pytest.skip(f"no catalog.csv in {PROJECT_CACHE} (the tests on the real catalog read the project's own "
+                    f"data folder, whatever HPSEARCH_DATA says): import it there with "
+                    f"`HPSEARCH_DATA=datasets hpsearch data import FILE`, as .ci/run does")
     monkeypatch.setenv("HPSEARCH_DATA", str(PROJECT_CACHE))
     return PROJECT_CACHE
 
