@@ -2,7 +2,7 @@
 
 The Python API::
 
-    run = hpsearch.run("experiments/quickstart.toml", n_jobs=2)   # or TOML text, or a dict
+    run = hpsearch.run("experiments/quickstart.toml", n_jobs=2)   # a path, a dict, or text="..." (TOML)
     run.trials, run.summary, run.comparison                        # DataFrames, as the files
     run.best(), run.best_estimator(fit=True)
     hpsearch.load("results/quickstart-...")                       # a finished or interrupted run
@@ -12,7 +12,7 @@ from hpsearch.errors import ConfigError, DataError, HpsearchError, RunError
 
 # Imported when first used, so that a worker process, which imports only
 # hpsearch.objective and what it needs, does not pay for the API (pandas, Optuna).
-_LAZY = {"Run": "hpsearch.api", "load": "hpsearch.api", "run": "hpsearch.api",
+_LAZY = {"Run": "hpsearch.api", "SuiteRun": "hpsearch.api", "load": "hpsearch.api", "run": "hpsearch.api",
          "NumpyMLPClassifier": "hpsearch.network", "NumpyMLPRegressor": "hpsearch.network"}
 
 
@@ -33,6 +33,7 @@ __all__ = [
     "NumpyMLPRegressor",
     "Run",
     "RunError",
+    "SuiteRun",
     "__version__",
     "load",
     "run",

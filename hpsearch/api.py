@@ -24,45 +24,86 @@ from hpsearch.export import run_metric
 from hpsearch.metrics import metric_of
 
 
-def _experiment(config, allow=()) -> Experiment | Suite:
-    """A path to a TOML file, TOML text, a dict, an Experiment or a Suite."""
+def _experiment(config, text: str | None, allow=()) -> Experiment | Suite:
+    """A path to a TOML file (a str or a Path is always a path), a dict, an Experiment or a
+    Suite; or TOML ``text``."""
+    if text is not None:
+        if config is not None:
+            raise ConfigError("give either a config (a path or a dict) or text=..., not both")
+        if not isinstance(text, str):
+            raise ConfigError(f"text: expected TOML text, got {type(text).__name__}")
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"<toml>: not valid TOML: {exc}") from None
+        return parse_any(raw, "<toml>", allow)
     if isinstance(config, (Experiment, Suite)):
         return config.with_overrides(allow_packages=allow) if allow else config
     if isinstance(config, dict):
         return parse_any(config, "<dict>", allow)
-    if isinstance(config, Path) or (isinstance(config, str) and "\n" not in config and "=" not in config):
+    if isinstance(config, (str, Path)):
         return load_config(config, suites=True, allow=allow)
-    if isinstance(config, str):
-        try:
-            raw = tomllib.loads(config)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"<toml>: not valid TOML: {exc}") from None
-        return parse_any(raw, "<toml>", allow)
-    raise ConfigError(f"config: expected a path, TOML text or a dict, got {type(config).__name__}")
+    raise ConfigError(f"config: expected a path to a TOML file or a dict (TOML text goes in text=...), "
+                      f"got {type(config).__name__}")
 
 
-def run(config, *, out=None, n_jobs: int | None = None, seed: int | None = None, trials: int | None = None,
-        strategies: list[str] | None = None, quiet: bool = True, force: bool = False,
-        allow_packages: list[str] | None = None, figures=None) -> "Run | dict[str, Run]":
-    """Run (or resume) an experiment; the keywords override the config as the CLI flags do.
+def run(config=None, *, text: str | None = None, out=None, n_jobs: int | None = None, seed: int | None = None,
+        trials: int | None = None, repetitions: int | None = None, strategies: list[str] | None = None,
+        backend: str | None = None, scheduler: str | None = None, features: str | None = None,
+        quiet: bool = True, force: bool = False, allow_packages: list[str] | None = None,
+        figures=None) -> "Run | SuiteRun":
+    """Run (or resume) an experiment; every keyword overrides the config as the CLI flag of the
+    same name does.
 
-    ``config``: a path to a TOML file, TOML text, or a dict of the same shape.
+    ``config``: a path to a TOML file (a str or a Path), or a dict of the same shape;
+    ``text``: TOML text instead.
     ``out``: the run folder (default ``results/NAME-DATE-TIME``); an existing one is resumed.
     ``allow_packages``: packages an estimator may be imported from besides scikit-learn and
     hpsearch (as ``[model] packages``; importing a package runs its code).
-    A suite (``[problems.NAME]`` tables) returns ``{NAME: Run}``, one per problem
-    (the suite's own tables are in ``out``).
+    An experiment returns a :class:`Run`; a suite (``[problems.NAME]`` tables) a
+    :class:`SuiteRun`, whose ``problems[NAME]`` is each problem's Run.
     """
     from hpsearch.runner import default_run_dir, run_experiment, run_suite
 
-    exp = _experiment(config, tuple(allow_packages or ())).with_overrides(
-        trials=trials, n_jobs=n_jobs, seed=seed, strategies=strategies, figures=figures)
+    exp = _experiment(config, text, tuple(allow_packages or ())).with_overrides(
+        trials=trials, n_jobs=n_jobs, seed=seed, strategies=strategies, figures=figures, repetitions=repetitions,
+        backend=backend, scheduler=scheduler, features=features)
     folder = Path(out) if out is not None else default_run_dir(exp)
     if isinstance(exp, Suite):
         output = run_suite(exp, folder, progress=not quiet, force=force)
-        return {name: Run(problem.run_dir) for name, problem in output.problems.items()}
+        return SuiteRun(output.run_dir)
     output = run_experiment(exp, folder, progress=not quiet, force=force)
     return Run(output.run_dir)
+
+
+class SuiteRun:
+    """A suite's run folder: ``problems[NAME]`` (each problem's :class:`Run`), ``table`` (the rows
+    of suite.csv), ``per_problem`` (problems.csv) and ``verdict`` (the verdicts in words)."""
+
+    def __init__(self, run_dir):
+        self.run_dir = Path(run_dir)
+        folders = sorted((self.run_dir / "problems").glob("*")) if (self.run_dir / "problems").is_dir() else []
+        self.problems = {folder.name: Run(folder) for folder in folders if (folder / "config.toml").is_file()}
+
+    def __repr__(self) -> str:
+        return f"SuiteRun({str(self.run_dir)!r}: {len(self.problems)} problems)"
+
+    @property
+    def table(self) -> pd.DataFrame:
+        table = runfolder.read_csv(self.run_dir / "suite.csv", ("outcome", "strategy"))
+        return table if table is not None else pd.DataFrame()
+
+    @property
+    def per_problem(self) -> pd.DataFrame:
+        table = runfolder.read_csv(self.run_dir / "problems.csv", ("problem", "strategy"))
+        return table if table is not None else pd.DataFrame()
+
+    @property
+    def verdict(self) -> list[str]:
+        path = self.run_dir / "suite.md"
+        if not path.is_file():
+            return []
+        return [line[2:] for line in runfolder.read_text(path).splitlines() if line.startswith("- ")]
 
 
 def load(run_dir) -> "Run":
@@ -142,13 +183,17 @@ class Run:
             out[column] = float(row[column])
         return out
 
-    def best_estimator(self, strategy: str | None = None, repetition: int = 0, fit: bool = False):
-        """An estimator with the chosen parameters (and the fixed ones of the config),
-        seeded as its trial was; ``fit=True`` fits it on that repetition's training split."""
+    def best_estimator(self, strategy: str | None = None, repetition: int | None = None, fit: bool = False):
+        """An estimator with the parameters :meth:`best` chose (among ``strategy``'s and
+        ``repetition``'s, or all), and the fixed ones of the config, seeded as its trial was;
+        ``fit=True`` fits it on that repetition's training split (from scratch: for PBT, whose
+        networks change hyperparameters while they train, this is another network than the
+        one scored)."""
         from hpsearch.evaluation import prepare_problem
         from hpsearch.seeds import trial_seed
 
         best = self.best(strategy, repetition)
+        repetition = best["repetition"]
         trials = self.trials
         row = trials[(trials["strategy"] == best["strategy"]) & (trials["repetition"] == repetition)
                      & (trials["trial"] == best["trial"])].iloc[0]

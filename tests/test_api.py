@@ -32,7 +32,7 @@ def test_run_a_dict_then_load_it_back(tmp_path):
 
 def test_toml_text_a_path_overrides_and_the_network(tmp_path, experiments, small_catalog):
     text = 'name = "t"\n[data]\ndataset = "friedman1"\nn_samples = 300\n[budget]\ntrials = 3\n[model]\nbatch_size = 32\n'
-    run = hpsearch.run(text, out=tmp_path / "t", trials=2, seed=4)
+    run = hpsearch.run(text=text, out=tmp_path / "t", trials=2, seed=4)
     assert len(run.trials) == 2 and run.experiment.seed == 4
     net = run.best_estimator(fit=True)
     assert isinstance(net, hpsearch.NumpyMLPRegressor) and net.n_iter_ == run.best()["params"]["epochs"]
@@ -55,8 +55,10 @@ def test_bad_input_to_the_api():
     with pytest.raises(ConfigError, match="no such config file"):
         hpsearch.run("does/not/exist.toml")
     with pytest.raises(ConfigError, match="not valid TOML"):
-        hpsearch.run("name = \n")
-    with pytest.raises(ConfigError, match="expected a path, TOML text or a dict"):
+        hpsearch.run(text="name = \n")
+    with pytest.raises(ConfigError, match="no such config file"):
+        hpsearch.run("runs/a=b.toml")  # a path is a path, '=' or not
+    with pytest.raises(ConfigError, match="expected a path to a TOML file or a dict"):
         hpsearch.run(42)
     with pytest.raises(RunError, match="not an hpsearch run folder"):
         hpsearch.load("nowhere")

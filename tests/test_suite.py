@@ -231,5 +231,7 @@ def test_the_python_api_runs_a_suite(tmp_path):
            "problems": {"a": {"data": {"dataset": "diabetes"}, "space": SPACE, "model": {"batch_size": 64}},
                         "b": {"data": {"dataset": "friedman1"}, "space": SPACE, "model": {"batch_size": 64}}}}
     runs = hpsearch.run(raw, out=tmp_path / "s")
-    assert set(runs) == {"a", "b"} and len(runs["a"].trials) == 2 * 2 * 3
+    assert isinstance(runs, hpsearch.SuiteRun) and isinstance(runs.problems["a"], hpsearch.Run)
+    assert set(runs.problems) == {"a", "b"} and len(runs.problems["a"].trials) == 2 * 2 * 3
+    assert set(runs.table["outcome"]) == {"test", "validation"} and runs.verdict and len(runs.per_problem)
     assert (tmp_path / "s" / "suite.csv").is_file() and (tmp_path / "s" / "cd-diagram.png").is_file()
