@@ -51,12 +51,16 @@ def run(config=None, *, text: str | None = None, out=None, n_jobs: int | None = 
         trials: int | None = None, repetitions: int | None = None, strategies: list[str] | None = None,
         backend: str | None = None, scheduler: str | None = None, features: str | None = None,
         quiet: bool = True, force: bool = False, allow_packages: list[str] | None = None,
-        figures=None) -> "Run | SuiteRun":
+        figures=None, data=None, target: str | None = None) -> "Run | SuiteRun":
     """Run (or resume) an experiment; every keyword overrides the config as the CLI flag of the
     same name does.
 
     ``config``: a path to a TOML file (a str or a Path), or a dict of the same shape;
     ``text``: TOML text instead.
+    ``data``: a table in memory instead of ``[data] path``: a pandas DataFrame with ``target``
+    naming the column to predict, or ``(X, y)`` (a DataFrame or an array, and a Series or an
+    array). It is cleaned, split and scaled as a file would be; the run folder records its
+    fingerprint (shape, columns, dtypes, a hash), so a resume with other data is refused.
     ``out``: the run folder (default ``results/NAME-DATE-TIME``); an existing one is resumed.
     ``allow_packages``: packages an estimator may be imported from besides scikit-learn and
     hpsearch (as ``[model] packages``; importing a package runs its code).
@@ -65,6 +69,9 @@ def run(config=None, *, text: str | None = None, out=None, n_jobs: int | None = 
     """
     from hpsearch.runner import default_run_dir, run_experiment, run_suite
 
+    if data is not None:
+        config = _with_data(config, text, data, target)
+        text = None
     exp = _experiment(config, text, tuple(allow_packages or ())).with_overrides(
         trials=trials, n_jobs=n_jobs, seed=seed, strategies=strategies, figures=figures, repetitions=repetitions,
         backend=backend, scheduler=scheduler, features=features)
@@ -74,6 +81,32 @@ def run(config=None, *, text: str | None = None, out=None, n_jobs: int | None = 
         return SuiteRun(output.run_dir)
     output = run_experiment(exp, folder, progress=not quiet, force=force)
     return Run(output.run_dir)
+
+
+def _with_data(config, text, data, target) -> dict:
+    """The config as a dict whose [data] reads the table given in memory."""
+    from hpsearch import problems
+
+    if isinstance(config, (str, Path)) and text is None:
+        path = Path(config)
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such config file")
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    elif text is not None:
+        raw = tomllib.loads(text)
+    elif isinstance(config, dict):
+        raw = dict(config)
+    elif config is None:
+        raw = {}
+    else:
+        raise ConfigError("data=...: give the config as a path, a dict or text=...")
+    if "problems" in raw:
+        raise ConfigError("data=...: a suite names its data per problem; give one experiment")
+    path, target, _ = problems.in_memory(data, target)
+    old = raw.get("data", {}) if isinstance(raw.get("data", {}), dict) else {}
+    keep = {k: v for k, v in old.items() if k not in ("path", "dataset", "target")}
+    raw["data"] = {**keep, "path": path, "target": target}
+    return raw
 
 
 class SuiteRun:

@@ -567,13 +567,18 @@ def _parse_table(c: _Checker, raw: dict, split: str, fractions: tuple) -> DataCo
     if not isinstance(path, str) or not path:
         raise c.fail("data.path", f"expected a file name, got {_show(path)}")
     folder = Path(c.source).parent if Path(c.source).suffix == ".toml" else Path.cwd()
-    if "\x00" in path:
+    from hpsearch.problems import MEMORY
+
+    if path.startswith(MEMORY):  # a DataFrame given to hpsearch.run(data=...), by its fingerprint
+        resolved = Path(path)
+    elif "\x00" in path:
         raise c.fail("data.path", f"a file name cannot hold a NUL character, got {_show(path)}")
-    try:
-        resolved = (folder / path).resolve()
-    except (OSError, RuntimeError) as exc:  # a symbolic link loop
-        raise c.fail("data.path", f"cannot follow '{path}' ({str(exc)[:100]})") from None
-    if resolved.suffix.lower() not in (".csv", ".parquet", ".pq"):
+    else:
+        try:
+            resolved = (folder / path).resolve()
+        except (OSError, RuntimeError) as exc:  # a symbolic link loop
+            raise c.fail("data.path", f"cannot follow '{path}' ({str(exc)[:100]})") from None
+    if not path.startswith(MEMORY) and resolved.suffix.lower() not in (".csv", ".parquet", ".pq"):
         raise c.fail("data.path", f"expected a .csv or .parquet file, got '{path}'")
     target = raw.get("target")
     if not isinstance(target, str) or not target:
@@ -591,7 +596,8 @@ def _parse_table(c: _Checker, raw: dict, split: str, fractions: tuple) -> DataCo
         raise c.fail("data.split", "'temporal' needs data.time, the column that orders the rows")
     if target in (features or ()):
         raise c.fail("data.features", f"'{target}' is the target; it cannot be a feature too")
-    return DataConfig(features, split, fractions, None, "table", str(resolved), target, categorical, time)
+    return DataConfig(features, split, fractions, None, "table", path if path.startswith(MEMORY) else str(resolved),
+                      target, categorical, time)
 
 
 def _parse_model(c: _Checker, raw: Any, searched: set[str], cls: type | None) -> dict:

@@ -127,6 +127,8 @@ def prepare_problem(exp: Experiment) -> Problem:
         table = problems.clean_table(frame, target, data.features, data.categorical, data.time, where,
                                      data.task, min_class_rows=1 if toy else 3, task_from=data.task_from)
         table.meta["no_split"] = toy
+        if data.dataset == "table" and problems.fingerprint(data.path):
+            table.meta["in_memory"] = problems.fingerprint(data.path)
         cleaning, meta, task = table.report, table.meta, table.meta["task"]
 
         def split(r):

@@ -69,8 +69,61 @@ class Table:
     meta: dict
 
 
+#: ``data.path`` of a table given in memory: ``memory:`` and its fingerprint's hash
+MEMORY = "memory:"
+_IN_MEMORY: dict[str, pd.DataFrame] = {}
+_FINGERPRINTS: dict[str, dict] = {}
+
+
+def in_memory(data, target: str | None) -> tuple[str, str, dict]:
+    """Register data given in memory (a DataFrame with ``target`` naming a column, or ``(X, y)``
+    with X a DataFrame or an array and y a Series or an array); (its ``data.path``, its target
+    column, its fingerprint: shape, columns, dtypes and a hash of the values)."""
+    if isinstance(data, pd.DataFrame):
+        if not isinstance(target, str) or target not in data.columns:
+            shown = ", ".join(map(str, list(data.columns)[:20]))
+            raise DataError(f"data: name the column to predict with target=..., one of: {shown}")
+        frame = data
+    elif isinstance(data, tuple) and len(data) == 2:
+        X, y = data
+        X = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X)).rename(columns=lambda i: f"x{i}")
+        name = target or (y.name if isinstance(y, pd.Series) and y.name is not None else "y")
+        if name in X.columns:
+            raise DataError(f"data: the target's name '{name}' is also a column of X; pass target=... to rename it")
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != len(X):
+            raise DataError(f"data: y must be one value per row of X ({len(X)} rows), got shape {y.shape}")
+        frame, target = X.reset_index(drop=True).assign(**{name: y}), name
+    else:
+        raise DataError(f"data: expected a pandas DataFrame (with target=...) or (X, y), got {type(data).__name__}")
+    if not all(isinstance(c, str) for c in frame.columns) or frame.columns.duplicated().any():
+        raise DataError("data: column names must be distinct strings")
+    import hashlib
+
+    values = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    digest = hashlib.sha256(values.tobytes() + repr([(c, str(t)) for c, t in frame.dtypes.items()]).encode())
+    key = digest.hexdigest()[:16]
+    fingerprint = {"rows": len(frame), "columns": list(frame.columns),
+                   "dtypes": [str(t) for t in frame.dtypes], "sha256": digest.hexdigest()}
+    _IN_MEMORY[key] = frame
+    _FINGERPRINTS[key] = fingerprint
+    return MEMORY + key, target, fingerprint
+
+
+def fingerprint(path: str) -> dict | None:
+    """The fingerprint of a table given in memory (``data.path`` ``memory:HASH``), or None."""
+    return _FINGERPRINTS.get(path[len(MEMORY):]) if path.startswith(MEMORY) else None
+
+
 def read_table(path: str) -> pd.DataFrame:
-    """A CSV or Parquet file as a DataFrame; DataError naming the file otherwise."""
+    """A CSV or Parquet file as a DataFrame; DataError naming the file otherwise. A path
+    ``memory:HASH`` is a table given in memory (:func:`in_memory`) in this process."""
+    if path.startswith(MEMORY):
+        frame = _IN_MEMORY.get(path[len(MEMORY):])
+        if frame is None:
+            raise DataError(f"data.path: {path} is a table that was given in memory to another process; "
+                            f"pass the same data again (hpsearch.run(..., data=...)) to resume this run")
+        return frame.copy()
     file = Path(path)
     if not file.is_file():
         raise DataError(f"{file}: no such data file (data.path is relative to the config's folder)")

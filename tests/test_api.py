@@ -1,5 +1,7 @@
 """The Python API: hpsearch.run, hpsearch.load, Run."""
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -81,3 +83,26 @@ def test_the_readme_example_runs(tmp_path):
     assert len(run.trials) == 2 * 3 * 20  # 2 strategies x 3 repetitions x 20 trials
     assert model.get_params()["alpha"] == run.best(repetition=0)["params"]["alpha"]
     assert (tmp_path / "results" / "ridge" / "trials.csv").is_file()
+
+
+def test_a_dataframe_in_memory_gives_the_trials_of_the_same_table_on_disk(tmp_path):
+    from sklearn.datasets import load_diabetes
+
+    frame = load_diabetes(as_frame=True).frame
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    config = {"model": {"estimator": "sklearn.linear_model.Ridge"}, "strategies": ["random", "tpe"],
+              "space": {"alpha": {"type": "float", "low": 1e-3, "high": 10.0, "log": True}},
+              "budget": {"trials": 4}, "repetitions": 2}
+    on_disk = hpsearch.run({**config, "data": {"path": str(tmp_path / "d.csv"), "target": "target"}},
+                           out=tmp_path / "disk")
+    in_memory = hpsearch.run(config, data=frame, target="target", out=tmp_path / "memory")
+    columns = ["strategy", "repetition", "trial", "alpha", "val_rmse", "status"]
+    pd.testing.assert_frame_equal(on_disk.trials[columns], in_memory.trials[columns])
+    meta = json.loads((tmp_path / "memory" / "run.json").read_text())["catalog"]["in_memory"]
+    assert meta["rows"] == 442 and meta["columns"][-1] == "target" and len(meta["sha256"]) == 64
+    X, y = frame.drop(columns="target"), frame["target"]
+    pairs = hpsearch.run(config, data=(X, y), out=tmp_path / "xy")
+    pd.testing.assert_frame_equal(on_disk.trials[columns], pairs.trials[columns])
+    with pytest.raises(RunError, match="different config"):  # a resume with other data
+        hpsearch.run(config, data=frame.assign(target=frame["target"] + 1), target="target", out=tmp_path / "memory")
+    assert len(hpsearch.run(config, data=frame, target="target", out=tmp_path / "memory").trials) == 16
