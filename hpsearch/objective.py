@@ -123,6 +123,17 @@ def population_key(spec: TrialSpec) -> tuple | None:
 
 
 MAX_POPULATION = 32
+#: by default, trials train in populations only up to this batch size: above it, a step's
+#: elementwise work outweighs its call overhead and stacking is measured to be no faster (or
+#: slower, on CPUs without AVX-512) than one trial at a time (benchmarks/population.py; README,
+#: Population training). ``population = N`` in a config asks for populations at any batch size.
+POPULATION_MAX_BATCH = 128
+
+
+def population_pays(spec: TrialSpec) -> bool:
+    """Whether the default population applies to ``spec`` (see :data:`POPULATION_MAX_BATCH`)."""
+    batch = {**spec.model, **spec.params}.get("batch_size", 256)
+    return isinstance(batch, int) and batch <= POPULATION_MAX_BATCH
 
 
 def populations(objective: Objective, specs: list[TrialSpec], cap: int | None = None,
@@ -140,6 +151,8 @@ def populations(objective: Objective, specs: list[TrialSpec], cap: int | None = 
     tasks = []
     for spec in specs:
         key = None if cap == 1 or objective not in (train_and_score, evaluate) else population_key(spec)
+        if key is not None and cap is None and not population_pays(spec):
+            key = None  # by default only where a population is measured to be faster
         if key is None:
             tasks.append((objective, [spec]))
         else:

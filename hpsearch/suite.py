@@ -354,3 +354,31 @@ def write_suite(blocks_by_outcome: dict[str, pd.DataFrame], run_dir: Path, title
     write_atomic(run_dir / "friedman.json",
                  json.dumps({o: friedman(b, o) for o, b in blocks_by_outcome.items()}, indent=2) + "\n")
     return table
+
+
+def summary_block(run_dir: Path) -> str:
+    """A suite's verdict as a markdown section (README's): the test outcome's table, best mean
+    rank first, Friedman's test, and the verdicts in words exactly as suite.md says them."""
+    from hpsearch import runfolder
+
+    run_dir = Path(run_dir)
+    table = runfolder.read_csv(run_dir / "suite.csv", ("outcome", "strategy"))
+    friedman_json = runfolder.read_json(run_dir / "friedman.json") or {}
+    lines = [line for line in runfolder.read_text(run_dir / "suite.md").splitlines() if line.startswith("- ")]
+    test = table[table["outcome"] == "test"].sort_values("mean_rank")
+    rows = ["| strategy | mean rank | wins/ties/losses vs random | difference to random | 95% interval | p (Holm) "
+            "| detectable shift |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in test.itertuples():
+        if r.strategy == REFERENCE:
+            rows.append(f"| {r.strategy} | {r.mean_rank:.2f} | | | | | |")
+            continue
+        rows.append(f"| {r.strategy} | {r.mean_rank:.2f} | {r.wins_vs_random:.0f}/{r.ties_vs_random:.0f}/"
+                    f"{r.losses_vs_random:.0f} | {r.rel_diff_pct_mean:+.2f}% | {r.rel_diff_pct_ci_low:+.2f}% to "
+                    f"{r.rel_diff_pct_ci_high:+.2f}% | {r.p_holm_vs_random:.2g} | {r.detectable_diff_pct:.2f}% |")
+    out = ["\n".join(rows), ""]
+    for outcome in OUTCOMES:
+        f = friedman_json.get(outcome, {})
+        if f.get("statistic") is not None:
+            out.append(f"Friedman's test, {outcome} outcome, over {f['blocks']} blocks: chi-squared "
+                       f"{f['statistic']:.1f}, p = {f['p_value']:.2g}.")
+    return "\n".join(out) + "\n\n" + "\n".join(lines) + "\n"

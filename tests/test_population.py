@@ -175,6 +175,9 @@ def test_populations_group_what_can_share_a_computation():
     assert all(o is custom and len(g) == 1 for o, g in populations(custom, specs))
     reporting = [TrialSpec(**{**vars(s), "report_epochs": True}) for s in _specs()]
     assert all(len(g) == 1 for _, g in populations(train_and_score, reporting))
+    big = _specs(batch_size=256)  # above the measured crossover: alone by default, together when asked
+    assert all(o is train_and_score and len(g) == 1 for o, g in populations(train_and_score, big, workers=1))
+    assert all(o is train_together for o, g in populations(train_and_score, big, cap=4))
 
 
 def test_a_search_in_populations_gives_the_trials_of_one_at_a_time(small_catalog, tmp_path):
