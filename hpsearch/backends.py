@@ -111,24 +111,27 @@ class Backend(ABC):
 
 # -- in this process ---------------------------------------------------------------
 class InProcessBackend(Backend):
-    """One worker: each task runs at once, in this process (Ctrl-C lands in the trial)."""
+    """One worker: tasks run in this process, one when its result is asked for, so that each
+    finished task is stored before the next starts (Ctrl-C lands in a trial and loses no
+    finished one)."""
 
     def __init__(self):
         self._data: dict[str, Dataset] = {}
-        self._done: list[list[TrialResult]] = []
+        self._queue: list[tuple[Objective, list[TrialSpec]]] = []
 
     def share(self, datasets):
         self._data.update(datasets)
 
     def submit(self, objective, specs):
-        self._done.append(run_trials(objective, specs, self._data[specs[0].data], self._channel))
+        self._queue.append((objective, specs))
 
     def next_completed(self):
-        return self._done.pop(0)
+        objective, specs = self._queue.pop(0)
+        return run_trials(objective, specs, self._data[specs[0].data], self._channel)
 
     @property
     def in_flight(self):
-        return len(self._done)
+        return len(self._queue)
 
     @contextlib.contextmanager
     def channel(self, handler):

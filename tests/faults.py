@@ -32,3 +32,12 @@ def interrupted_at_first_promotion(spec, dataset):
     if spec.load_state is not None:
         raise KeyboardInterrupt
     return evaluate(spec, dataset)
+
+
+def interrupted_at_trial_7(spec, dataset):
+    """Ctrl-C arrives while trial 7 of repetition 1 runs (in-process), whatever the strategy."""
+    from hpsearch.objective import evaluate
+
+    if spec.trial == 7 and spec.repetition == 1 and not spec.with_test:
+        raise KeyboardInterrupt
+    return evaluate(spec, dataset)

@@ -233,3 +233,33 @@ def test_workers_end_soon_after_their_run_is_killed(small_catalog, data_dir, tmp
     while time.monotonic() < deadline and any(_alive(p) for p in workers):
         time.sleep(0.2)
     assert not any(_alive(p) for p in workers), "worker processes outlived their run"
+
+
+#: strategies whose decisions depend on which trial finished first (by design): a resume is valid
+#: and complete, not identical
+TIMING_DEPENDENT = ("asha", "tpe-hyperband", "median-stop")
+RESUME_SPACE = {"epochs": {"type": "int", "low": 2, "high": 18},
+                "hidden_width": {"type": "int", "low": 2, "high": 16},
+                "learning_rate": {"type": "float", "low": 0.01, "high": 1.0, "log": True}}
+
+
+@pytest.mark.parametrize("strategy", sorted(__import__("hpsearch.strategies", fromlist=["BUILT_IN"]).BUILT_IN))
+def test_every_strategy_resumes_to_the_run_it_would_have_been(small_catalog, tmp_path, strategy):
+    """One resume protocol for every strategy: a run interrupted at trial 7 of its second
+    repetition and resumed gives the trials of an uninterrupted run (in one process the
+    timing-dependent strategies are reproducible too)."""
+    exp = experiment(strategies=[strategy], space=RESUME_SPACE, budget={"epochs": 150}, repetitions=2,
+                     model={"batch_size": 64}, population=1)
+    whole = run_experiment(exp, tmp_path / "whole", progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(exp, tmp_path / "cut", progress=False, objective=faults.interrupted_at_trial_7)
+    resumed = run_experiment(exp, tmp_path / "cut", progress=False)
+    assert resumed.resumed_trials > 0
+    if strategy in TIMING_DEPENDENT:  # a valid, complete run: both repetitions spent their budget
+        t = resumed.trials
+        assert set(t["repetition"]) == {0, 1} and t["status"].isin(("ok", "stopped", "diverged")).all()
+        assert not t.duplicated(["repetition", "trial"]).any()
+        spent = t.groupby("repetition")["epochs_trained"].sum()
+        assert (spent >= 150).all() and (spent < 150 + 18).all()
+        return
+    pd.testing.assert_frame_equal(without_timing(whole.trials), without_timing(resumed.trials))

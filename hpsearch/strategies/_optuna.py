@@ -37,7 +37,10 @@ def sampler_class(name: str) -> type[optuna.samplers.BaseSampler]:
 
 
 class OptunaStrategy(Strategy):
-    replay_by_ask = False  # asking again would draw new points: resume tells the old ones
+    # a resume asks every stored trial again, in order and in the same batches, and tells its stored
+    # result: the sampler's random state and the study are then what they were (a study told the old
+    # trials without asking would draw the first points again)
+    replay_by_ask = True
     #: options that are ours; every other key of [strategy.<name>] goes to the sampler
     own_options: tuple[str, ...] = ("batch_size",)
 
@@ -47,8 +50,14 @@ class OptunaStrategy(Strategy):
         self.distributions = {dim.name: dim.to_optuna() for dim in self.space}
         self.sampler = make_sampler(self.name, self.options, int(self.seed.generate_state(1)[0]),
                                     self.own_options)
-        self.study = optuna.create_study(direction="minimize", sampler=self.sampler)
+        self.study = optuna.create_study(direction="minimize", sampler=self.sampler, study_name=self.study_name)
         self._running: dict[int, optuna.trial.Trial] = {}
+
+    @property
+    def study_name(self) -> str:
+        """From the strategy's seed, not Optuna's random default: the HyperbandPruner assigns a
+        trial's bracket from a hash of the study's name, so a random name makes runs differ."""
+        return f"hpsearch-{self.name}-{self.seed.entropy}-{'-'.join(map(str, self.seed.spawn_key))}"
 
     def ask(self, trial: int) -> dict:
         optuna_trial = self.study.ask(self.distributions)
@@ -159,10 +168,11 @@ class OptunaPrunedStrategy(OptunaStrategy):
         self.min_epochs = int(self.options.get("min_epochs", epochs.low if epochs else 1))
         self.max_epochs = int(self.options.get("max_epochs", epochs.high if epochs else 81))
         self.distributions = {n: d for n, d in self.distributions.items() if n != "epochs"}
-        self.study = optuna.create_study(direction="minimize", sampler=self.sampler,
+        self.study = optuna.create_study(direction="minimize", sampler=self.sampler, study_name=self.study_name,
                                          pruner=optuna.pruners.HyperbandPruner(
                                              min_resource=self.min_epochs, max_resource=self.max_epochs,
                                              reduction_factor=int(self.options.get("eta", 3))))
+        self._reported: set[int] = set()  # trials whose epochs were reported while they trained
 
     def ask(self, trial: int) -> Proposal:
         optuna_trial = self.study.ask(self.distributions)
@@ -174,6 +184,7 @@ class OptunaPrunedStrategy(OptunaStrategy):
         if running is None:
             return CONTINUE
         running.report(value, epoch)
+        self._reported.add(trial)
         return STOP if running.should_prune() else CONTINUE
 
     def tell(self, result: TrialResult) -> None:
@@ -186,7 +197,14 @@ class OptunaPrunedStrategy(OptunaStrategy):
             self.study.add_trial(optuna.trial.create_trial(
                 params=self._searched(result.params), distributions=self.distributions,
                 value=None if pruned else value, state=state, intermediate_values=curve))
-        elif pruned or value is None:
-            self.study.tell(running, state=state)
         else:
-            self.study.tell(running, value)
+            if result.trial not in self._reported:  # a resume replays it: each epoch as it was reported,
+                for step, v in enumerate(result.val_curve or [], start=1):  # and asked about (the pruner
+                    if v is not None:                                     # records the rungs it passed)
+                        running.report(v, step)
+                        running.should_prune()
+            self._reported.discard(result.trial)
+            if pruned or value is None:
+                self.study.tell(running, state=state)
+            else:
+                self.study.tell(running, value)
