@@ -51,7 +51,7 @@ def run(config=None, *, text: str | None = None, out=None, n_jobs: int | None = 
         trials: int | None = None, repetitions: int | None = None, strategies: list[str] | None = None,
         backend: str | None = None, scheduler: str | None = None, features: str | None = None,
         quiet: bool = True, force: bool = False, allow_packages: list[str] | None = None,
-        figures=None, data=None, target: str | None = None) -> "Run | SuiteRun":
+        figures=None, data=None, target: str | None = None, objective=None) -> "Run | SuiteRun":
     """Run (or resume) an experiment; every keyword overrides the config as the CLI flag of the
     same name does.
 
@@ -61,6 +61,9 @@ def run(config=None, *, text: str | None = None, out=None, n_jobs: int | None = 
     naming the column to predict, or ``(X, y)`` (a DataFrame or an array, and a Series or an
     array). It is cleaned, split and scaled as a file would be; the run folder records its
     fingerprint (shape, columns, dtypes, a hash), so a resume with other data is refused.
+    ``objective``: your own training function, ``train(params, data, seed, report)``, instead of
+    an estimator (see :mod:`hpsearch.user_objective`); a lambda or a closure works here and with
+    loky, and is refused on Dask.
     ``out``: the run folder (default ``results/NAME-DATE-TIME``); an existing one is resumed.
     ``allow_packages``: packages an estimator may be imported from besides scikit-learn and
     hpsearch (as ``[model] packages``; importing a package runs its code).
@@ -72,6 +75,11 @@ def run(config=None, *, text: str | None = None, out=None, n_jobs: int | None = 
     if data is not None:
         config = _with_data(config, text, data, target)
         text = None
+    function = objective
+    if function is not None:
+        config = _with_objective(config, text, function)
+        text = None
+        allow_packages = list(allow_packages or ())
     exp = _experiment(config, text, tuple(allow_packages or ())).with_overrides(
         trials=trials, n_jobs=n_jobs, seed=seed, strategies=strategies, figures=figures, repetitions=repetitions,
         backend=backend, scheduler=scheduler, features=features)
@@ -79,27 +87,55 @@ def run(config=None, *, text: str | None = None, out=None, n_jobs: int | None = 
     if isinstance(exp, Suite):
         output = run_suite(exp, folder, progress=not quiet, force=force)
         return SuiteRun(output.run_dir)
+    if function is not None:
+        from hpsearch.user_objective import UserObjective, is_portable
+
+        from hpsearch.backends import imports_objectives_by_name
+
+        if imports_objectives_by_name(exp.backend) and not is_portable(function):
+            raise ConfigError(f"objective: {getattr(function, '__qualname__', function)!r} is a lambda, a closure or "
+                              f"defined in __main__: Dask workers import the objective by name; define it at the "
+                              f"top level of a module they can import")
+        output = run_experiment(exp, folder, progress=not quiet, force=force,
+                                objective=UserObjective(function=function, fidelity=exp.fidelity_name))
+        return Run(output.run_dir)
     output = run_experiment(exp, folder, progress=not quiet, force=force)
     return Run(output.run_dir)
+
+
+def _raw(config, text) -> dict:
+    """The config as a dict (a path read, text parsed)."""
+    if isinstance(config, (str, Path)) and text is None:
+        path = Path(config)
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such config file")
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    if text is not None:
+        return tomllib.loads(text)
+    if isinstance(config, dict):
+        return dict(config)
+    if config is None:
+        return {}
+    raise ConfigError("give the config as a path, a dict or text=...")
+
+
+def _with_objective(config, text, function) -> dict:
+    """The config as a dict whose [model] names ``function`` as the objective."""
+    from hpsearch.user_objective import name_of
+
+    if not callable(function):
+        raise ConfigError(f"objective: expected a function, got {type(function).__name__}")
+    raw = _raw(config, text)
+    model = {k: v for k, v in (raw.get("model") or {}).items() if k != "estimator"}
+    raw["model"] = {**model, "objective": name_of(function)}
+    return raw
 
 
 def _with_data(config, text, data, target) -> dict:
     """The config as a dict whose [data] reads the table given in memory."""
     from hpsearch import problems
 
-    if isinstance(config, (str, Path)) and text is None:
-        path = Path(config)
-        if not path.is_file():
-            raise ConfigError(f"{path}: no such config file")
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    elif text is not None:
-        raw = tomllib.loads(text)
-    elif isinstance(config, dict):
-        raw = dict(config)
-    elif config is None:
-        raw = {}
-    else:
-        raise ConfigError("data=...: give the config as a path, a dict or text=...")
+    raw = _raw(config, text)
     if "problems" in raw:
         raise ConfigError("data=...: a suite names its data per problem; give one experiment")
     path, target, _ = problems.in_memory(data, target)

@@ -367,6 +367,12 @@ class DaskBackend(Backend):
         return get_ip(host)
 
 
+def imports_objectives_by_name(name: str) -> bool:
+    """Whether the backend's workers may be other machines, which import an objective by its
+    module and name (so no lambda or closure): Dask."""
+    return name == "dask"
+
+
 def make_backend(name: str, workers: int, work_dir: Path, scheduler: str | None = None) -> Backend:
     """The backend ``name`` (``loky`` or ``dask``); loky with one worker runs in this process."""
     if name == "dask":

@@ -141,6 +141,20 @@ class Experiment:
         return self.packages + self.allow
 
     @property
+    def user_objective(self) -> str | None:
+        """``pkg.module:function`` of a run that trains the user's own function, or None."""
+        from hpsearch.user_objective import PREFIX
+
+        return self.estimator[len(PREFIX):] if self.estimator.startswith(PREFIX) else None
+
+    @property
+    def fidelity_name(self) -> str:
+        """The iteration count multi-fidelity strategies schedule and epoch budgets count."""
+        if self.user_objective is not None:
+            return str(self.model.get("fidelity", "epochs"))
+        return estimators.fidelity(self.estimator_class) or "epochs"
+
+    @property
     def estimator_class(self) -> type:
         """The estimator's class, imported under the config's rules (see :mod:`hpsearch.estimators`)."""
         try:
@@ -196,7 +210,7 @@ class Experiment:
         out["data"] = self.data.to_dict()
         # TOML has no null: a full batch is written "full"
         out["model"] = {k: ("full" if k == "batch_size" and v is None else v) for k, v in self.model.items()}
-        if self.estimator != NETWORK:
+        if self.estimator != NETWORK and self.user_objective is None:
             out["model"] = {"estimator": self.estimator, **out["model"]}
         if self.packages:
             out["model"] = {"packages": list(self.packages), **out["model"]}
@@ -446,14 +460,31 @@ def parse(raw: dict, source: str = "<config>", allow=(), read_only: bool = False
         raise c.fail("model.packages", problem)
     packages = tuple(packages)
     cls = None
+    objective = model_raw.get("objective") if isinstance(model_raw, dict) else None
+    if objective is not None:  # the user's own training function: no estimator
+        from hpsearch import user_objective
+
+        if "estimator" in model_raw:
+            raise c.fail("model.objective", "give either an estimator or an objective, not both")
+        try:
+            if not read_only:  # a run folder's config names it as text only
+                user_objective.check_path(objective, packages + tuple(allow))
+        except ConfigError as exc:
+            raise c.fail("model.objective", str(exc).split(": ", 1)[-1]) from None
+        fidelity = model_raw.get("fidelity", "epochs")
+        if not isinstance(fidelity, str) or not fidelity.isidentifier():
+            raise c.fail("model.fidelity", f"expected a parameter name such as \"epochs\", got {_show(fidelity)}")
+        estimator, read_only_estimator = user_objective.PREFIX + objective, True
+    else:
+        read_only_estimator = read_only
     if not isinstance(estimator, str):
         raise c.fail("model.estimator", f"expected a dotted path to an estimator class, got {_show(estimator)}")
     try:
-        if not read_only:  # a run folder's config is read as text: its estimator is only a name
+        if not read_only_estimator:  # a run folder's config is read as text: its estimator is only a name
             cls = estimators.resolve(estimator, packages + tuple(allow))
     except estimators.EstimatorError as exc:
         raise c.fail("model.estimator", str(exc)) from None
-    if "space" not in raw and estimator != NETWORK:
+    if "space" not in raw and estimator != NETWORK and objective is None:
         raise c.fail("space", f"give the parameters of {estimator.rsplit('.', 1)[-1]} to search, e.g. [space.alpha]")
     data = _match_task(c, data, cls, estimator) if cls is not None else data
     space = _parse_space(c, raw.get("space", DEFAULT_SPACE), cls)

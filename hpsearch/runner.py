@@ -85,7 +85,7 @@ def check_run_dir(exp: Experiment, run_dir: Path, force: bool) -> bool:
 def make_searches(exp: Experiment, workers: int) -> list[Search]:
     """One search per (repetition, strategy); strategy warnings shown once."""
     max_trials = exp.budget.amount if exp.budget.kind == "trials" else None
-    fidelity = estimators.fidelity(exp.estimator_class) or "epochs"
+    fidelity = exp.fidelity_name
     searches = []
     for r in range(exp.repetitions):
         for name in exp.strategies:
@@ -117,6 +117,8 @@ def _say(message: str) -> None:
 
 def meter(exp: Experiment) -> Meter:
     """The budget of ``exp``, counting its estimator's iterations (1 per trial without any)."""
+    if exp.user_objective is not None:
+        return Meter(exp.budget, int(exp.model.get(exp.fidelity_name, 1) or 1), fidelity=exp.fidelity_name)
     cls = exp.estimator_class
     fidelity = estimators.fidelity(cls)
     if fidelity is None:
@@ -183,6 +185,10 @@ def run_experiment(exp: Experiment, run_dir: Path | None = None, progress: bool 
 
 def _run_locked(exp: Experiment, run_dir: Path, progress: bool, force: bool, objective: Objective) -> RunOutput:
     check_run_dir(exp, run_dir, force)
+    if exp.user_objective is not None and objective is evaluate:  # [model] objective = "pkg.module:train"
+        from hpsearch.user_objective import UserObjective
+
+        objective = UserObjective(path=exp.user_objective, fidelity=exp.fidelity_name)
     problem = prepare_problem(exp)  # reads the data: fails before anything is written if it is unusable
     estimator = estimator_for(exp, problem.task)
     workers = worker_count(exp)
@@ -218,6 +224,8 @@ def _run_locked(exp: Experiment, run_dir: Path, progress: bool, force: bool, obj
 def estimator_for(exp: Experiment, task: str) -> str:
     """The estimator of the run: the network as regressor or classifier, as the data
     says; another estimator must be made for the problem's task."""
+    if exp.user_objective is not None:
+        return exp.estimator
     path = estimators.for_task(exp.estimator, task)
     kind = estimators.task_of(estimators.resolve(path, exp.allowed_packages))
     if kind != task:
@@ -296,7 +304,7 @@ def write_comparison(trials: pd.DataFrame, summary: pd.DataFrame, exp: Experimen
 
     with plots.formats(exp.figures):
         label = plots.ratio_label(m)
-        fidelity = estimators.fidelity(exp.estimator_class) or "epochs"
+        fidelity = exp.fidelity_name
         for x, curve in anytime.items():
             plots.anytime_plot(curve, x, run_dir / f"curve_{x}.png", title, list(exp.strategies), label, fidelity)
         plots.ecdf_plot(profile, targets["cost_unit"].iloc[0], run_dir / "ecdf.png", title, list(exp.strategies))

@@ -41,3 +41,8 @@ def interrupted_at_trial_7(spec, dataset):
     if spec.trial == 7 and spec.repetition == 1 and not spec.with_test:
         raise KeyboardInterrupt
     return evaluate(spec, dataset)
+
+
+def quadratic(params, data, seed, report):
+    """A user objective named in a config (tests/test_user_objective.py)."""
+    return params["x"] ** 2

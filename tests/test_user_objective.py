@@ -1,0 +1,74 @@
+"""Your own training code as the objective."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import hpsearch
+from hpsearch.errors import ConfigError
+
+import faults
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _example():
+    spec = importlib.util.spec_from_file_location("own_objective", ROOT / "examples" / "own_objective.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_example_runs_random_and_asha_with_curves_that_match(tmp_path):
+    example = _example()
+    run = example.main(str(tmp_path / "own"))
+    t = run.trials
+    assert set(t["strategy"]) == {"random", "asha"} and t["status"].isin(("ok", "stopped")).all()
+    assert (t.groupby(["strategy", "repetition"])["epochs_trained"].sum() >= 600).all()
+    stored = [r for r in hpsearch.load(tmp_path / "own").trials.itertuples()]
+    assert len(stored) == len(t)
+    from hpsearch.store import TrialStore
+
+    for record in TrialStore(tmp_path / "own").read():  # epochs_trained is what the function reported
+        assert record["epochs_trained"] == len(record["val_curve"]) <= record["params"]["epochs"]
+    assert np.isfinite(run.summary["test_rmse"]).all()
+    assert (run.summary["test_rmse"] < run.summary["baseline_mean_test_rmse"]).all()
+
+
+def test_an_objective_that_raises_fails_its_trials_and_the_run_goes_on(tmp_path):
+    def train(params, data, seed, report):
+        if params["alpha"] > 0.5:
+            raise ValueError(f"alpha {params['alpha']:.2f} is too large for this model")
+        return params["alpha"] + 1.0
+
+    run = hpsearch.run({"data": {"dataset": "diabetes"}, "budget": {"trials": 12},
+                        "space": {"alpha": {"type": "float", "low": 0.0, "high": 1.0}}},
+                       objective=train, out=tmp_path / "r")
+    t = run.trials
+    failed = t[t["status"] == "failed"]
+    assert len(failed) and failed["message"].str.contains("is too large for this model").all()
+    assert (t.loc[t["status"] == "ok", "alpha"] <= 0.5).all() and (t["status"] == "ok").any()
+
+
+def test_an_objective_in_a_config_is_imported_by_path_under_the_rules(tmp_path):
+    config = ('[data]\ndataset = "diabetes"\n[budget]\ntrials = 3\n[model]\nobjective = "faults:quadratic"\n'
+              '[space.x]\ntype = "float"\nlow = -1.0\nhigh = 1.0\n')
+    (tmp_path / "c.toml").write_text(config)
+    with pytest.raises(ConfigError, match="model.objective: estimators are imported only from sklearn, hpsearch; to use 'faults'"):
+        hpsearch.run(tmp_path / "c.toml", out=tmp_path / "r")
+    run = hpsearch.run(tmp_path / "c.toml", out=tmp_path / "r", allow_packages=["faults"])
+    assert len(run.trials) == 3 and (run.trials["status"] == "ok").all()
+    np.testing.assert_allclose(run.trials["val_rmse"], run.trials["x"] ** 2)
+
+
+def test_a_lambda_works_in_process_and_with_loky_and_is_refused_on_dask(tmp_path):
+    config = {"data": {"dataset": "diabetes"}, "budget": {"trials": 4},
+              "space": {"x": {"type": "float", "low": -1.0, "high": 1.0}}}
+    one = hpsearch.run(config, objective=lambda p, d, s, r: p["x"] ** 2, out=tmp_path / "one")
+    two = hpsearch.run({**config, "n_jobs": 2}, objective=lambda p, d, s, r: p["x"] ** 2, out=tmp_path / "two")
+    pd.testing.assert_series_equal(one.trials["val_rmse"], two.trials["val_rmse"])
+    with pytest.raises(ConfigError, match="a lambda, a closure or defined in __main__"):
+        hpsearch.run({**config, "backend": "dask"}, objective=lambda p, d, s, r: 0.0, out=tmp_path / "dask")
