@@ -81,7 +81,7 @@ def test_the_readme_example_runs(tmp_path):
     exec(compile(code, "README.md", "exec"), namespace)  # writes results/ridge in this test's folder
     run, model = namespace["run"], namespace["model"]
     assert len(run.trials) == 2 * 3 * 20  # 2 strategies x 3 repetitions x 20 trials
-    assert model.get_params()["alpha"] == run.best(repetition=0)["params"]["alpha"]
+    assert model.get_params()["alpha"] == run.best()["params"]["alpha"]  # best_estimator follows best()
     assert (tmp_path / "results" / "ridge" / "trials.csv").is_file()
 
 
