@@ -52,23 +52,27 @@ def main() -> None:
     if not real.is_file():
         synthetic_cache(23_412)
     rows = []
-    for batch in (32, 256):
-        alone, together = [], []
+    for batch in (32, 128, 256):
+        alone, together, forced = [], [], []
         for _ in range(args.repeats):
             wall_alone, trials_alone = search(args.trials, batch, 1)
             wall_together, trials_together = search(args.trials, batch, None)
+            wall_forced, _ = search(args.trials, batch, 32)
             alone.append(wall_alone)
             together.append(wall_together)
+            forced.append(wall_forced)
         a, b = trials_alone["val_rmse"].to_numpy(), trials_together["val_rmse"].to_numpy()
         rows.append({"batch_size": batch, "trials": args.trials, "data": data,
                      "population_1_trials_per_second": args.trials / median(alone),
                      "default_trials_per_second": args.trials / median(together),
                      "speedup": median(alone) / median(together),
+                     "population_32_trials_per_second": args.trials / median(forced),
+                     "population_32_speedup": median(alone) / median(forced),
                      "max_relative_difference_val_rmse": float(np.nanmax(np.abs(a - b) / np.abs(a))),
                      "same_best_trial": bool(np.nanargmin(a) == np.nanargmin(b))})
     table = pd.DataFrame(rows)
     report("population", table, "\ntrials per second of the search (wall time of the search, medians of "
-                                f"{args.repeats} interleaved repeats), default population vs population = 1")
+                                f"{args.repeats} interleaved repeats), default population vs population = 1, and populations of up to 32 at every batch size (the crossover)")
 
 
 if __name__ == "__main__":

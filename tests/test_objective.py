@@ -60,8 +60,8 @@ def test_epoch_reports_reach_the_channel_and_a_stop_ends_training():
     channel = StopAt(3)
     [stopped] = run_trials(train_and_score, [spec(report_epochs=True)], tiny_dataset(), channel)
     assert channel.seen == [(("random", 0, 0), e) for e in (1, 2, 3)]
-    assert stopped.params["epochs"] == 3 == stopped.epochs_trained and len(stopped.val_curve) == 3
-    assert stopped.message.startswith("pruned after epoch 3")
+    assert stopped.params["epochs"] == 8 and stopped.epochs_trained == 3 == len(stopped.val_curve)  # proposal kept
+    assert stopped.status == "stopped" and stopped.message.startswith("stopped after epoch 3 of 8")
     silent = StopAt(3)
     [full] = run_trials(train_and_score, [spec()], tiny_dataset(), silent)  # not asked to report
     assert silent.seen == [] and full.epochs_trained == 8
