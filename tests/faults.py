@@ -46,3 +46,16 @@ def interrupted_at_trial_7(spec, dataset):
 def quadratic(params, data, seed, report):
     """A user objective named in a config (tests/test_user_objective.py)."""
     return params["x"] ** 2
+
+
+def interrupting(train, at_call: int):
+    """A user objective that raises KeyboardInterrupt (Ctrl-C) on its call number ``at_call``."""
+    calls = []
+
+    def wrapped(params, data, seed, report):
+        calls.append(1)
+        if len(calls) == at_call:
+            raise KeyboardInterrupt
+        return train(params, data, seed, report)
+
+    return wrapped

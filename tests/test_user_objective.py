@@ -72,3 +72,26 @@ def test_a_lambda_works_in_process_and_with_loky_and_is_refused_on_dask(tmp_path
     pd.testing.assert_series_equal(one.trials["val_rmse"], two.trials["val_rmse"])
     with pytest.raises(ConfigError, match="a lambda, a closure or defined in __main__"):
         hpsearch.run({**config, "backend": "dask"}, objective=lambda p, d, s, r: 0.0, out=tmp_path / "dask")
+
+
+def test_a_stopped_objective_and_a_resumed_run(tmp_path):
+    """Median stopping stops some trials of a reporting objective (status stopped, epochs_trained
+    = the epochs it reported); a run interrupted mid-way resumes to the uninterrupted trials."""
+    example = _example()
+    config = {**example.CONFIG, "strategies": ["median-stop"], "repetitions": 1, "budget": {"epochs": 300},
+              "strategy": {"median-stop": {"n_startup_trials": 3}}}
+    run = hpsearch.run(config, objective=example.train, out=tmp_path / "m")
+    t = run.trials
+    stopped = t[t["status"] == "stopped"]
+    assert len(stopped) and (stopped["epochs_trained"] < stopped["epochs"]).all()
+    from hpsearch.store import TrialStore
+
+    for record in TrialStore(tmp_path / "m").read():
+        assert record["epochs_trained"] == len(record["val_curve"])
+    whole = hpsearch.run({**example.CONFIG, "strategies": ["random"]}, objective=example.train, out=tmp_path / "w")
+    cut = faults.interrupting(example.train, 9)  # Ctrl-C in its 9th call only
+    with pytest.raises(KeyboardInterrupt):
+        hpsearch.run({**example.CONFIG, "strategies": ["random"]}, objective=cut, out=tmp_path / "cut")
+    resumed = hpsearch.run({**example.CONFIG, "strategies": ["random"]}, objective=cut, out=tmp_path / "cut")
+    columns = ["repetition", "trial", "epochs", "learning_rate", "val_rmse", "epochs_trained", "status"]
+    pd.testing.assert_frame_equal(whole.trials[columns], resumed.trials[columns])
