@@ -32,6 +32,7 @@ def test_run_a_dict_then_load_it_back(tmp_path):
     assert "Run(" in repr(run)
 
 
+@pytest.mark.slow
 def test_toml_text_a_path_overrides_and_the_network(tmp_path, experiments, small_catalog):
     text = 'name = "t"\n[data]\ndataset = "friedman1"\nn_samples = 300\n[budget]\ntrials = 3\n[model]\nbatch_size = 32\n'
     run = hpsearch.run(text=text, out=tmp_path / "t", trials=2, seed=4)
@@ -70,6 +71,7 @@ def test_the_api_is_exported():
     assert {"run", "load", "Run", "NumpyMLPRegressor"} <= set(hpsearch.__all__)
 
 
+@pytest.mark.slow
 def test_the_readme_example_runs(tmp_path):
     """The Python block of README.md's "From Python" section, as a user would paste it."""
     from pathlib import Path
@@ -85,6 +87,7 @@ def test_the_readme_example_runs(tmp_path):
     assert (tmp_path / "results" / "ridge" / "trials.csv").is_file()
 
 
+@pytest.mark.slow
 def test_a_dataframe_in_memory_gives_the_trials_of_the_same_table_on_disk(tmp_path):
     from sklearn.datasets import load_diabetes
 

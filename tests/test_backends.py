@@ -44,6 +44,7 @@ def comparable(results):
     return [(r.trial, r.params, r.val_curve, r.status, r.message, r.epochs_trained) for r in results]
 
 
+@pytest.mark.slow
 def test_loky_and_in_process_give_the_same_results_and_clean_up(tmp_path):
     tasks = [(train_and_score, specs(5)[i:i + 2]) for i in (0, 2, 4)]  # tasks of several specs
     here = collect(InProcessBackend(), tasks)
@@ -52,6 +53,7 @@ def test_loky_and_in_process_give_the_same_results_and_clean_up(tmp_path):
     assert not (tmp_path / "_data").exists() and not (tmp_path / "_running").exists()
 
 
+@pytest.mark.slow
 def test_loky_reports_a_worker_death_as_a_failed_trial_and_reruns_the_others(tmp_path):
     results = collect(LokyBackend(2, tmp_path), [(faults.dies_on_trial_3, [s]) for s in specs(6)])
     assert [r.trial for r in results] == list(range(6))
@@ -59,6 +61,7 @@ def test_loky_reports_a_worker_death_as_a_failed_trial_and_reruns_the_others(tmp
     assert all(r.status == "ok" for r in results if r.trial != 3)
 
 
+@pytest.mark.slow
 def test_a_task_of_several_trials_whose_worker_dies_is_retried_one_trial_per_process(tmp_path):
     """A population whose worker dies: only the trial that kills it fails, not its mates."""
     results = collect(LokyBackend(2, tmp_path), [(faults.dies_on_trial_3, specs(6)[:4]),
@@ -68,6 +71,7 @@ def test_a_task_of_several_trials_whose_worker_dies_is_retried_one_trial_per_pro
     assert all(r.status == "ok" for r in results if r.trial != 3)
 
 
+@pytest.mark.slow
 def test_the_epoch_channel_carries_reports_from_loky_workers_and_stops_them(tmp_path):
     heard = []
 
@@ -105,6 +109,7 @@ def cluster():
         yield cluster
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategies", [["random"], ["grid"]])
 def test_dask_trials_identical_to_loky(small_catalog, tmp_path, cluster, strategies):
     loky = run_experiment(experiment(strategies=strategies, n_jobs=2), tmp_path / "loky", progress=False)
@@ -115,6 +120,7 @@ def test_dask_trials_identical_to_loky(small_catalog, tmp_path, cluster, strateg
                                   dask.summary.drop(columns="train_seconds"))
 
 
+@pytest.mark.slow
 def test_the_data_is_scattered_once(small_catalog, tmp_path, cluster, monkeypatch):
     calls = []
     original = distributed.Client.scatter
@@ -130,6 +136,7 @@ def test_the_data_is_scattered_once(small_catalog, tmp_path, cluster, monkeypatc
     assert calls == [1, 1]  # each repetition's data set once, when first needed, for 32 trials and 4 test scorings
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_run_loses_nothing(small_catalog, tmp_path, cluster):
     exp = dict(strategies=["random"], n_jobs=2, budget={"trials": 16}, model={"batch_size": 8},
                space={"epochs": {"type": "int", "low": 60, "high": 90},

@@ -100,6 +100,7 @@ def test_data_import_of_a_bad_file_exits_2_in_one_line(small_catalog, tmp_path, 
     assert "events: 1200" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_the_data_folder_does_not_depend_on_the_working_folder(tmp_path):
     """With HPSEARCH_DATA unset, the catalog lives in ~/hpsearch_data, seen from any folder."""
     import os

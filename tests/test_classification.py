@@ -102,6 +102,7 @@ def test_any_scikit_learn_classifier(tmp_path):
     assert (run.trials["status"] == "ok").all() and run.best()["test_accuracy"] > 0.9
 
 
+@pytest.mark.slow
 def test_the_seed_toy_run_classifies_all_four_examples(tmp_path, experiments):
     run = hpsearch.run(experiments / "seed-toy.toml", out=tmp_path / "toy", trials=6)
     net = run.best_estimator(fit=True)

@@ -22,6 +22,7 @@ def hpsearch(*args, cwd=None, env_data=None):
                           text=True, cwd=cwd, env=env, timeout=300)
 
 
+@pytest.mark.slow
 def test_quickstart_on_a_small_catalog(small_catalog, data_dir, tmp_path, experiments):
     result = hpsearch("run", experiments / "quickstart.toml", "--n-jobs", "2", "--trials", "6",
                       "--out", tmp_path / "run", "--quiet", env_data=data_dir)
@@ -32,6 +33,7 @@ def test_quickstart_on_a_small_catalog(small_catalog, data_dir, tmp_path, experi
     assert len(pd.read_csv(run / "trials.csv")) == 6
 
 
+@pytest.mark.slow
 def test_no_catalog_exit_2_names_both_commands(data_dir, tmp_path, experiments):
     result = hpsearch("run", experiments / "quickstart.toml", "--out", tmp_path / "run", env_data=data_dir)
     assert result.returncode == 2
@@ -51,6 +53,7 @@ def test_data_import_and_info(data_dir, tmp_path, capsys):
     assert "events: 300 from" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 @pytest.mark.real_catalog
 def test_quickstart_on_the_real_catalog(real_catalog, tmp_path, experiments):
     """Under 60 s with 2 workers; the tuned network beats predicting the mean on validation."""
@@ -77,6 +80,7 @@ def test_an_internal_error_exits_1_with_the_traceback(small_catalog, tmp_path, e
     assert "ZeroDivisionError: a bug" in err and "internal error" in err
 
 
+@pytest.mark.slow
 def test_force_continues_a_folder_with_a_changed_config(small_catalog, tmp_path, experiments, capsys):
     out = tmp_path / "run"
     common = ["run", str(experiments / "quickstart.toml"), "--out", str(out), "--quiet", "--n-jobs", "1"]
@@ -90,6 +94,7 @@ def test_force_continues_a_folder_with_a_changed_config(small_catalog, tmp_path,
     assert "trials = 5" in (out / "config.toml").read_text()
 
 
+@pytest.mark.slow
 def test_dask_backend_without_a_scheduler_starts_a_local_cluster(small_catalog, tmp_path, experiments):
     pytest.importorskip("distributed")
     common = ["run", str(experiments / "quickstart.toml"), "--trials", "4", "--n-jobs", "2", "--quiet"]
@@ -169,6 +174,7 @@ TOML_VALUES = st.one_of(st.integers(-3, 5), st.floats(allow_nan=False, allow_inf
                         st.booleans())
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.dictionaries(st.sampled_from(["name", "seed", "n_jobs", "strategies", "repetitions", "budget.trials",
                                         "budget.epochs", "data.features", "data.split", "model.batch_size",
@@ -201,6 +207,7 @@ def test_generated_catalog_bytes(data_dir, tmp_path_factory, capsys, content):
     assert status in (0, 2) and "Traceback" not in err, (content, err)
 
 
+@pytest.mark.slow
 def test_a_run_says_what_happened_to_its_trials_and_logs_without_a_bar(small_catalog, data_dir, tmp_path):
     config = tmp_path / "c.toml"
     config.write_text('seed = 3\n[budget]\ntrials = 8\n[model]\nbatch_size = 8\n[space.epochs]\ntype = "int"\n'

@@ -87,6 +87,7 @@ def test_runtime_to_target_on_a_hand_made_table():
     assert final["tpe"] == pytest.approx(targets[targets.strategy == "tpe"]["reached"].mean())
 
 
+@pytest.mark.slow
 def test_ert_recomputed_from_the_files_of_a_run(small_catalog, tmp_path):
     """The issue's check: success_90 and ert_90 equal a recomputation from trials.csv and
     summary.csv with the definitions, written out here independently."""
@@ -113,6 +114,7 @@ def test_render_formats(fmt, marker):
     assert marker in text
 
 
+@pytest.mark.slow
 def test_compare_strategies_run_exports_and_compares(small_catalog, data_dir, tmp_path, experiments, capsys):
     """The issue's check, on a small catalog: 12 trials x 3 repetitions x 3 strategies."""
     out = tmp_path / "cmp"

@@ -1,5 +1,6 @@
 """A prepared split on disk: what workers read."""
 
+import pytest
 import subprocess
 import sys
 
@@ -18,6 +19,7 @@ def test_a_split_saved_is_read_back_memory_mapped(tmp_path):
         np.testing.assert_array_equal(getattr(back, name), getattr(data, name))
 
 
+@pytest.mark.slow
 def test_a_worker_imports_neither_optuna_nor_matplotlib():
     """What a worker process imports to run trials: the network (scikit-learn, which
     brings pandas) and NumPy, not the API, the strategies or the figures."""

@@ -44,6 +44,7 @@ log = true
 """
 
 
+@pytest.mark.slow
 def test_a_worker_that_dies_becomes_a_failed_trial(small_catalog, tmp_path):
     out = run_experiment(experiment(n_jobs=2), tmp_path / "d", progress=False,
                          objective=faults.dies_on_trial_3)
@@ -83,6 +84,7 @@ def _wait_for_lines(path, count, process, timeout=120):
     pytest.fail("timed out")
 
 
+@pytest.mark.slow
 def test_sigkill_halfway_then_resume_equals_an_uninterrupted_run(small_catalog, data_dir, tmp_path):
     config = tmp_path / "durable.toml"
     config.write_text(SLOW_CONFIG)
@@ -107,6 +109,7 @@ def test_sigkill_halfway_then_resume_equals_an_uninterrupted_run(small_catalog, 
     pd.testing.assert_frame_equal(without_timing(a), without_timing(b))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_writes_tables_exits_130_and_says_how_to_resume(small_catalog, data_dir, tmp_path, sig):
     config = tmp_path / "durable.toml"
@@ -146,6 +149,7 @@ configs = st.fixed_dictionaries({}, optional={
 })
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(configs)
 def test_the_validator_accepts_or_raises_a_clean_config_error(raw):
@@ -169,6 +173,7 @@ def test_generated_int_ranges(low, high, log):
             parse(raw, "g.toml")
 
 
+@pytest.mark.slow
 def test_optuna_export_loads_with_the_same_finished_trials(small_catalog, tmp_path, capsys):
     import optuna
     from optuna.storages import JournalStorage
@@ -219,6 +224,7 @@ def _alive(pid):
     return state != "Z"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc")
 def test_workers_end_soon_after_their_run_is_killed(small_catalog, data_dir, tmp_path):
     config = tmp_path / "durable.toml"
@@ -243,6 +249,7 @@ RESUME_SPACE = {"epochs": {"type": "int", "low": 2, "high": 18},
                 "learning_rate": {"type": "float", "low": 0.01, "high": 1.0, "log": True}}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", sorted(__import__("hpsearch.strategies", fromlist=["BUILT_IN"]).BUILT_IN))
 def test_every_strategy_resumes_to_the_run_it_would_have_been(small_catalog, tmp_path, strategy):
     """One resume protocol for every strategy: a run interrupted at trial 7 of its second

@@ -147,6 +147,7 @@ high = 31
 """
 
 
+@pytest.mark.slow
 def test_gradient_boosting_under_hyperband_continues_from_saved_states(tmp_path, capsys):
     diabetes_csv(tmp_path)
     (tmp_path / "hgb.toml").write_text(HGB_HYPERBAND)
@@ -161,6 +162,7 @@ def test_gradient_boosting_under_hyperband_continues_from_saved_states(tmp_path,
     assert not (tmp_path / "run" / "_states").exists()
 
 
+@pytest.mark.slow
 def test_the_network_on_a_csv(tmp_path):
     diabetes_csv(tmp_path)
     (tmp_path / "net.toml").write_text('[data]\npath = "diabetes.csv"\ntarget = "target"\n[budget]\ntrials = 4\n'

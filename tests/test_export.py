@@ -98,6 +98,7 @@ def test_latex_cannot_be_injected_and_compiles(tmp_path):
     assert "root:" not in (tmp_path / "doc-t.log").read_text(errors="replace")
 
 
+@pytest.mark.slow
 def test_the_html_report_is_self_contained_and_renders(small_catalog, tmp_path):
     import re
     import shutil

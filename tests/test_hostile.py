@@ -147,6 +147,7 @@ def test_bad_strategy_options_are_caught_before_any_trial(tmp_path, capsys, stra
 
 
 # -- estimators: nothing imported that the config may not name --------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("path, match", [
     ("this.X", "estimators are imported only from sklearn, hpsearch"),
     ("antigravity.Foo", "estimators are imported only from sklearn, hpsearch"),
@@ -174,6 +175,7 @@ def _finished_run(tmp_path: Path) -> Path:
     return tmp_path / "run"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [["show"], ["report"], ["export"], ["export", "--format", "optuna"],
                                      ["export", "--format", "latex"]])
 def test_reading_a_run_folder_that_names_any_module_imports_nothing(tmp_path, command):
@@ -190,6 +192,7 @@ def test_reading_a_run_folder_that_names_any_module_imports_nothing(tmp_path, co
     assert ZEN not in done.stdout + done.stderr and "imported" not in done.stderr
 
 
+@pytest.mark.slow
 def test_load_reads_a_run_folder_without_importing_its_estimator(tmp_path):
     run = _finished_run(tmp_path)
     (run / "config.toml").write_text((run / "config.toml").read_text().replace("sklearn.linear_model.Ridge",
@@ -202,6 +205,7 @@ def test_load_reads_a_run_folder_without_importing_its_estimator(tmp_path):
     assert "estimators are imported only from sklearn, hpsearch" in done.stdout and ZEN not in done.stdout
 
 
+@pytest.mark.slow
 def test_a_tampered_state_runs_no_code_and_fails_its_trial(tmp_path, capsys):
     """A stopped Hyperband run whose saved states were replaced by skops files holding
     builtins.exec (or eval, os.system) resumes with those trials failed, one line each."""
@@ -256,6 +260,7 @@ high = 0.1
 """
 
 
+@pytest.mark.slow
 def test_a_second_run_on_a_working_folder_exits_2_and_the_first_completes(tmp_path):
     config = tmp_path / "slow.toml"
     config.write_text(SLOW)
@@ -358,6 +363,7 @@ record_values = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), 
                                                                                 max_size=2))
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                    HealthCheck.function_scoped_fixture])
 @given(field=st.sampled_from(["val_loss", "seconds", "epochs_trained", "params", "val_curve", "scores", "trial",
@@ -409,6 +415,7 @@ def test_a_refused_api_run_leaves_no_folder(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_an_unsearched_fidelity_takes_the_estimators_default(tmp_path, capsys):
     """README's snippet: HistGradientBoosting with max_iter neither fixed nor searched."""
     (tmp_path / "c.toml").write_text(
@@ -430,6 +437,7 @@ def test_a_fixed_fidelity_is_bounded_like_a_searched_one(tmp_path, capsys):
     one_line_error(capsys, status, match="model.max_iter: at most 100,000 iterations per trial")
 
 
+@pytest.mark.slow
 def test_a_seconds_budget_ends_a_fit_that_cannot_stop(tmp_path, capsys):
     rng = np.random.default_rng(0)
     big = pd.DataFrame(rng.normal(size=(20000, 4)), columns=list("abcd")).assign(y=lambda f: f["a"] + 0.1)

@@ -42,6 +42,7 @@ def test_hyperband_schedule_and_continuation(small_catalog, tmp_path):
     assert not (tmp_path / "hb" / "_states").exists()  # cleaned at the end
 
 
+@pytest.mark.slow
 def test_a_promoted_trial_equals_training_straight_through(small_catalog, tmp_path):
     """The continued trial's score is exactly that of a network trained from scratch."""
     run_experiment(mf(["hyperband"]), tmp_path / "hb", progress=False)
@@ -54,6 +55,7 @@ def test_a_promoted_trial_equals_training_straight_through(small_catalog, tmp_pa
     assert fresh.epochs_trained == row["epochs"] > row["epochs_trained"]
 
 
+@pytest.mark.slow
 def test_hyperband_identical_for_one_and_two_workers_and_after_resume(small_catalog, tmp_path):
     one = run_experiment(mf(["hyperband"]), tmp_path / "1", progress=False)
     two = run_experiment(mf(["hyperband"], n_jobs=2), tmp_path / "2", progress=False)
@@ -78,6 +80,7 @@ def test_asha_promotes_asynchronously_and_spends_the_budget(small_catalog, tmp_p
     assert not (tmp_path / "a" / "_states").exists()
 
 
+@pytest.mark.slow
 def test_multi_fidelity_next_to_random_in_one_comparison(small_catalog, tmp_path):
     run_experiment(mf(["random", "hyperband", "asha"], budget={"epochs": 150}, repetitions=2),
                          tmp_path / "c", progress=False)
@@ -98,6 +101,7 @@ def test_bad_multi_fidelity_options(options, match):
         parse({"strategies": ["hyperband"], "space": MF_SPACE, "strategy": {"hyperband": options}}, "t.toml")
 
 
+@pytest.mark.slow
 def test_optuna_tpe_with_hyperband_pruner_stops_trials_early(small_catalog, tmp_path):
     out = run_experiment(mf(["tpe-hyperband"], n_jobs=2, budget={"epochs": 300},
                             strategy={"tpe-hyperband": {"n_startup_trials": 4}}), tmp_path / "p",

@@ -71,6 +71,7 @@ def test_classifier_passes_check_estimator():
 SEED_TOY = np.array([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]])
 
 
+@pytest.mark.slow
 def test_the_lessons_network_learns_exclusive_or_within_its_budget():
     """Three inputs (the third always 1), four hidden units, one sigmoid output,
     at most the lesson's 60,000 iterations (full batch: one iteration an epoch)."""

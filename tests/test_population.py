@@ -180,6 +180,7 @@ def test_populations_group_what_can_share_a_computation():
     assert all(o is train_together for o, g in populations(train_and_score, big, cap=4))
 
 
+@pytest.mark.slow
 def test_a_search_in_populations_gives_the_trials_of_one_at_a_time(small_catalog, tmp_path):
     space = {"epochs": {"type": "int", "low": 2, "high": 12},
              "hidden_width": {"type": "int", "low": 2, "high": 40, "log": True},

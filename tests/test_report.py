@@ -48,6 +48,7 @@ def test_write_csv_is_atomic(tmp_path):
     assert pd.read_csv(tmp_path / "t.csv")["a"].iloc[0] == 1.0 / 3
 
 
+@pytest.mark.slow
 def test_the_report_renders_with_readable_figures_and_no_overflow(small_catalog, tmp_path):
     """report.html of a run with three searched dimensions, in headless Chromium at 1000 px:
     every figure at least 400 px wide, nothing wider than the page; the title is the experiment's."""

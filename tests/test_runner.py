@@ -10,6 +10,7 @@ from hpsearch.runner import run_experiment
 
 from conftest import SPACE, experiment, without_timing
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategies", [["random"], ["grid"]])
 def test_trials_identical_for_one_and_two_workers(small_catalog, tmp_path, strategies):
     one = run_experiment(experiment(strategies=strategies), tmp_path / "one", progress=False)
@@ -42,6 +43,7 @@ def test_seeds_are_paired_across_strategies_and_differ_across_repetitions(small_
     assert first["baseline_mean_val_rmse"].nunique() == 1  # same split for every strategy
 
 
+@pytest.mark.slow
 def test_a_failing_trial_is_recorded_and_the_search_goes_on(small_catalog, tmp_path):
     space = dict(SPACE, activation={"type": "categorical", "choices": ["sigmoid", "relu"]},
                  learning_rate={"type": "float", "low": 0.5, "high": 1e6, "log": True})
@@ -55,6 +57,7 @@ def test_a_failing_trial_is_recorded_and_the_search_goes_on(small_catalog, tmp_p
     assert diverged["val_rmse"].isna().all()
 
 
+@pytest.mark.slow
 def test_resume_completes_the_budget_without_repeating(small_catalog, tmp_path):
     full = run_experiment(experiment(), tmp_path / "full", progress=False)
     partial_dir = tmp_path / "partial"
@@ -68,6 +71,7 @@ def test_resume_completes_the_budget_without_repeating(small_catalog, tmp_path):
     assert len((partial_dir / "trials.jsonl").read_text().splitlines()) == 8
 
 
+@pytest.mark.slow
 def test_a_changed_config_is_refused_for_an_existing_folder(small_catalog, tmp_path):
     from hpsearch.errors import RunError
 
@@ -110,6 +114,7 @@ def test_damaged_run_folders_are_one_clear_error(small_catalog, tmp_path, capsys
     assert "config.toml: damaged" in err and err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_damaged_and_foreign_store_lines_are_reported_at_resume(small_catalog, tmp_path, capsys):
     run = tmp_path / "run"
     run_experiment(experiment(budget={"trials": 4}), run, progress=False)

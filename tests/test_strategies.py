@@ -32,6 +32,7 @@ def test_grid_subset_is_seeded_and_warns():
     assert len({tuple(p.values()) for p in first}) == 12
 
 
+@pytest.mark.slow
 def test_grid_with_two_workers_never_repeats_a_point(small_catalog, tmp_path):
     out = run_experiment(experiment(strategies=["grid"], n_jobs=2, repetitions=2, budget={"trials": 20}),
                          tmp_path / "g", progress=False)
@@ -40,6 +41,7 @@ def test_grid_with_two_workers_never_repeats_a_point(small_catalog, tmp_path):
         assert not group.duplicated(subset=PARAMS).any()
 
 
+@pytest.mark.slow
 def test_tpe_same_batch_size_same_trials_for_one_and_two_workers(small_catalog, tmp_path):
     options = {"tpe": {"batch_size": 2, "n_startup_trials": 3}}
     one = run_experiment(experiment(strategies=["tpe"], strategy=options), tmp_path / "1", progress=False)
@@ -48,6 +50,7 @@ def test_tpe_same_batch_size_same_trials_for_one_and_two_workers(small_catalog, 
     pd.testing.assert_frame_equal(without_timing(one.trials), without_timing(two.trials))
 
 
+@pytest.mark.slow
 def test_tpe_default_batch_is_reproducible_for_a_given_n_jobs(small_catalog, tmp_path):
     exp = experiment(strategies=["tpe"], strategy={"tpe": {"n_startup_trials": 2}}, n_jobs=2)
     a = run_experiment(exp, tmp_path / "a", progress=False)
@@ -75,6 +78,7 @@ def test_bad_strategy_settings(raw, match):
         parse({"space": SPACE, **raw}, "t.toml")
 
 
+@pytest.mark.slow
 def test_epoch_budget_is_compute_fair_and_worker_independent(small_catalog, tmp_path):
     exp = experiment(strategies=["random", "grid"], budget={"epochs": 40})
     one = run_experiment(exp, tmp_path / "1", progress=False)
@@ -86,6 +90,7 @@ def test_epoch_budget_is_compute_fair_and_worker_independent(small_catalog, tmp_
         assert spent[-1] >= 40 and (len(spent) == 1 or spent[-2] < 40)
 
 
+@pytest.mark.slow
 def test_seconds_budget_stops(small_catalog, tmp_path):
     for n_jobs in (1, 2):  # waves of one trial per worker, the budget checked between them
         out = run_experiment(experiment(budget={"seconds": 0.05}, n_jobs=n_jobs), tmp_path / f"s{n_jobs}",
@@ -95,6 +100,7 @@ def test_seconds_budget_stops(small_catalog, tmp_path):
         assert seconds[:-n_jobs].sum() < 0.05  # and stopped at the first wave that spent it
 
 
+@pytest.mark.slow
 def test_grid_reads_shorter_epochs_from_the_curve_of_the_longest(small_catalog, tmp_path):
     space = {"epochs": {"type": "int", "low": 2, "high": 12, "grid": [3, 7, 12]},
              "learning_rate": {"type": "float", "low": 0.05, "high": 0.5, "log": True, "grid": 2}}
@@ -363,6 +369,7 @@ def test_median_stop_stops_a_worse_trial_and_lets_a_better_one_run():
     assert set(tpe.ask(0).params) == {"epochs", "learning_rate", "batch_size"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["bohb", "pbt"])
 def test_bohb_and_pbt_are_identical_for_one_and_two_workers(small_catalog, tmp_path, strategy):
     exp = dict(strategies=[strategy], space=MF_SPACE_PBT, budget={"epochs": 120}, model={},
@@ -378,6 +385,7 @@ def test_bohb_and_pbt_are_identical_for_one_and_two_workers(small_catalog, tmp_p
         assert len(later) and later["parent"].notna().all() and (later["epochs_trained"] == 3).all()
 
 
+@pytest.mark.slow
 def test_median_stop_runs_and_stops_trials_early(small_catalog, tmp_path):
     out = run_experiment(experiment(strategies=["median-stop"], space=MF_SPACE_PBT, n_jobs=2, budget={"epochs": 300},
                                     model={},
@@ -423,6 +431,7 @@ INSIDE = {"epochs": {"type": "int", "low": 2, "high": 12},
           "learning_rate": {"type": "float", "low": 0.05, "high": 0.5, "log": True}}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", sorted(__import__("hpsearch.strategies", fromlist=["BUILT_IN"]).BUILT_IN))
 def test_no_strategy_trains_past_the_spaces_bound(small_catalog, tmp_path, strategy):
     """An epoch budget far above what one configuration may train: every trial of every

@@ -39,6 +39,7 @@ space = {json.dumps(SPACE).replace('":', '" =')}
 """
 
 
+@pytest.mark.slow
 def test_a_small_suite_from_scratch_recomputes(tmp_path):
     """The issue's check: 2 problems x 3 strategies x 6 repetitions."""
     config = tmp_path / "suite.toml"
@@ -132,6 +133,7 @@ def test_suite_statistics_on_a_hand_made_table():
     assert suites.friedman(blocks[["random", "good"]])["p_value"] is None
 
 
+@pytest.mark.slow
 def test_a_problems_scale_changes_no_p_value():
     """Relative differences have no unit: one problem's losses times 100 (its target times 100
     for a scale-equivariant model) leave every p-value and interval as it was."""
@@ -146,6 +148,7 @@ def test_a_problems_scale_changes_no_p_value():
         pd.testing.assert_series_equal(a["p_value_vs_random"], b["p_value_vs_random"], rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_a_real_suite_with_one_target_times_100_has_the_same_p_values(tmp_path):
     from sklearn.datasets import load_diabetes
 
@@ -224,6 +227,7 @@ def test_a_suite_config_names_the_problem_and_key_at_fault():
     assert all(exp.n_jobs == 2 for _, exp in suite.with_overrides(n_jobs=2).problems)
 
 
+@pytest.mark.slow
 def test_the_python_api_runs_a_suite(tmp_path):
     import hpsearch
 

@@ -22,6 +22,7 @@ def _example():
     return module
 
 
+@pytest.mark.slow
 def test_the_example_runs_random_and_asha_with_curves_that_match(tmp_path):
     example = _example()
     run = example.main(str(tmp_path / "own"))
@@ -64,6 +65,7 @@ def test_an_objective_in_a_config_is_imported_by_path_under_the_rules(tmp_path):
     np.testing.assert_allclose(run.trials["val_rmse"], run.trials["x"] ** 2)
 
 
+@pytest.mark.slow
 def test_a_lambda_works_in_process_and_with_loky_and_is_refused_on_dask(tmp_path):
     config = {"data": {"dataset": "diabetes"}, "budget": {"trials": 4},
               "space": {"x": {"type": "float", "low": -1.0, "high": 1.0}}}
@@ -74,6 +76,7 @@ def test_a_lambda_works_in_process_and_with_loky_and_is_refused_on_dask(tmp_path
         hpsearch.run({**config, "backend": "dask"}, objective=lambda p, d, s, r: 0.0, out=tmp_path / "dask")
 
 
+@pytest.mark.slow
 def test_a_stopped_objective_and_a_resumed_run(tmp_path):
     """Median stopping stops some trials of a reporting objective (status stopped, epochs_trained
     = the epochs it reported); a run interrupted mid-way resumes to the uninterrupted trials."""
