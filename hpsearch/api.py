@@ -27,24 +27,14 @@ from hpsearch.metrics import metric_of
 def _experiment(config, text: str | None, allow=()) -> Experiment | Suite:
     """A path to a TOML file (a str or a Path is always a path), a dict, an Experiment or a
     Suite; or TOML ``text``."""
-    if text is not None:
-        if config is not None:
-            raise ConfigError("give either a config (a path or a dict) or text=..., not both")
-        if not isinstance(text, str):
-            raise ConfigError(f"text: expected TOML text, got {type(text).__name__}")
-        try:
-            raw = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"<toml>: not valid TOML: {exc}") from None
-        return parse_any(raw, "<toml>", allow)
-    if isinstance(config, (Experiment, Suite)):
+    if text is None and isinstance(config, (Experiment, Suite)):
         return config.with_overrides(allow_packages=allow) if allow else config
-    if isinstance(config, dict):
-        return parse_any(config, "<dict>", allow)
-    if isinstance(config, (str, Path)):
+    if text is None and isinstance(config, (str, Path)):
         return load_config(config, suites=True, allow=allow)
-    raise ConfigError(f"config: expected a path to a TOML file or a dict (TOML text goes in text=...), "
-                      f"got {type(config).__name__}")
+    if text is None and config is None:
+        raise ConfigError("give a config: a path to a TOML file, a dict, or text=... (TOML)")
+    raw, source = _raw(config, text)
+    return parse_any(raw, source, allow)
 
 
 def run(config=None, *, text: str | None = None, out=None, n_jobs: int | None = None, seed: int | None = None,
@@ -72,15 +62,17 @@ def run(config=None, *, text: str | None = None, out=None, n_jobs: int | None = 
     """
     from hpsearch.runner import default_run_dir, run_experiment, run_suite
 
-    if data is not None:
-        config = _with_data(config, text, data, target)
-        text = None
-    function = objective
-    if function is not None:
-        config = _with_objective(config, text, function)
-        text = None
-        allow_packages = list(allow_packages or ())
-    exp = _experiment(config, text, tuple(allow_packages or ())).with_overrides(
+    function, allow = objective, tuple(allow_packages or ())
+    if data is not None or function is not None:  # the config rewritten, read from where it is (its folder)
+        raw, source = _raw(config, text)
+        if data is not None:
+            raw = _with_data(raw, data, target)
+        if function is not None:
+            raw = _with_objective(raw, function)
+        exp = parse_any(raw, source, allow)
+    else:
+        exp = _experiment(config, text, allow)
+    exp = exp.with_overrides(
         trials=trials, n_jobs=n_jobs, seed=seed, strategies=strategies, figures=figures, repetitions=repetitions,
         backend=backend, scheduler=scheduler, features=features)
     folder = Path(out) if out is not None else default_run_dir(exp)
@@ -103,39 +95,48 @@ def run(config=None, *, text: str | None = None, out=None, n_jobs: int | None = 
     return Run(output.run_dir)
 
 
-def _raw(config, text) -> dict:
-    """The config as a dict (a path read, text parsed)."""
+def _raw(config, text) -> tuple[dict, str]:
+    """The config as a dict and the name of its source (a file's path: relative data paths are
+    read from its folder)."""
     if isinstance(config, (str, Path)) and text is None:
         path = Path(config)
         if not path.is_file():
             raise ConfigError(f"{path}: no such config file")
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    if text is not None:
-        return tomllib.loads(text)
-    if isinstance(config, dict):
-        return dict(config)
-    if config is None:
-        return {}
-    raise ConfigError("give the config as a path, a dict or text=...")
+        source, text = str(path), path.read_text(encoding="utf-8")
+    elif text is None:
+        if config is None:
+            return {}, "<dict>"
+        if not isinstance(config, dict):
+            raise ConfigError(f"config: expected a path to a TOML file or a dict (TOML text goes in text=...), "
+                              f"got {type(config).__name__}")
+        return dict(config), "<dict>"
+    elif config is not None:
+        raise ConfigError("give either a config (a path or a dict) or text=..., not both")
+    elif not isinstance(text, str):
+        raise ConfigError(f"text: expected TOML text, got {type(text).__name__}")
+    else:
+        source = "<toml>"
+    try:
+        return tomllib.loads(text), source
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
 
 
-def _with_objective(config, text, function) -> dict:
-    """The config as a dict whose [model] names ``function`` as the objective."""
+def _with_objective(raw: dict, function) -> dict:
+    """``raw`` with a [model] that names ``function`` as the objective."""
     from hpsearch.user_objective import name_of
 
     if not callable(function):
         raise ConfigError(f"objective: expected a function, got {type(function).__name__}")
-    raw = _raw(config, text)
     model = {k: v for k, v in (raw.get("model") or {}).items() if k != "estimator"}
     raw["model"] = {**model, "objective": name_of(function)}
     return raw
 
 
-def _with_data(config, text, data, target) -> dict:
-    """The config as a dict whose [data] reads the table given in memory."""
+def _with_data(raw: dict, data, target) -> dict:
+    """``raw`` with a [data] that reads the table given in memory."""
     from hpsearch import problems
 
-    raw = _raw(config, text)
     if "problems" in raw:
         raise ConfigError("data=...: a suite names its data per problem; give one experiment")
     path, target, _ = problems.in_memory(data, target)

@@ -51,6 +51,7 @@ import pandas as pd
 from scipy import stats
 
 from hpsearch.metrics import REGRESSION, Metric, metric_of
+from hpsearch.trial import FAILED
 
 TARGET_TOLERANCE = 0.005
 
@@ -162,7 +163,7 @@ def comparison_table(trials: pd.DataFrame, summary: pd.DataFrame,
             "reached_target": int(reach["trials_to_target"].notna().sum()),
             "trials_per_second": len(t) / t["seconds"].sum() if t["seconds"].sum() > 0 else np.nan,
             "epochs_trained_mean": t["epochs_trained"].sum() / max(len(mine), 1),
-            "failures": int(t["status"].isin(("failed", "diverged")).sum()),
+            "failures": int(t["status"].isin(FAILED).sum()),
             "mean_rank": ranks[strategy].mean() if strategy in ranks else np.nan,
             "p_value_vs_random": p,
         })

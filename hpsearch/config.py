@@ -133,6 +133,8 @@ class Experiment:
         from the config alone (nothing is imported)."""
         if estimators.is_network(self.estimator):
             return "epochs"
+        if self.user_objective is not None:
+            return str(self.model.get("fidelity", "epochs"))
         names = {d.name for d in self.space} | set(self.model)
         return next((n for n in ("max_iter", "n_estimators") if n in names), "iterations")
 

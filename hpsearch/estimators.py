@@ -154,11 +154,11 @@ def check_names(cls: type, names, where: str) -> str | None:
 
 def check_values(cls: type, params: dict) -> str | None:
     """scikit-learn's own parameter validation, before any trial runs; a problem or None."""
-    from hpsearch.network import _NumpyMLP, check_params
+    from hpsearch.network import NumpyMLPBase, check_params
 
     try:
         estimator = cls(**params)
-        if issubclass(cls, _NumpyMLP):
+        if issubclass(cls, NumpyMLPBase):
             check_params(estimator)
         elif hasattr(estimator, "_validate_params"):
             estimator._validate_params()
@@ -169,9 +169,9 @@ def check_values(cls: type, params: dict) -> str | None:
 
 def fidelity(cls: type) -> str | None:
     """The iteration-count parameter (see module doc), or None."""
-    from hpsearch.network import _NumpyMLP
+    from hpsearch.network import NumpyMLPBase
 
-    if issubclass(cls, _NumpyMLP):
+    if issubclass(cls, NumpyMLPBase):
         return "epochs"
     params = cls().get_params(deep=False)
     if "warm_start" in params:

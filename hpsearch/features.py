@@ -53,7 +53,7 @@ def encode_challenge(table: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def _one_hot(values: pd.Series, train_rows: np.ndarray, prefix: str, missing: str = "unknown",
+def one_hot(values: pd.Series, train_rows: np.ndarray, prefix: str, missing: str = "unknown",
              min_rows: int = MIN_CATEGORY_ROWS) -> pd.DataFrame:
     """One column per level seen at least ``min_rows`` times in training; the rest ``other``."""
     values = values.fillna(missing).reset_index(drop=True)
@@ -71,10 +71,10 @@ def build_features(table: pd.DataFrame, feature_set: str, train_rows: np.ndarray
         return features
     depth = table["depth"].reset_index(drop=True)
     parts = [features, pd.DataFrame({"depth": depth.fillna(depth.iloc[train_rows].median())})]
-    parts.append(_one_hot(table["magnitude_type"], train_rows, "magnitude_type"))
-    parts.append(_one_hot(table["source"], train_rows, "source"))
+    parts.append(one_hot(table["magnitude_type"], train_rows, "magnitude_type"))
+    parts.append(one_hot(table["source"], train_rows, "source"))
     if table["event_type"].nunique(dropna=False) > 1:
-        parts.append(_one_hot(table["event_type"], train_rows, "event_type"))
+        parts.append(one_hot(table["event_type"], train_rows, "event_type"))
     return pd.concat(parts, axis=1)
 
 

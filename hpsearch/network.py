@@ -361,7 +361,7 @@ def _least_loss(net, candidates: list, X: np.ndarray, t: np.ndarray):
     return min(candidates, key=lambda c: loss(*c))
 
 
-class _NumpyMLP(BaseEstimator):
+class NumpyMLPBase(BaseEstimator):
     """What every NumPy network shares: parameters and their checks, the epochs of
     gradient descent, continuation and the saved training state. A subclass says
     what its output unit is and how targets are coded (``_init_target``,
@@ -563,7 +563,7 @@ _ATTRIBUTES = """
 """
 
 
-class NumpyMLPRegressor(RegressorMixin, _NumpyMLP):
+class NumpyMLPRegressor(RegressorMixin, NumpyMLPBase):
     __doc__ = """Feed-forward network trained by mini-batch gradient descent, NumPy only.
 
     A linear output unit and half the squared error on the standardised target
@@ -606,7 +606,7 @@ class NumpyMLPRegressor(RegressorMixin, _NumpyMLP):
         return self._raw(X)[:, 0] * self._y_scale + self._y_mean
 
 
-class NumpyMLPClassifier(ClassifierMixin, _NumpyMLP):
+class NumpyMLPClassifier(ClassifierMixin, NumpyMLPBase):
     __doc__ = """The same network as a classifier: one sigmoid output unit and log loss
     for two classes, softmax outputs and cross-entropy for more.
 

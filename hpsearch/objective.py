@@ -285,30 +285,32 @@ def fit_before(model, dataset: Dataset, seconds: float):
         return _fit(model, dataset)
     reader, writer = multiprocessing.get_context("fork").Pipe(duplex=False)
     pid = os.fork()
-    if pid == 0:  # the child: fit, send, leave at once (no clean-up of the parent's state)
-        code = 0
+    if pid == 0:  # the child: fit, send the model or the error, leave at once (no clean-up of the parent's)
         try:
             reader.close()
-            writer.send_bytes(pickle.dumps(_fit(model, dataset)))
-        except BaseException:
-            code = 1
+            try:
+                payload = ("ok", _fit(model, dataset))
+            except Exception as exc:
+                payload = ("error", f"{type(exc).__name__}: {exc}")
+            writer.send_bytes(pickle.dumps(payload))
         finally:
-            os._exit(code)
+            os._exit(0)
     writer.close()
     try:
-        ready = reader.poll(max(seconds, 0.0))
-        data = reader.recv_bytes() if ready else None
-    except EOFError:  # the child failed: fit here to raise its error as a failed trial
-        data = None
-        ready = False
-        os.waitpid(pid, 0)
-        return _fit(model, dataset)
+        message = reader.recv_bytes() if reader.poll(max(seconds, 0.0)) else None
+    except EOFError:  # the child died without a word (killed, out of memory)
+        message = pickle.dumps(("error", "the process fitting the estimator died"))
     finally:
         reader.close()
-    if not ready:
+    if message is None:  # out of time
         os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
-    return pickle.loads(data) if data is not None else None  # our own child's bytes, not a file's
+    if message is None:
+        return None
+    kind, value = pickle.loads(message)  # our own child's bytes, not a file's
+    if kind == "error":
+        raise RuntimeError(value)
+    return value
 
 
 def score(model, spec: TrialSpec, dataset: Dataset, result: TrialResult) -> TrialResult:

@@ -54,7 +54,6 @@ def _save(fig, path: Path) -> None:
     """Save the figure in each of the formats asked for (PNG by default; a vector PDF beside it
     when asked), each through a temporary file (whole or absent)."""
     path = Path(path)
-    _literal_text(fig)
     for target in (path.with_suffix(f".{name}") for name in _FORMATS.get()):
         tmp = target.with_name(f".{target.stem}.tmp{target.suffix}")
         fig.savefig(tmp)

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from hpsearch.errors import DataError
-from hpsearch.features import MIN_CATEGORY_ROWS, Dataset, _one_hot, min_max_scale, split_rows
+from hpsearch.features import MIN_CATEGORY_ROWS, Dataset, one_hot, min_max_scale, split_rows
 
 BUILT_IN = ("diabetes", "friedman1", "breast_cancer", "wine", "digits", "seed-toy")
 #: the lesson's example: three binary inputs (the third always 1), the output is
@@ -280,7 +280,7 @@ def prepare_table(table: Table, split: str, fractions: tuple[float, float, float
         values = table.features[column]
         if column in table.categorical:
             rare = min(MIN_CATEGORY_ROWS, max(2, len(train) // 100))
-            parts.append(_one_hot(values.astype("string"), train, column, missing="missing", min_rows=rare))
+            parts.append(one_hot(values.astype("string"), train, column, missing="missing", min_rows=rare))
         else:
             numeric = pd.to_numeric(values, errors="coerce").astype(float)
             median = numeric.iloc[train].median()

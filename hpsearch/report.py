@@ -12,7 +12,7 @@ import pandas as pd
 
 from hpsearch.metrics import REGRESSION, Metric, metric_of
 from hpsearch.store import write_atomic
-from hpsearch.trial import TIMING_COLUMNS, TrialResult, table_columns  # noqa: F401  (TIMING_COLUMNS: re-exported)
+from hpsearch.trial import FAILED, TIMING_COLUMNS, TrialResult, table_columns  # noqa: F401  (TIMING_COLUMNS: re-exported)
 
 
 def trials_table(records: list[dict], param_names: list[str], strategy_order: list[str],
@@ -27,10 +27,6 @@ def trials_table(records: list[dict], param_names: list[str], strategy_order: li
     for column in (metric.loss("train"), metric.loss("val")):
         table[column] = table[column].astype(float)
     return table.reset_index(drop=True)
-
-
-#: statuses of trials that did not work (a stopped trial worked: it was stopped)
-FAILED = ("failed", "diverged")
 
 
 def summary_table(trials: pd.DataFrame, tests: dict, baselines: dict, param_names: list[str],

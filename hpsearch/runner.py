@@ -123,7 +123,7 @@ def meter(exp: Experiment) -> Meter:
     fidelity = estimators.fidelity(cls)
     if fidelity is None:
         return Meter(exp.budget, 1, fidelity="epochs")
-    default = exp.model.get(fidelity, cls().get_params(deep=False)[fidelity])
+    default = exp.model.get(fidelity, estimators.default_of(cls, fidelity))
     return Meter(exp.budget, int(default), fidelity=fidelity)
 
 

@@ -99,6 +99,8 @@ def _column(default=None, *, table: bool = True, factory=None):
 
 
 NAN = float("nan")
+#: statuses of trials that did not work (a stopped trial worked: it was stopped)
+FAILED = ("failed", "diverged")
 
 
 @dataclass

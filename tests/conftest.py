@@ -54,6 +54,10 @@ SPACE = {
 }
 
 
+#: every registered strategy, for tests parametrised over them all
+ALL_STRATEGIES = sorted(__import__("hpsearch.strategies", fromlist=["BUILT_IN"]).BUILT_IN)
+
+
 def compile_latex(tex: Path) -> None:
     """Compile ``tex`` (a generated table) with pdflatex inside a minimal document with booktabs;
     skip where pdflatex is absent (Debian: texlive-latex-base, texlive-latex-recommended)."""

@@ -16,7 +16,7 @@ from hpsearch.errors import ConfigError, RunError
 from hpsearch.runner import run_experiment
 
 import faults
-from conftest import experiment, without_timing
+from conftest import ALL_STRATEGIES, experiment, without_timing
 
 # Trials of about 0.15 s, so that a signal lands while the run is going.
 SLOW_CONFIG = """
@@ -250,7 +250,7 @@ RESUME_SPACE = {"epochs": {"type": "int", "low": 2, "high": 18},
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("strategy", sorted(__import__("hpsearch.strategies", fromlist=["BUILT_IN"]).BUILT_IN))
+@pytest.mark.parametrize("strategy", ALL_STRATEGIES)
 def test_every_strategy_resumes_to_the_run_it_would_have_been(small_catalog, tmp_path, strategy):
     """One resume protocol for every strategy: a run interrupted at trial 7 of its second
     repetition and resumed gives the trials of an uninterrupted run (in one process the

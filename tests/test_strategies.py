@@ -12,7 +12,7 @@ from hpsearch.runner import run_experiment
 from hpsearch.strategies import make_strategy
 
 from conftest import train_fresh
-from conftest import SPACE, experiment, without_timing
+from conftest import ALL_STRATEGIES, SPACE, experiment, without_timing
 
 PARAMS = ["epochs", "hidden_width", "learning_rate"]
 
@@ -432,7 +432,7 @@ INSIDE = {"epochs": {"type": "int", "low": 2, "high": 12},
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("strategy", sorted(__import__("hpsearch.strategies", fromlist=["BUILT_IN"]).BUILT_IN))
+@pytest.mark.parametrize("strategy", ALL_STRATEGIES)
 def test_no_strategy_trains_past_the_spaces_bound(small_catalog, tmp_path, strategy):
     """An epoch budget far above what one configuration may train: every trial of every
     strategy stays inside the space (epochs, and start_epoch + epochs_trained)."""
