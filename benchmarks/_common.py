@@ -46,8 +46,8 @@ def simd_level() -> str:
 
 def synthetic_cache(n_events: int, seed: int = 0) -> Path:
     """A data cache holding a synthetic catalog; sets HPSEARCH_DATA to it."""
-    from hpsearch.catalog import save_catalog
-    from hpsearch.synthetic import synthetic_events
+    from hpsearch.data.catalog import save_catalog
+    from hpsearch.data.synthetic import synthetic_events
 
     folder = Path(tempfile.mkdtemp(prefix="hpsearch-bench-"))
     save_catalog(synthetic_events(n_events, seed), {"origin": "synthetic", "layout": "tidy"}, folder)

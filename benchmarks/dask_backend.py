@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _common import median, report, synthetic_cache
 from distributed import LocalCluster
 
-from _common import median, report, synthetic_cache
 from hpsearch.config import parse
-from hpsearch.network import NumpyMLPRegressor
+from hpsearch.models.network import NumpyMLPRegressor
 from hpsearch.runner import run_experiment
 
 

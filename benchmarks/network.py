@@ -28,9 +28,9 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from _common import median, report
 from threadpoolctl import threadpool_limits
 
-from _common import median, report
 from hpsearch import NumpyMLPRegressor
 
 ROWS, FEATURES, HIDDEN = 18_700, 4, 32
@@ -60,7 +60,7 @@ def sklearn(X, y, batch, epochs):
 
 def kernel_floor(X, batch, epochs):
     """Seconds per epoch of the unavoidable kernels (see module doc)."""
-    from hpsearch.network import chunk_rows
+    from hpsearch.models.network import chunk_rows
 
     rng = np.random.default_rng(1)
     n = len(X)

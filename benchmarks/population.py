@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from _common import median, report, synthetic_cache
-from hpsearch.catalog import data_dir
+
 from hpsearch.config import parse
+from hpsearch.data.catalog import data_dir
 from hpsearch.runner import run_experiment
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "experiments" / "quickstart.toml"

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from _common import report, synthetic_cache
+
 from hpsearch.config import parse
 from hpsearch.runner import run_experiment
 

@@ -5,7 +5,7 @@ rate 0.001-1; 96 trials by default) runs with ``n_jobs = 1`` and ``n_jobs = 2``.
 Beside it, a plain ``multiprocessing`` pool (fork, started before the clock,
 data already loaded) with 1 and 2 processes does the same training: the same
 trials, in the same worker calls (the same populations, see
-``hpsearch.objective.populations``), through the same function, longest first.
+``hpsearch.execution.objective.populations``), through the same function, longest first.
 The pool's speed-up of 2 processes over 1 is this machine's ceiling for that
 work at that moment (a shared machine gives anywhere from 1.15x to 2x); the
 figure that matters is hpsearch's speed-up divided by it. Repeats are
@@ -32,14 +32,14 @@ import tomllib
 from pathlib import Path
 
 import pandas as pd
+from _common import median, report, synthetic_cache
 from threadpoolctl import threadpool_limits
 
-from _common import median, report, synthetic_cache
 from hpsearch.config import parse
-from hpsearch.evaluation import prepare_problem
-from hpsearch.objective import populations, run_trials, train_and_score
+from hpsearch.data.prepared import prepare_problem
+from hpsearch.execution.objective import populations, run_trials, train_and_score
 from hpsearch.runner import run_experiment
-from hpsearch.trial import TrialSpec
+from hpsearch.search.trial import TrialSpec
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "experiments" / "quickstart.toml"
 _DATA = None
@@ -63,7 +63,7 @@ def search(exp) -> tuple[float, pd.DataFrame]:
 def _start(exp) -> None:
     global _DATA
     threadpool_limits(1)
-    _DATA = prepare_problem(exp).dataset(0)
+    _DATA = prepare_problem(exp.data, exp.seed).dataset(0)
 
 
 def _train(task) -> int:

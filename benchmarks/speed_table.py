@@ -81,7 +81,7 @@ def rows() -> list[tuple[str, str, str, str, str]]:
                 f"{scale.last_vs_first:.2f}x", "within 1.2x"))
     startup = _read("startup").set_index("command")["seconds"]
     out.append(("cold start of a worker (imports)",
-                f"{startup['worker: import hpsearch.backends, hpsearch.objective']:.2f} s",
+                f"{startup['worker: import its runtime and the objectives']:.2f} s",
                 f"floor: import sklearn.base {startup['import sklearn.base (the network' + chr(39) + 's floor)']:.2f} s",
                 "", "reported"))
     out.append(("`hpsearch run --help`", f"{startup['hpsearch run --help']:.2f} s",

@@ -15,14 +15,13 @@ import sys
 import time
 
 import pandas as pd
-
 from _common import median, report
 
 COMMANDS = {
     "python -c pass": [sys.executable, "-c", "pass"],
     "import sklearn.base (the network's floor)": [sys.executable, "-c", "import sklearn.base"],
-    "worker: import hpsearch.backends, hpsearch.objective": [
-        sys.executable, "-c", "import hpsearch.backends, hpsearch.objective"],
+    "worker: import its runtime and the objectives": [
+        sys.executable, "-c", "import hpsearch.execution.backends, hpsearch.execution.objective"],
     "hpsearch run --help": [sys.executable, "-m", "hpsearch", "run", "--help"],
     "import hpsearch (the API)": [sys.executable, "-c", "import hpsearch; hpsearch.run"],
 }

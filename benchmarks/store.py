@@ -23,7 +23,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
-from hpsearch.store import TrialStore
+from hpsearch.execution.store import TrialStore
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 PARAMS = {"epochs": 100, "hidden_width": 32, "learning_rate": 0.1}

@@ -2,7 +2,7 @@
 
 The same fixed list of configurations (hidden width 32, fixed epochs, 24
 learning rates, the same seeds) trained by the same function
-(``hpsearch.objective.train_and_score``) on the same data, two workers each:
+(``hpsearch.execution.objective.train_and_score``) on the same data, two workers each:
 
 * Optuna with processes, as its documentation recommends for CPU-bound
   objectives: a study on a shared ``JournalStorage`` file
@@ -33,16 +33,16 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pandas as pd
+from _common import median, report, synthetic_cache
 from threadpoolctl import threadpool_limits
 
-from _common import median, report, synthetic_cache
-from hpsearch.catalog import load_catalog
 from hpsearch.config import parse
-from hpsearch.features import prepare
-from hpsearch.objective import train_and_score
+from hpsearch.data.catalog import load_catalog
+from hpsearch.data.features import prepare
+from hpsearch.execution.objective import train_and_score
 from hpsearch.runner import run_experiment
+from hpsearch.search.trial import TrialSpec
 from hpsearch.seeds import split_seed, trial_seed
-from hpsearch.trial import TrialSpec
 
 RATES = [float(r) for r in np.geomspace(0.01, 0.1, 24)]
 CASES = ((32, 3), (256, 12))

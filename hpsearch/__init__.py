@@ -11,9 +11,9 @@ The Python API::
 from hpsearch.errors import ConfigError, DataError, HpsearchError, RunError
 
 # Imported when first used, so that a worker process, which imports only
-# hpsearch.objective and what it needs, does not pay for the API (pandas, Optuna).
+# hpsearch.execution.objective and what it needs, does not pay for the API (pandas, Optuna).
 _LAZY = {"Run": "hpsearch.api", "SuiteRun": "hpsearch.api", "load": "hpsearch.api", "run": "hpsearch.api",
-         "NumpyMLPClassifier": "hpsearch.network", "NumpyMLPRegressor": "hpsearch.network"}
+         "NumpyMLPClassifier": "hpsearch.models.network", "NumpyMLPRegressor": "hpsearch.models.network"}
 
 
 def __getattr__(name: str):

@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hpsearch import estimators, runfolder
-from hpsearch.config import Experiment, Suite, load as load_config, parse_any, read_run_config
+from hpsearch.config import Experiment, Suite, parse_any, read_run_config
+from hpsearch.config import load as load_config
+from hpsearch.data.metrics import metric_of
 from hpsearch.errors import ConfigError, RunError
-from hpsearch.export import run_metric
-from hpsearch.metrics import metric_of
+from hpsearch.execution.runfolder import RunFolder
+from hpsearch.models import estimators
 
 
 def _experiment(config, text: str | None, allow=()) -> Experiment | Suite:
@@ -52,7 +53,7 @@ def run(config=None, *, text: str | None = None, out=None, n_jobs: int | None = 
     array). It is cleaned, split and scaled as a file would be; the run folder records its
     fingerprint (shape, columns, dtypes, a hash), so a resume with other data is refused.
     ``objective``: your own training function, ``train(params, data, seed, report)``, instead of
-    an estimator (see :mod:`hpsearch.user_objective`); a lambda or a closure works here and with
+    an estimator (see :mod:`hpsearch.execution.user_objective`); a lambda or a closure works here and with
     loky, and is refused on Dask.
     ``out``: the run folder (default ``results/NAME-DATE-TIME``); an existing one is resumed.
     ``allow_packages``: packages an estimator may be imported from besides scikit-learn and
@@ -80,9 +81,8 @@ def run(config=None, *, text: str | None = None, out=None, n_jobs: int | None = 
         output = run_suite(exp, folder, progress=not quiet, force=force)
         return SuiteRun(output.run_dir)
     if function is not None:
-        from hpsearch.user_objective import UserObjective, is_portable
-
-        from hpsearch.backends import imports_objectives_by_name
+        from hpsearch.execution.backends import imports_objectives_by_name
+        from hpsearch.execution.user_objective import UserObjective, is_portable
 
         if imports_objectives_by_name(exp.backend) and not is_portable(function):
             raise ConfigError(f"objective: {getattr(function, '__qualname__', function)!r} is a lambda, a closure or "
@@ -124,7 +124,7 @@ def _raw(config, text) -> tuple[dict, str]:
 
 def _with_objective(raw: dict, function) -> dict:
     """``raw`` with a [model] that names ``function`` as the objective."""
-    from hpsearch.user_objective import name_of
+    from hpsearch.execution.user_objective import name_of
 
     if not callable(function):
         raise ConfigError(f"objective: expected a function, got {type(function).__name__}")
@@ -135,7 +135,7 @@ def _with_objective(raw: dict, function) -> dict:
 
 def _with_data(raw: dict, data, target) -> dict:
     """``raw`` with a [data] that reads the table given in memory."""
-    from hpsearch import problems
+    from hpsearch.data import problems
 
     if "problems" in raw:
         raise ConfigError("data=...: a suite names its data per problem; give one experiment")
@@ -152,36 +152,32 @@ class SuiteRun:
 
     def __init__(self, run_dir):
         self.run_dir = Path(run_dir)
+        self.folder = RunFolder(run_dir)
         folders = sorted((self.run_dir / "problems").glob("*")) if (self.run_dir / "problems").is_dir() else []
-        self.problems = {folder.name: Run(folder) for folder in folders if (folder / "config.toml").is_file()}
+        self.problems = {folder.name: Run(folder) for folder in folders if RunFolder(folder).is_run()}
 
     def __repr__(self) -> str:
         return f"SuiteRun({str(self.run_dir)!r}: {len(self.problems)} problems)"
 
     @property
     def table(self) -> pd.DataFrame:
-        table = runfolder.read_csv(self.run_dir / "suite.csv", ("outcome", "strategy"))
-        return table if table is not None else pd.DataFrame()
+        return self.folder.table("suite", missing_ok=True)
 
     @property
     def per_problem(self) -> pd.DataFrame:
-        table = runfolder.read_csv(self.run_dir / "problems.csv", ("problem", "strategy"))
-        return table if table is not None else pd.DataFrame()
+        return self.folder.table("problems", missing_ok=True)
 
     @property
     def verdict(self) -> list[str]:
-        path = self.run_dir / "suite.md"
-        if not path.is_file():
+        if not self.folder.has("suite.md"):
             return []
-        return [line[2:] for line in runfolder.read_text(path).splitlines() if line.startswith("- ")]
+        return [line[2:] for line in self.folder.text("suite.md").splitlines() if line.startswith("- ")]
 
 
 def load(run_dir) -> "Run":
     """A finished or interrupted run folder."""
-    folder = Path(run_dir)
-    if not (folder / "config.toml").is_file():
-        raise RunError(f"{folder}: not an hpsearch run folder (no config.toml)")
-    return Run(folder)
+    RunFolder(run_dir).require_run()
+    return Run(run_dir)
 
 
 class Run:
@@ -194,31 +190,27 @@ class Run:
 
     def __init__(self, run_dir):
         self.run_dir = Path(run_dir)
-        self.experiment = read_run_config(self.run_dir / "config.toml")
+        self.folder = RunFolder(run_dir)
+        self.experiment = read_run_config(self.folder / self.folder.CONFIG)
 
     def __repr__(self) -> str:
         return f"Run({str(self.run_dir)!r}: {len(self.trials)} trials)"
 
     def _table(self, name: str) -> pd.DataFrame:
-        from hpsearch.export import REQUIRED
-
-        table = runfolder.read_csv(self.run_dir / f"{name}.csv", REQUIRED.get(name, ()))
-        return table if table is not None else pd.DataFrame()
+        return self.folder.table(name, missing_ok=True)
 
     @property
     def trials(self) -> pd.DataFrame:
         """The rows of trials.csv, or of the store when that is missing or damaged."""
-        if (self.run_dir / "trials.csv").is_file():
+        if self.folder.has("trials.csv"):
             try:
                 return self._table("trials")
             except RunError:
                 pass
-        from hpsearch.report import trials_table
-        from hpsearch.store import TrialStore, unique
+        from hpsearch.results.report import trials_table
 
         names = [d.name for d in self.experiment.space]
-        return trials_table(unique(TrialStore(self.run_dir).read()), names, list(self.experiment.strategies),
-                            run_metric(self.run_dir))
+        return trials_table(self.folder.records(), names, list(self.experiment.strategies), self.folder.metric())
 
     @property
     def summary(self) -> pd.DataFrame:
@@ -231,7 +223,7 @@ class Run:
     def best(self, strategy: str | None = None, repetition: int | None = None) -> dict:
         """The configuration validation chose (among ``strategy``'s and ``repetition``'s,
         or all): its parameters, validation and test RMSE, the baselines beside them."""
-        with runfolder.reading(self.run_dir / "summary.csv"):
+        with self.folder.reading("summary.csv"):
             return self._best(strategy, repetition)
 
     def _best(self, strategy: str | None, repetition: int | None) -> dict:
@@ -259,7 +251,7 @@ class Run:
         ``fit=True`` fits it on that repetition's training split (from scratch: for PBT, whose
         networks change hyperparameters while they train, this is another network than the
         one scored)."""
-        from hpsearch.evaluation import prepare_problem
+        from hpsearch.data.prepared import prepare_problem
         from hpsearch.seeds import trial_seed
 
         best = self.best(strategy, repetition)
@@ -269,7 +261,7 @@ class Run:
                      & (trials["trial"] == best["trial"])].iloc[0]
         exp = self.experiment
         params = {**exp.model, **best["params"]}
-        problem = prepare_problem(exp)
+        problem = prepare_problem(exp.data, exp.seed)
         path = estimators.for_task(exp.estimator, problem.task)
         estimators.resolve(path, exp.allowed_packages)  # the config's rules, before anything is made
         model = estimators.make(path, params, trial_seed(exp.seed, repetition, int(row["config"])))

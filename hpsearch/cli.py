@@ -14,8 +14,8 @@ import signal
 import sys
 from pathlib import Path
 
-from hpsearch import runfolder
-from hpsearch.errors import HpsearchError
+from hpsearch.errors import HpsearchError, RunError
+from hpsearch.execution.runfolder import RunFolder
 
 
 class _Parser(argparse.ArgumentParser):
@@ -151,24 +151,28 @@ def _emit(text: str, output: Path | None) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from hpsearch import export
+    from hpsearch.results import export
 
+    folder = RunFolder(args.run_dir)
     if args.format == "optuna":
-        path, counts = export.to_optuna(args.run_dir, args.output)
+        from hpsearch.config import read_run_config
+
+        if not folder.is_run():
+            raise RunError(f"{args.run_dir}: no finished trials to export (is it an hpsearch run folder?)")
+        path, counts = export.to_optuna(args.run_dir, read_run_config(folder / folder.CONFIG), args.output)
         studies = f"{len(counts)} stud{'y' if len(counts) == 1 else 'ies'}"
         print(f"wrote {sum(counts.values())} trial{'' if sum(counts.values()) == 1 else 's'} in {studies} to {path}; "
               f"open with: optuna-dashboard {path}")
         return 0
-    table = export.read_table(args.run_dir, args.table)
+    table = folder.table(args.table)
     caption = None
     if args.table == "comparison":
         from hpsearch.config import read_run_config
 
-        config = args.run_dir / "config.toml"
-        with runfolder.reading(args.run_dir / "comparison.csv"):
-            caption = export.caption_for(table, read_run_config(config).data.target_name if config.is_file()
-                                         else "the target")
-    with runfolder.reading(args.run_dir / f"{args.table}.csv"):
+        with folder.reading("comparison.csv"):
+            caption = export.caption_for(table, read_run_config(folder / folder.CONFIG).data.target_name
+                                         if folder.is_run() else "the target")
+    with folder.reading(f"{args.table}.csv"):
         if args.format == "latex" and args.table == "comparison" and args.columns == "paper":
             table = export.paper_columns(table)
         text = export.render(table, args.format, caption, f"tab:{args.table}" if args.format == "latex" else None)
@@ -177,53 +181,53 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from hpsearch import export, report
-    from hpsearch.store import TrialStore, unique
+    from hpsearch.results import report
 
-    store = TrialStore(args.run_dir)
-    records = unique(store.read())
-    for problem in store.damaged:
+    folder = RunFolder(args.run_dir)
+    records = folder.records()
+    for problem in folder.store.damaged:
         print(f"warning: {problem}", file=sys.stderr)
-    if not records and not (args.run_dir / "summary.csv").is_file():
-        export.read_table(args.run_dir, "summary")  # raises the clean "not a run folder" error
+    if not records and not folder.has("summary.csv"):
+        folder.table("summary")  # raises the clean "not a run folder" error
     counts: dict[str, int] = {}
     for record in records:
         counts[record["status"]] = counts.get(record["status"], 0) + 1
     print(f"{args.run_dir}: {len(records)} trials stored ("
           + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) + ")")
-    if (args.run_dir / "summary.csv").is_file():
-        summary = export.read_table(args.run_dir, "summary")
-        with runfolder.reading(args.run_dir / "summary.csv"):
-            print(report.results_text(summary, _param_names(args.run_dir)))
+    if folder.has("summary.csv"):
+        summary = folder.table("summary")
+        with folder.reading("summary.csv"):
+            print(report.results_text(summary, _param_names(folder)))
     else:
         print("no summary yet: the run has not written its tables (it writes them when it ends or stops)")
     return 0
 
 
-def _param_names(run_dir: Path) -> list[str]:
+def _param_names(folder: RunFolder) -> list[str]:
     """The searched hyperparameters of a run folder, from its config."""
     from hpsearch.config import read_run_config
 
-    if (run_dir / "config.toml").is_file():
-        return [d.name for d in read_run_config(run_dir / "config.toml").space]
-    return []
+    return [d.name for d in read_run_config(folder / folder.CONFIG).space] if folder.is_run() else []
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from hpsearch.export import html_report
-    from hpsearch.store import write_atomic
+    from hpsearch.config import read_run_config
+    from hpsearch.files import write_atomic
+    from hpsearch.results.html import html_report
 
-    output = args.output or args.run_dir / "report.html"
-    write_atomic(output, html_report(args.run_dir))
+    folder = RunFolder(args.run_dir)
+    folder.require_run()
+    output = args.output or folder / "report.html"
+    write_atomic(output, html_report(folder, read_run_config(folder / folder.CONFIG)))
     print(f"wrote {output}")
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from hpsearch import export
+    from hpsearch.results import export
 
     table = export.side_by_side(args.run_dirs)
-    with runfolder.reading(Path("comparison.csv")):
+    with RunFolder(".").reading("comparison.csv"):
         text = export.render(table, args.format)
     _emit(text, args.output)
     return 0
@@ -290,7 +294,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _stored_trials(run_dir: Path) -> int:
     """Trials stored in a run folder (a suite's: in its problems' folders)."""
-    from hpsearch.store import TrialStore, unique
+    from hpsearch.execution.store import TrialStore, unique
 
     folders = [run_dir, *sorted((run_dir / "problems").glob("*"))] if (run_dir / "problems").is_dir() else [run_dir]
     try:
@@ -304,7 +308,7 @@ def _interrupt(signum, frame):
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    from hpsearch.fetch import fetch_catalog
+    from hpsearch.data.fetch import fetch_catalog
 
     path, table, pages = fetch_catalog(args.start, args.end, args.min_magnitude, url=args.url,
                                        progress=not args.quiet)
@@ -313,7 +317,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from hpsearch.catalog import import_catalog
+    from hpsearch.data.catalog import import_catalog
 
     path, table = import_catalog(args.file)
     print(f"imported {len(table)} rows from {args.file} into {path}")
@@ -321,9 +325,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from hpsearch.catalog import load_catalog
-
-    from hpsearch.catalog import data_dir
+    from hpsearch.data.catalog import data_dir, load_catalog
 
     table, report, meta = load_catalog(None if args.all_types else ("earthquake",))
     m = table["magnitude"]

@@ -9,9 +9,9 @@ file, the key, the bad value and what is allowed, for example::
 from __future__ import annotations
 
 import difflib
-import re
 import math
 import numbers
+import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,13 +20,14 @@ from typing import Any
 import numpy as np
 import tomli_w
 
-from hpsearch.backends import BACKENDS, DEFAULT_BACKEND, SCHEDULER_BACKEND
+from hpsearch.data.features import FEATURE_SETS, SPLITS
+from hpsearch.data.metrics import TASKS
 from hpsearch.errors import ConfigError
-from hpsearch.features import FEATURE_SETS, SPLITS
-from hpsearch import estimators
-from hpsearch.estimators import NETWORK
-from hpsearch.metrics import TASKS
-from hpsearch.space import KINDS, Dimension
+from hpsearch.execution.backends import BACKENDS, DEFAULT_BACKEND, SCHEDULER_BACKEND
+from hpsearch.models import estimators
+from hpsearch.models.estimators import NETWORK
+from hpsearch.search.budget import Budget
+from hpsearch.search.space import KINDS, Dimension
 
 BUDGET_KINDS = ("trials", "epochs", "seconds")
 DEFAULT_SPACE = {
@@ -39,7 +40,7 @@ DEFAULT_MODEL = {"batch_size": 256}
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Where the data comes from (see ``hpsearch.problems``).
+    """Where the data comes from (see ``hpsearch.data.problems``).
 
     ``dataset``: ``earthquake`` (the catalog; ``features`` is a feature set),
     ``diabetes`` or ``friedman1`` (built in), or ``table`` (a CSV/Parquet file
@@ -95,14 +96,6 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
-class Budget:
-    """Per strategy and repetition: stop after this many trials, epochs or seconds."""
-
-    kind: str = "trials"
-    amount: float = 20
-
-
-@dataclass(frozen=True)
 class Experiment:
     """A validated, frozen experiment."""
 
@@ -145,7 +138,7 @@ class Experiment:
     @property
     def user_objective(self) -> str | None:
         """``pkg.module:function`` of a run that trains the user's own function, or None."""
-        from hpsearch.user_objective import PREFIX
+        from hpsearch.execution.user_objective import PREFIX
 
         return self.estimator[len(PREFIX):] if self.estimator.startswith(PREFIX) else None
 
@@ -158,7 +151,7 @@ class Experiment:
 
     @property
     def estimator_class(self) -> type:
-        """The estimator's class, imported under the config's rules (see :mod:`hpsearch.estimators`)."""
+        """The estimator's class, imported under the config's rules (see :mod:`hpsearch.models.estimators`)."""
         try:
             return estimators.resolve(self.estimator, self.allowed_packages)
         except estimators.EstimatorError as exc:
@@ -404,7 +397,7 @@ FIGURE_FORMATS = ("png", "pdf")
 def parse(raw: dict, source: str = "<config>", allow=(), read_only: bool = False) -> Experiment:
     """Validate a config given as data (what TOML gives) into an :class:`Experiment`
     (``allow`` and ``read_only``: see :func:`load`)."""
-    from hpsearch.strategies import check_strategy_name, check_strategy_options
+    from hpsearch.search.strategies import check_strategy_name, check_strategy_options
 
     c = _Checker(source)
     c.keys(raw, "", TOP_KEYS)
@@ -464,7 +457,7 @@ def parse(raw: dict, source: str = "<config>", allow=(), read_only: bool = False
     cls = None
     objective = model_raw.get("objective") if isinstance(model_raw, dict) else None
     if objective is not None:  # the user's own training function: no estimator
-        from hpsearch import user_objective
+        from hpsearch.execution import user_objective
 
         if "estimator" in model_raw:
             raise c.fail("model.objective", "give either an estimator or an objective, not both")
@@ -555,7 +548,7 @@ def _parse_data(c: _Checker, raw: Any) -> DataConfig:
 
 
 def _parse_source(c: _Checker, raw: dict, split: str, fractions: tuple) -> DataConfig:
-    from hpsearch.problems import BUILT_IN
+    from hpsearch.data.problems import BUILT_IN
 
     if "path" in raw:
         if "dataset" in raw:
@@ -600,7 +593,7 @@ def _parse_table(c: _Checker, raw: dict, split: str, fractions: tuple) -> DataCo
     if not isinstance(path, str) or not path:
         raise c.fail("data.path", f"expected a file name, got {_show(path)}")
     folder = Path(c.source).parent if Path(c.source).suffix == ".toml" else Path.cwd()
-    from hpsearch.problems import MEMORY
+    from hpsearch.data.problems import MEMORY
 
     if path.startswith(MEMORY):  # a DataFrame given to hpsearch.run(data=...), by its fingerprint
         resolved = Path(path)
@@ -687,7 +680,7 @@ def _check_fidelity_bound(c: _Checker, cls: type, space: tuple[Dimension, ...], 
 
 def _check_fidelity(c: _Checker, cls: type, strategies: list[str], budget: str) -> None:
     """Multi-fidelity strategies and epoch budgets need an iteration count to schedule."""
-    from hpsearch.strategies import needs_epoch_reports, schedules_fidelity
+    from hpsearch.search.strategies import needs_epoch_reports, schedules_fidelity
 
     fidelity = estimators.fidelity(cls)
     for name in strategies:

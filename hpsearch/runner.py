@@ -1,17 +1,15 @@
 """Run an experiment into a run folder: assemble the parts, resume, search, write the tables.
 
-The parts: the problem (data and baselines, :mod:`hpsearch.evaluation`), one
-search per (strategy, repetition) (:mod:`hpsearch.budget`), the store, the
-backend, and the loop (:mod:`hpsearch.loop`) that runs them.
+The parts: the problem (data and baselines, :mod:`hpsearch.results.evaluation`), one
+search per (strategy, repetition) (:mod:`hpsearch.search.budget`), the store, the
+backend, and the loop (:mod:`hpsearch.search.loop`) that runs them.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
-import tomllib
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,23 +19,26 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from hpsearch import estimators, report, runfolder
-from hpsearch.backends import make_backend
-from hpsearch.budget import Meter, Search
-from hpsearch.checkpoints import Checkpoints
 from hpsearch.config import Experiment
-from hpsearch.errors import DataError, RunError
-from hpsearch.metrics import metric_of
-from hpsearch.evaluation import Problem, data_key, prepare_problem, repetition_of, score_tests
-from hpsearch.loop import Session, epoch_handler, replay, run_searches
-from hpsearch.objective import Objective, evaluate
+from hpsearch.data.metrics import metric_of
+from hpsearch.data.prepared import Problem, data_key, prepare_problem, repetition_of
+from hpsearch.errors import DataError
+from hpsearch.execution.backends import make_backend
+from hpsearch.execution.objective import Objective, evaluate, populations
+from hpsearch.execution.runfolder import RunFolder
+from hpsearch.models import estimators
+from hpsearch.results import report
+from hpsearch.search.budget import Meter, Search
+from hpsearch.search.loop import (
+    Session,
+    epoch_handler,
+    replay,
+    run_searches,
+    score_tests,
+)
+from hpsearch.search.strategies import make_strategy
+from hpsearch.search.trial import TrialResult
 from hpsearch.seeds import strategy_seed
-from hpsearch.store import TrialStore, unique, write_atomic
-from hpsearch.strategies import make_strategy
-from hpsearch.trial import TrialResult
-
-# Keys that may change between a run and its resume: they do not change results.
-RESUMABLE_CHANGES = ("n_jobs", "backend", "scheduler", "population", "output", "description")
 
 
 @dataclass
@@ -52,34 +53,6 @@ class RunOutput:
 
 def default_run_dir(exp: Experiment) -> Path:
     return Path("results") / f"{exp.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-
-
-def check_run_dir(exp: Experiment, run_dir: Path, force: bool) -> bool:
-    """True when ``run_dir`` holds an earlier run of this experiment (resume).
-
-    A folder holding a different config is refused, unless ``force``; a folder holding
-    anything hpsearch did not write is refused, ``force`` or not.
-    """
-    config_path = run_dir / "config.toml"
-    if not run_dir.is_dir():
-        return False
-    runfolder.check_only_ours(run_dir)
-    if not config_path.is_file():
-        return False
-    runfolder.refuse_link(config_path)
-    try:
-        old = tomllib.loads(config_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise RunError(f"{config_path}: damaged ({str(exc)[:100]}); this run folder cannot be resumed, "
-                       f"choose a new --out") from None
-    new = exp.to_dict()
-    changed = sorted(k for k in set(old) | set(new)
-                     if k not in RESUMABLE_CHANGES and old.get(k) != new.get(k))
-    if changed and not force:
-        raise RunError(
-            f"{run_dir} holds a run of a different config (changed: {', '.join(changed)}); "
-            f"choose a new --out, or pass --force to continue it with the new config")
-    return True
 
 
 def make_searches(exp: Experiment, workers: int) -> list[Search]:
@@ -170,32 +143,35 @@ class _Progress:
 
 
 def run_experiment(exp: Experiment, run_dir: Path | None = None, progress: bool = True,
-                   force: bool = False, objective: Objective = evaluate) -> RunOutput:
+                   force: bool = False, objective: Objective | None = None) -> RunOutput:
     """Run (or resume) ``exp`` in ``run_dir`` and write its tables there.
 
-    ``objective`` replaces :func:`hpsearch.objective.evaluate` (the same
+    ``objective`` replaces :func:`hpsearch.execution.objective.evaluate` (the same
     contract, ``objective(spec, dataset) -> TrialResult``, module-level so that
     workers can import it).
     """
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(exp)
     # the lock first: a refused run creates, changes and deletes nothing
-    with runfolder.locked(run_dir):
+    with RunFolder(run_dir).locked():
         return _run_locked(exp, run_dir, progress, force, objective)
 
 
 def _run_locked(exp: Experiment, run_dir: Path, progress: bool, force: bool, objective: Objective) -> RunOutput:
-    check_run_dir(exp, run_dir, force)
-    if exp.user_objective is not None and objective is evaluate:  # [model] objective = "pkg.module:train"
-        from hpsearch.user_objective import UserObjective
+    folder = RunFolder(run_dir)
+    folder.resumes(exp.to_dict(), force)
+    if objective is None and exp.user_objective is not None:  # [model] objective = "pkg.module:train"
+        from hpsearch.execution.user_objective import UserObjective
 
         objective = UserObjective(path=exp.user_objective, fidelity=exp.fidelity_name)
-    problem = prepare_problem(exp)  # reads the data: fails before anything is written if it is unusable
+    objective = objective or evaluate
+    problem = prepare_problem(exp.data, exp.seed)  # reads the data: fails before anything is written if it is unusable
     estimator = estimator_for(exp, problem.task)
     workers = worker_count(exp)
     searches = make_searches(exp, workers)
-    store = TrialStore(run_dir)
-    session = Session(store, meter(exp), objective, Checkpoints(run_dir), exp.seed, exp.model,
-                      exp.max_failures, estimator=estimator, task=problem.task, population=exp.population,
+    store = folder.store
+    session = Session(store, meter(exp), objective, folder.checkpoints(), exp.seed, exp.model,
+                      exp.max_failures, estimator=estimator, task=problem.task,
+                      group=lambda specs, workers: populations(objective, specs, exp.population, workers),
                       data=lambda key: problem.dataset(repetition_of(key)))
     records = store.read()
     for damage in store.damaged:
@@ -203,8 +179,8 @@ def _run_locked(exp: Experiment, run_dir: Path, progress: bool, force: bool, obj
     resumed = replay(session, searches, records, _say)
     # reaches the cluster, if any: fails before anything is written too
     with make_backend(exp.backend, workers, run_dir, exp.scheduler) as backend:
-        write_atomic(run_dir / "config.toml", exp.to_toml())
-        runfolder.write_manifest(run_dir)
+        folder.write_text(folder.CONFIG, exp.to_toml())
+        folder.write_manifest()
         complete, tests, seconds = False, {}, float("nan")
         session.on_result = _Progress(exp, searches, session.meter, progress, problem.metric.loss("val"))
         try:
@@ -216,8 +192,9 @@ def _run_locked(exp: Experiment, run_dir: Path, progress: bool, force: bool, obj
             session.on_result.bar.close()
             store.close()
             output = write_tables(exp, problem, searches, tests, run_dir, resumed, seconds)
-            cleanup(run_dir, complete)
-            runfolder.write_manifest(run_dir)
+            if complete:  # saved states go once the run is complete (an interrupted run resumes from them)
+                folder.remove_states()
+            folder.write_manifest()
     return output
 
 
@@ -235,19 +212,13 @@ def estimator_for(exp: Experiment, task: str) -> str:
     return path
 
 
-def cleanup(run_dir: Path, complete: bool) -> None:
-    """Saved network states go once the run is complete (an interrupted run resumes from them)."""
-    if complete:
-        runfolder.remove_states(run_dir)
-
-
 def write_tables(exp: Experiment, problem: Problem, searches: list[Search], tests: dict, run_dir: Path,
                  resumed: int, seconds: float) -> RunOutput:
     names = [d.name for d in exp.space]
     # The store is the truth: a Ctrl-C can land between storing a trial and counting it.
     known = {(s.name, s.repetition) for s in searches}
     limit = exp.budget.amount if exp.budget.kind == "trials" else float("inf")
-    records = [r for r in unique(TrialStore(run_dir).read())
+    records = [r for r in RunFolder(run_dir).records()
                if (r["strategy"], r["repetition"]) in known and 0 <= r["trial"] < limit]
     trials = report.trials_table(records, names, list(exp.strategies), problem.metric)
     report.write_csv(trials, run_dir / "trials.csv")
@@ -257,20 +228,20 @@ def write_tables(exp: Experiment, problem: Problem, searches: list[Search], test
         report.write_csv(summary, run_dir / "summary.csv")
     meta = {"catalog": problem.meta, "task": problem.task, "cleaning": problem.cleaning.lines(),
             "features": exp.data.features, "n_features": problem.n_features}
-    write_atomic(run_dir / "run.json", json.dumps(meta, indent=2, default=str) + "\n")
+    RunFolder(run_dir).write_json(RunFolder.RUN, meta)
     text = report.results_text(summary, names) if not summary.empty else "no trial finished"
     text += "\n" + report.status_line(trials)
     if not summary.empty:
         write_comparison(trials, summary, exp, run_dir)
-    from hpsearch.export import html_report
+    from hpsearch.results.html import html_report
 
-    write_atomic(run_dir / "report.html", html_report(run_dir))
+    RunFolder(run_dir).write_text("report.html", html_report(run_dir, exp))
     return RunOutput(run_dir, trials, summary, text, resumed, seconds)
 
 
 def write_comparison(trials: pd.DataFrame, summary: pd.DataFrame, exp: Experiment, run_dir: Path) -> None:
     """comparison.csv/.md/.tex, anytime curves (CSV + PNG), hyperparameter plots."""
-    from hpsearch import comparison, export
+    from hpsearch.results import comparison, export
 
     targets = comparison.targets_table(trials, summary)
     table = comparison.comparison_table(trials, summary, list(exp.strategies), targets)
@@ -300,7 +271,7 @@ def write_comparison(trials: pd.DataFrame, summary: pd.DataFrame, exp: Experimen
     report.write_csv(profile, run_dir / "ecdf.csv")
     if not exp.figures:  # figures = "none": the tables only, and matplotlib is never imported
         return
-    from hpsearch import plots
+    from hpsearch.results import plots
 
     with plots.formats(exp.figures):
         label = plots.ratio_label(m)
@@ -325,29 +296,30 @@ class SuiteOutput:
 
 
 def run_suite(suite, run_dir: Path | None = None, progress: bool = True, force: bool = False,
-              objective: Objective = evaluate) -> SuiteOutput:
+              objective: Objective | None = None) -> SuiteOutput:
     """Run (or resume) every problem of ``suite`` (a :class:`hpsearch.config.Suite`) in
     ``run_dir/problems/NAME`` (each a complete run folder), then the tables across
     problems: trials.csv and summary.csv with a ``problem`` column, suite.csv/.md/.tex,
     friedman.json, cd-diagram.png and the data profile over all problems."""
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(suite)
-    with runfolder.locked(run_dir):
-        check_run_dir(suite, run_dir, force)
+    folder = RunFolder(run_dir)
+    with folder.locked():
+        folder.resumes(suite.to_dict(), force)
         for name, exp in suite.problems:  # every problem's data, before anything is written
-            prepare_problem(exp)
-        write_atomic(run_dir / "config.toml", suite.to_toml())
-        runfolder.write_manifest(run_dir)
+            prepare_problem(exp.data, exp.seed)
+        folder.write_text(folder.CONFIG, suite.to_toml())
+        folder.write_manifest()
         outputs = {name: run_experiment(exp, run_dir / "problems" / name, progress, force, objective)
                    for name, exp in suite.problems}
         output = write_suite_tables(suite, outputs, run_dir)
-        runfolder.write_manifest(run_dir)
+        folder.write_manifest()
         return output
 
 
 def write_suite_tables(suite, outputs: dict, run_dir: Path) -> SuiteOutput:
     figures = suite.problems[0][1].figures
     if figures:
-        from hpsearch import plots
+        from hpsearch.results import plots
 
         with plots.formats(figures):
             return _suite_tables(suite, outputs, run_dir, figures)
@@ -355,7 +327,8 @@ def write_suite_tables(suite, outputs: dict, run_dir: Path) -> SuiteOutput:
 
 
 def _suite_tables(suite, outputs: dict, run_dir: Path, figures) -> SuiteOutput:
-    from hpsearch import comparison, suite as suites
+    from hpsearch.results import comparison
+    from hpsearch.results import suite as suites
 
     trials = pd.concat([o.trials.assign(problem=name) for name, o in outputs.items()], ignore_index=True)
     summary = pd.concat([o.summary.assign(problem=name) for name, o in outputs.items() if not o.summary.empty],
@@ -382,7 +355,7 @@ def _suite_tables(suite, outputs: dict, run_dir: Path, figures) -> SuiteOutput:
             profile = comparison.data_profile(targets)
             report.write_csv(profile, run_dir / "ecdf.csv")
             if figures:
-                from hpsearch import plots
+                from hpsearch.results import plots
 
                 plots.ecdf_plot(profile, targets["cost_unit"].iloc[0], run_dir / "ecdf.png",
                                 f"{suite.name}: all problems", order)

@@ -7,10 +7,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from hpsearch.catalog import import_catalog
 from hpsearch.config import parse
-from hpsearch.trial import TIMING_COLUMNS
-from hpsearch.synthetic import synthetic_events  # noqa: F401  (tests import it from here)
+from hpsearch.data.catalog import import_catalog
+from hpsearch.data.synthetic import synthetic_events  # noqa: F401  (tests import it from here)
+from hpsearch.search.trial import TIMING_COLUMNS
 
 KAGGLE_HEADER = ("Date,Time,Latitude,Longitude,Type,Depth,Depth Error,Depth Seismic Stations,"
                  "Magnitude,Magnitude Type,Magnitude Error,Magnitude Seismic Stations,Azimuthal Gap,"
@@ -55,7 +55,7 @@ SPACE = {
 
 
 #: every registered strategy, for tests parametrised over them all
-ALL_STRATEGIES = sorted(__import__("hpsearch.strategies", fromlist=["BUILT_IN"]).BUILT_IN)
+ALL_STRATEGIES = sorted(__import__("hpsearch.search.strategies", fromlist=["BUILT_IN"]).BUILT_IN)
 
 
 def compile_latex(tex: Path) -> None:
@@ -110,11 +110,11 @@ def expected_ert(trials: pd.DataFrame, summary: pd.DataFrame, strategy: str, lev
 
 def train_fresh(params: dict, seed: int, model: dict, repetition: int = 0, root_seed: int = 5):
     """Train one network from scratch on repetition ``repetition``'s split of the cached catalog."""
-    from hpsearch.catalog import load_catalog
-    from hpsearch.features import prepare
-    from hpsearch.objective import train_and_score
+    from hpsearch.data.catalog import load_catalog
+    from hpsearch.data.features import prepare
+    from hpsearch.execution.objective import train_and_score
+    from hpsearch.search.trial import TrialSpec
     from hpsearch.seeds import split_seed
-    from hpsearch.trial import TrialSpec
 
     table, _, _ = load_catalog()
     data = prepare(table, "challenge", "random", (0.7, 0.15, 0.15), split_seed(root_seed, repetition))

@@ -2,7 +2,7 @@
 
 import os
 
-from hpsearch.objective import train_and_score
+from hpsearch.execution.objective import train_and_score
 
 
 def dies_on_trial_3(spec, dataset):
@@ -27,7 +27,7 @@ def interrupted_at_trial_14(spec, dataset):
 
 def interrupted_at_first_promotion(spec, dataset):
     """Ctrl-C arrives when a multi-fidelity strategy first continues a saved state (in-process)."""
-    from hpsearch.objective import evaluate
+    from hpsearch.execution.objective import evaluate
 
     if spec.load_state is not None:
         raise KeyboardInterrupt
@@ -36,7 +36,7 @@ def interrupted_at_first_promotion(spec, dataset):
 
 def interrupted_at_trial_7(spec, dataset):
     """Ctrl-C arrives while trial 7 of repetition 1 runs (in-process), whatever the strategy."""
-    from hpsearch.objective import evaluate
+    from hpsearch.execution.objective import evaluate
 
     if spec.trial == 7 and spec.repetition == 1 and not spec.with_test:
         raise KeyboardInterrupt

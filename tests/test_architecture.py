@@ -1,66 +1,176 @@
-"""The rules of the house (../shared/DESIGN.md), checked on the source itself."""
+"""The rules of the house (../shared/DESIGN.md), checked on the source itself: one test per rule."""
 
 import ast
 from dataclasses import fields
 from pathlib import Path
 
-import pytest
-
-from hpsearch.trial import TrialResult
+from hpsearch.search.trial import TrialResult
 
 PACKAGE = Path(__file__).resolve().parents[1] / "hpsearch"
 TESTS = Path(__file__).resolve().parent
-MODULES = sorted(p for p in PACKAGE.rglob("*.py"))
+MODULES = sorted(PACKAGE.rglob("*.py"))
+#: the layers, bottom first: a module imports only from its own layer or below
+LAYERS = ["leaf", "data", "models", "search", "execution", "results", "top"]
+LEAVES = {"errors", "files", "seeds"}  # hpsearch/errors.py, files.py, seeds.py: import nothing of hpsearch's
 
 
 def tree(path):
     return ast.parse(path.read_text(), filename=str(path))
 
 
-@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
-def test_no_class_or_function_over_150_lines(path):
-    long = [f"{node.name}: {node.end_lineno - node.lineno + 1} lines" for node in ast.walk(tree(path))
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def layer(module: str) -> int:
+    parts = module.split(".")
+    if len(parts) > 1 and parts[1] in LEAVES:
+        return 0
+    if len(parts) > 1 and parts[1] in LAYERS:
+        return LAYERS.index(parts[1])
+    return LAYERS.index("top")
+
+
+def imports(path: Path) -> list[tuple[int, str, list[str]]]:
+    """(line, module, names) of every hpsearch import of ``path``, at any depth (lazy ones too)."""
+    out = []
+    for node in ast.walk(tree(path)):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "hpsearch":
+            out.append((node.lineno, node.module, [a.name for a in node.names]))
+        elif isinstance(node, ast.Import):
+            out += [(node.lineno, a.name, []) for a in node.names if a.name.split(".")[0] == "hpsearch"]
+    return out
+
+
+def graph() -> dict[str, set[str]]:
+    """module -> the hpsearch modules it imports (``from pkg import module`` resolved to the module)."""
+    known = {module_name(p) for p in MODULES}
+    edges: dict[str, set[str]] = {}
+    for path in MODULES:
+        me = module_name(path)
+        for _, module, names in imports(path):
+            targets = {f"{module}.{n}" for n in names if f"{module}.{n}" in known} or {module}
+            edges.setdefault(me, set()).update(t for t in targets if t != me)
+    return edges
+
+
+def test_the_five_subpackages_and_imports_that_point_one_way():
+    """top -> results -> execution -> search -> models -> data -> leaf modules; never up."""
+    assert {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()} == set(LAYERS[1:-1])
+    upward = [f"{me} -> {t}" for me, targets in graph().items() for t in targets
+              if t.startswith("hpsearch.") and layer(t) > layer(me)]
+    assert not upward
+    for name in LAYERS[1:-1]:  # each subpackage says its job and what it may import
+        doc = ast.get_docstring(tree(PACKAGE / name / "__init__.py"))
+        assert doc and "import" in doc, name
+
+
+def test_no_import_cycle_between_modules():
+    edges = graph()
+    state: dict[str, int] = {}
+    cycle: list[str] = []
+
+    def visit(node, path):
+        state[node] = 1
+        for nxt in sorted(edges.get(node, ())):
+            if state.get(nxt) == 1:
+                cycle.extend(path[path.index(nxt):] + [nxt] if nxt in path else [node, nxt])
+                return True
+            if nxt not in state and visit(nxt, path + [nxt]):
+                return True
+        state[node] = 2
+        return False
+
+    for node in sorted(edges):
+        if node not in state and visit(node, [node]):
+            break
+    # a subpackage's __init__ imports its own modules (strategies' registry): not a cycle in practice,
+    # but any other loop is
+    assert not cycle or all(".strategies" in m for m in cycle), " -> ".join(cycle)
+
+
+def test_no_private_name_crosses_a_module():
+    """No module imports a name starting with ``_`` from another, nor reaches an attribute
+    starting with ``_`` that only another hpsearch module defines (``net._resume``)."""
+    defined: dict[str, set[str]] = {}
+    for path in MODULES:
+        names = set()
+        for node in ast.walk(tree(path)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                    for n in ast.walk(target):
+                        names.add(n.id if isinstance(n, ast.Name) else getattr(n, "attr", ""))
+        defined[module_name(path)] = {n for n in names if n.startswith("_") and not n.startswith("__")}
+    crossing = []
+    for path in MODULES:
+        me = module_name(path)
+        for line, module, names in imports(path):
+            crossing += [f"{me}:{line} imports {module}.{n}" for n in names
+                         if n.startswith("_") and not n.startswith("__")]
+        elsewhere = set().union(*(v for k, v in defined.items() if k != me)) - defined[me]
+        for node in ast.walk(tree(path)):
+            if isinstance(node, ast.Attribute) and node.attr in elsewhere:
+                crossing.append(f"{me}:{node.lineno} uses {ast.unparse(node)}")
+    assert not crossing
+
+
+def test_no_class_or_function_over_150_lines():
+    long = [f"{path.name}:{node.name}: {node.end_lineno - node.lineno + 1} lines"
+            for path in MODULES for node in ast.walk(tree(path))
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
             and node.end_lineno - node.lineno + 1 > 150]
     assert not long
 
 
-@pytest.mark.parametrize("path", [p for p in MODULES if p.name != "backends.py"],
-                         ids=lambda p: str(p.relative_to(PACKAGE)))
-def test_only_backends_knows_which_backend_runs(path):
-    for node in ast.walk(tree(path)):
-        if isinstance(node, ast.Compare):
-            constants = [n.value for n in ast.walk(node) if isinstance(n, ast.Constant)]
-            assert not {"dask", "loky"} & set(constants), f"{path.name}:{node.lineno} branches on a backend"
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
-            assert not any(n.split(".")[0] in ("distributed", "dask") for n in names), f"{path.name}:{node.lineno}"
+def test_only_backends_knows_which_backend_runs():
+    found = []
+    for path in MODULES:
+        if path.name == "backends.py":
+            continue
+        for node in ast.walk(tree(path)):
+            if isinstance(node, ast.Compare):
+                constants = [n.value for n in ast.walk(node) if isinstance(n, ast.Constant)]
+                if {"dask", "loky"} & set(constants):
+                    found.append(f"{path.name}:{node.lineno} branches on a backend")
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
+                if any(n.split(".")[0] in ("distributed", "dask") for n in names):
+                    found.append(f"{path.name}:{node.lineno} imports dask")
+    assert not found
 
 
 def test_the_loop_never_inspects_a_strategy():
-    calls = [n.func.id for n in ast.walk(tree(PACKAGE / "loop.py"))
+    calls = [n.func.id for n in ast.walk(tree(PACKAGE / "search" / "loop.py"))
              if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
-    assert "hasattr" not in calls and "getattr" not in calls
+    assert not {"hasattr", "getattr"} & set(calls)
+
+
+def test_no_objective_is_recognised_by_identity():
+    """An objective declares what it can do (``TrainsTogether``); nothing compares functions."""
+    found = []
+    for path in MODULES:
+        for node in ast.walk(tree(path)):
+            if isinstance(node, ast.Compare) and any(isinstance(op, (ast.Is, ast.IsNot, ast.In, ast.NotIn))
+                                                     for op in node.ops):
+                names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+                if names & {"train_and_score", "train_together", "evaluate", "fit_and_score"}:
+                    found.append(f"{path.name}:{node.lineno}: {ast.unparse(node)}")
+    assert not found
 
 
 def test_trial_fields_are_declared_once():
     """No module but trial.py lists several of a trial's fields together."""
     names = {f.name for f in fields(TrialResult)} - {"strategy", "repetition", "trial", "seed", "params"}
+    listed_together = []
     for path in MODULES:
         if path.name == "trial.py":
             continue
         for node in ast.walk(tree(path)):
             if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
                 listed = {e.value for e in node.elts if isinstance(e, ast.Constant)} & names
-                assert len(listed) < 3, f"{path.name}:{node.lineno} lists trial fields {sorted(listed)}"
-
-
-def test_a_test_module_for_every_package_module():
-    missing = []
-    for path in MODULES:
-        if path.name in ("__init__.py", "__main__.py"):
-            continue
-        name = "strategies" if path.parent.name == "strategies" else path.stem
-        if not (TESTS / f"test_{name}.py").is_file():
-            missing.append(str(path.relative_to(PACKAGE)))
-    assert not missing
+                if len(listed) >= 3:
+                    listed_together.append(f"{path.name}:{node.lineno} lists trial fields {sorted(listed)}")
+    assert not listed_together

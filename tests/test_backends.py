@@ -9,16 +9,21 @@ import sys
 import threading
 import time
 
+import faults  # noqa: E402
 import pandas as pd
 import pytest
-
-from hpsearch.backends import DIED, InProcessBackend, LokyBackend, SocketChannel, _ChannelServer  # noqa: E402
-from hpsearch.cli import main  # noqa: E402
-from hpsearch.objective import train_and_score  # noqa: E402
-from hpsearch.trial import TrialSpec  # noqa: E402
-
-import faults  # noqa: E402
 from test_objective import tiny_dataset  # noqa: E402
+
+from hpsearch.cli import main  # noqa: E402
+from hpsearch.execution.backends import (  # noqa: E402
+    DIED,
+    InProcessBackend,
+    LokyBackend,
+    SocketChannel,
+    _ChannelServer,
+)
+from hpsearch.execution.objective import train_and_score  # noqa: E402
+from hpsearch.search.trial import TrialSpec  # noqa: E402
 
 
 def specs(n, **kw):
@@ -96,10 +101,10 @@ def test_a_socket_channel_fails_safe_when_the_driver_is_gone():
 
 
 distributed = pytest.importorskip("distributed")
+from conftest import experiment, without_timing  # noqa: E402
+
 from hpsearch.errors import RunError  # noqa: E402
 from hpsearch.runner import run_experiment  # noqa: E402
-
-from conftest import experiment, without_timing  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +174,7 @@ def test_a_worker_killed_mid_run_loses_nothing(small_catalog, tmp_path, cluster)
 
 
 def test_unreachable_scheduler_exits_2_and_writes_nothing(small_catalog, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("hpsearch.backends.CONNECT_TIMEOUT", 0.5)
+    monkeypatch.setattr("hpsearch.execution.backends.CONNECT_TIMEOUT", 0.5)
     config = tmp_path / "c.toml"
     config.write_text('[budget]\ntrials = 2\n')
     out = tmp_path / "run"

@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from hpsearch.budget import Meter, Search
 from hpsearch.config import Budget, parse
-from hpsearch.strategies import Proposal, make_strategy
-from hpsearch.trial import TrialResult
+from hpsearch.search.budget import Meter, Search
+from hpsearch.search.strategies import Proposal, make_strategy
+from hpsearch.search.trial import TrialResult
 
 SPACE = parse({"space": {"epochs": {"type": "int", "low": 2, "high": 12}}}, "t").space
 

@@ -1,11 +1,10 @@
 import numpy as np
 import pandas as pd
 import pytest
-
-from hpsearch.catalog import clean, import_catalog, load_catalog, read_catalog_file
-from hpsearch.errors import DataError
-
 from conftest import synthetic_events, to_comcat, write_kaggle
+
+from hpsearch.data.catalog import clean, import_catalog, load_catalog, read_catalog_file
+from hpsearch.errors import DataError
 
 
 def test_kaggle_layout_parses_iso_rows_instead_of_dropping_them(tmp_path):

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from hpsearch.checkpoints import Checkpoints, load_state, save_state, trial_name
+from hpsearch.models.checkpoints import Checkpoints, load_state, save_state, trial_name
 
 
 def test_save_and_load_round_trip_leave_no_temporary_file(tmp_path):

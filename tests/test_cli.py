@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from hpsearch.cli import main
-from hpsearch.trial import TIMING_COLUMNS
+from hpsearch.search.trial import TIMING_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 

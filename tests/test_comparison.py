@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hpsearch import comparison
 from hpsearch.cli import main
-from hpsearch.export import render
+from hpsearch.results import comparison
+from hpsearch.results.export import render
 
 
 def hand_made():
@@ -91,9 +91,9 @@ def test_runtime_to_target_on_a_hand_made_table():
 def test_ert_recomputed_from_the_files_of_a_run(small_catalog, tmp_path):
     """The issue's check: success_90 and ert_90 equal a recomputation from trials.csv and
     summary.csv with the definitions, written out here independently."""
-    from hpsearch.runner import run_experiment
-
     from conftest import expected_ert, experiment
+
+    from hpsearch.runner import run_experiment
 
     run_experiment(experiment(strategies=["random", "tpe", "grid"], repetitions=3, budget={"trials": 6}),
                    tmp_path / "r", progress=False)

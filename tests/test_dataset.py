@@ -1,12 +1,12 @@
 """A prepared split on disk: what workers read."""
 
-import pytest
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 
-from hpsearch.dataset import ARRAYS, Dataset
+from hpsearch.data.dataset import ARRAYS, Dataset
 
 
 def test_a_split_saved_is_read_back_memory_mapped(tmp_path):
@@ -23,8 +23,8 @@ def test_a_split_saved_is_read_back_memory_mapped(tmp_path):
 def test_a_worker_imports_neither_optuna_nor_matplotlib():
     """What a worker process imports to run trials: the network (scikit-learn, which
     brings pandas) and NumPy, not the API, the strategies or the figures."""
-    code = ("import sys, hpsearch.backends, hpsearch.objective; "
+    code = ("import sys, hpsearch.execution.backends, hpsearch.execution.objective; "
             "print(sorted(m for m in ('optuna', 'matplotlib', 'hpsearch.api', 'hpsearch.config', "
-            "'hpsearch.strategies') if m in sys.modules))")
+            "'hpsearch.search.strategies') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -6,17 +6,16 @@ import subprocess
 import sys
 import time
 
+import faults
 import pandas as pd
 import pytest
+from conftest import ALL_STRATEGIES, experiment, without_timing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hpsearch.config import TOP_KEYS, parse
 from hpsearch.errors import ConfigError, RunError
 from hpsearch.runner import run_experiment
-
-import faults
-from conftest import ALL_STRATEGIES, experiment, without_timing
 
 # Trials of about 0.15 s, so that a signal lands while the run is going.
 SLOW_CONFIG = """

@@ -3,16 +3,15 @@
 import numpy as np
 import pandas as pd
 import pytest
+from test_objective import tiny_dataset
+from test_problems import diabetes_csv
 
-from hpsearch import estimators
 from hpsearch.cli import main
 from hpsearch.config import parse
 from hpsearch.errors import ConfigError
-from hpsearch.objective import fit_and_score
-from hpsearch.trial import TrialSpec
-
-from test_objective import tiny_dataset
-from test_problems import diabetes_csv
+from hpsearch.execution.objective import fit_and_score
+from hpsearch.models import estimators
+from hpsearch.search.trial import TrialSpec
 
 HGB = "sklearn.ensemble.HistGradientBoostingRegressor"
 

@@ -2,18 +2,17 @@
 
 import numpy as np
 import pytest
-
-from hpsearch.backends import InProcessBackend
-from hpsearch.budget import Meter, Search
-from hpsearch.checkpoints import Checkpoints
-from hpsearch.evaluation import baselines, data_key, prepare_problem, score_tests
-from hpsearch.features import Dataset
-from hpsearch.loop import Session
-from hpsearch.store import TrialStore
-from hpsearch.strategies import make_strategy
-from hpsearch.trial import TrialResult
-
 from conftest import experiment
+
+from hpsearch.data.features import Dataset
+from hpsearch.data.prepared import baselines, data_key, prepare_problem
+from hpsearch.execution.backends import InProcessBackend
+from hpsearch.execution.store import TrialStore
+from hpsearch.models.checkpoints import Checkpoints
+from hpsearch.search.budget import Meter, Search
+from hpsearch.search.loop import Session, score_tests
+from hpsearch.search.strategies import make_strategy
+from hpsearch.search.trial import TrialResult
 
 
 def test_baselines_on_a_hand_made_split():
@@ -28,11 +27,11 @@ def test_baselines_on_a_hand_made_split():
 
 
 def test_each_repetition_has_its_own_split_and_baselines(small_catalog):
-    problem = prepare_problem(experiment(repetitions=2))
+    problem = prepare_problem(experiment(repetitions=2).data, 0)
     a, b = problem.dataset(0), problem.dataset(1)
     assert a.X_train.shape == b.X_train.shape and not np.array_equal(a.y_val, b.y_val)
     assert problem.baselines(0) != problem.baselines(1) and problem.n_features == 4
-    again = prepare_problem(experiment(repetitions=1)).dataset(0)
+    again = prepare_problem(experiment(repetitions=1).data, 0).dataset(0)
     np.testing.assert_array_equal(again.X_train, a.X_train)  # the same seed, the same split
     assert "rows kept" in " ".join(problem.cleaning.lines())
 
@@ -57,12 +56,12 @@ def test_the_test_split_is_scored_once_per_search_for_its_best(tmp_path):
 
 
 def test_splits_are_prepared_when_first_needed(small_catalog, monkeypatch):
-    import hpsearch.evaluation as evaluation
+    import hpsearch.data.prepared as evaluation
 
     calls = []
     original = evaluation.prepare
     monkeypatch.setattr(evaluation, "prepare", lambda *a, **k: calls.append(a[4]) or original(*a, **k))
-    problem = prepare_problem(experiment(repetitions=1000))
+    problem = prepare_problem(experiment(repetitions=1000).data, 0)
     assert len(calls) == 1  # the first split only, to check the data
     problem.baselines(7)
     problem.baselines(7)

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from hpsearch.errors import RunError
-from hpsearch.export import caption_for, read_table, render, side_by_side
+from hpsearch.execution.runfolder import RunFolder
+from hpsearch.results.export import caption_for, render, side_by_side
 
 TABLE = pd.DataFrame({"strategy": ["random", "tpe_x"], "repetitions": [3, 3],
                       "best_val_rmse_mean": [0.412345, 0.40001], "skill": [0.0123, np.nan],
@@ -47,10 +48,10 @@ def test_unknown_format_and_missing_tables_are_clean_errors(tmp_path):
     with pytest.raises(RunError, match="unknown format 'xls'"):
         render(TABLE, "xls")
     with pytest.raises(RunError, match="no such run folder"):
-        read_table(tmp_path / "nope", "summary")
+        RunFolder(tmp_path / "nope").table("summary")
     (tmp_path / "run").mkdir()
     with pytest.raises(RunError, match="summary.csv: not found"):
-        read_table(tmp_path / "run", "summary")
+        RunFolder(tmp_path / "run").table("summary")
 
 
 def test_side_by_side_and_caption(tmp_path):
@@ -63,11 +64,11 @@ def test_side_by_side_and_caption(tmp_path):
 
 
 def test_the_papers_latex_table_has_at_most_8_columns_and_compiles(tmp_path):
-    from hpsearch import comparison
-    from hpsearch.export import paper_columns, write_all_formats
-
     from conftest import compile_latex
     from test_comparison import hand_made
+
+    from hpsearch.results import comparison
+    from hpsearch.results.export import paper_columns, write_all_formats
 
     trials, summary = hand_made()
     table = comparison.comparison_table(trials, summary, ["random", "tpe"])
@@ -85,9 +86,9 @@ def test_the_papers_latex_table_has_at_most_8_columns_and_compiles(tmp_path):
 
 
 def test_latex_cannot_be_injected_and_compiles(tmp_path):
-    from hpsearch.export import render
-
     from conftest import compile_latex
+
+    from hpsearch.results.export import render
 
     hostile = "\\input{/etc/passwd} price $\\foo$ 95% a_b #1 & {x} ~^ \\\\"
     table = pd.DataFrame({hostile: [hostile, "0.1 ± 0.2"], "val_rmse": [0.5, np.nan]})
@@ -104,10 +105,10 @@ def test_the_html_report_is_self_contained_and_renders(small_catalog, tmp_path):
     import shutil
     import subprocess
 
+    from conftest import experiment
+
     from hpsearch.cli import main
     from hpsearch.runner import run_experiment
-
-    from conftest import experiment
 
     run_experiment(experiment(strategies=["random", "tpe"], repetitions=2, budget={"trials": 4}), tmp_path / "r",
                    progress=False)

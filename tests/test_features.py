@@ -1,10 +1,9 @@
 import numpy as np
 import pandas as pd
 import pytest
-
-from hpsearch.features import encode_challenge, min_max_scale, prepare, split_rows
-
 from conftest import synthetic_events
+
+from hpsearch.data.features import encode_challenge, min_max_scale, prepare, split_rows
 
 
 def test_challenge_encoding():

@@ -5,12 +5,11 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pandas as pd
-
-from hpsearch.catalog import load_catalog
-from hpsearch.cli import main
-from hpsearch.fetch import fetch_catalog
-
 from conftest import synthetic_events, to_comcat
+
+from hpsearch.cli import main
+from hpsearch.data.catalog import load_catalog
+from hpsearch.data.fetch import fetch_catalog
 
 LIMIT = 40
 
@@ -89,7 +88,7 @@ def test_fetch_command_and_unreachable_service(data_dir, capsys, monkeypatch):
     with FdsnServer(synthetic_events(120)) as server:
         assert main(["data", "fetch", "--url", server.url, "--quiet", "--start", "2000-01-01"]) == 0
     assert "fetched" in capsys.readouterr().out
-    monkeypatch.setattr("hpsearch.fetch.time.sleep", lambda s: None)
+    monkeypatch.setattr("hpsearch.data.fetch.time.sleep", lambda s: None)
     assert main(["data", "fetch", "--url", "http://127.0.0.1:9/query", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "cannot download" in err and err.count("\n") == 1

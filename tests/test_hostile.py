@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import faults
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,8 +22,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hpsearch.cli import main
-
-import faults
 
 ZEN = "Beautiful is better than ugly"
 RIDGE = 'estimator = "sklearn.linear_model.Ridge"\n[space.alpha]\ntype = "float"\nlow = 0.1\nhigh = 1.0\n'
@@ -369,8 +368,9 @@ record_values = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), 
 @given(field=st.sampled_from(["val_loss", "seconds", "epochs_trained", "params", "val_curve", "scores", "trial",
                               "status", "config", "start_epoch", "message", "parent"]), value=record_values)
 def test_a_tampered_store_line_is_skipped_and_the_rest_is_read(tmp_path_factory, field, value):
-    from hpsearch.export import to_optuna
-    from hpsearch.store import TrialStore
+    from hpsearch.execution.store import TrialStore
+    from hpsearch.config import read_run_config
+    from hpsearch.results.export import to_optuna
 
     run = tmp_path_factory.mktemp("store")
     good = {"strategy": "random", "repetition": 0, "trial": 0, "config": 0, "seed": 1, "params": {"x": 1.0},
@@ -382,12 +382,12 @@ def test_a_tampered_store_line_is_skipped_and_the_rest_is_read(tmp_path_factory,
     store = TrialStore(run)
     records = store.read()
     assert records[0] == good and len(records) in (1, 2) and len(store.damaged) == 3 - len(records)
-    from hpsearch.trial import TrialResult
+    from hpsearch.search.trial import TrialResult
 
     for record in records:  # what was read is usable: a result, a row
         TrialResult.from_record(record).row(["x"])
     (run / "config.toml").write_text('[space.x]\ntype = "float"\nlow = 0.0\nhigh = 2.0\n')
-    to_optuna(run, run / "j.log")
+    to_optuna(run, read_run_config(run / "config.toml"), run / "j.log")
 
 
 # -- the Python API --------------------------------------------------------------------------------

@@ -3,15 +3,15 @@
 import numpy as np
 import pytest
 
-from hpsearch.backends import InProcessBackend
-from hpsearch.budget import Meter, Search
-from hpsearch.checkpoints import Checkpoints
 from hpsearch.config import Budget, parse
 from hpsearch.errors import RunError
-from hpsearch.loop import Session, epoch_handler, replay, run_searches
-from hpsearch.store import TrialStore
-from hpsearch.strategies import make_strategy
-from hpsearch.trial import CONTINUE, STOP, TrialResult
+from hpsearch.execution.backends import InProcessBackend
+from hpsearch.execution.store import TrialStore
+from hpsearch.models.checkpoints import Checkpoints
+from hpsearch.search.budget import Meter, Search
+from hpsearch.search.loop import Session, epoch_handler, replay, run_searches
+from hpsearch.search.strategies import make_strategy
+from hpsearch.search.trial import CONTINUE, STOP, TrialResult
 
 SPACE = parse({"space": {"epochs": {"type": "int", "low": 2, "high": 12, "grid": [4, 12]},
                          "learning_rate": {"type": "float", "low": 0.01, "high": 1.0, "log": True,

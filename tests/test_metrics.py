@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from hpsearch.metrics import CLASSIFICATION, REGRESSION, classification_scores, metric_for, metric_of, rmse
+from hpsearch.data.metrics import (
+    CLASSIFICATION,
+    REGRESSION,
+    classification_scores,
+    metric_for,
+    metric_of,
+    rmse,
+)
 
 
 def test_column_names_follow_the_metric():

@@ -1,16 +1,14 @@
 """Hyperband and ASHA: schedules, continuation from saved state, reproducibility, resume."""
 
+import faults
 import pandas as pd
 import pytest
+from conftest import experiment, train_fresh, without_timing
 
 from hpsearch.config import parse
 from hpsearch.errors import ConfigError
 from hpsearch.runner import run_experiment
-from hpsearch.strategies._hyperband import rung_epochs
-
-import faults
-from conftest import train_fresh
-from conftest import experiment, without_timing
+from hpsearch.search.strategies._hyperband import rung_epochs
 
 MF_SPACE = {"epochs": {"type": "int", "low": 2, "high": 18},
             "hidden_width": {"type": "int", "low": 2, "high": 16, "log": True},

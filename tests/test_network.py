@@ -7,7 +7,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.utils.estimator_checks import check_estimator
 
 from hpsearch import NumpyMLPClassifier, NumpyMLPRegressor
-from hpsearch.network import ACTIVATIONS, loss_and_gradients
+from hpsearch.models.network import ACTIVATIONS, loss_and_gradients
 
 
 def _numeric_gradient(weights, biases, X, t, activation, eps=1e-6, output="identity"):
@@ -195,7 +195,7 @@ def test_continuing_is_bit_identical_to_training_straight_through(batch_size, tm
 
 
 def test_a_big_batch_in_chunks_takes_the_step_of_one_pass():
-    from hpsearch.network import Workspace, step
+    from hpsearch.models.network import Workspace, step
 
     rng = np.random.default_rng(3)
     X, t = rng.normal(size=(1000, 4)), rng.normal(size=(1000, 1))

@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from hpsearch.features import Dataset
-from hpsearch.objective import report_epoch, run_trials, train_and_score
-from hpsearch.trial import TrialResult, TrialSpec
+from hpsearch.data.features import Dataset
+from hpsearch.execution.objective import train_and_score
+from hpsearch.execution.worker import report_epoch, run_trials
+from hpsearch.search.trial import TrialResult, TrialSpec
 
 
 def tiny_dataset(n=200, seed=0):

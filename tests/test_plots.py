@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from hpsearch import comparison, plots
 from hpsearch.config import parse
+from hpsearch.results import comparison, plots
 
 
 def curves():

@@ -5,16 +5,16 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-
-from hpsearch.checkpoints import load_state, save_state
-from hpsearch.features import Dataset
-from hpsearch.network import NumpyMLPClassifier, NumpyMLPRegressor
-from hpsearch.objective import (populations, run_trials, train_and_score, train_together)
-from hpsearch.population import padded_width, stack_size, train_population
-from hpsearch.runner import run_experiment
-from hpsearch.trial import TrialSpec
-
 from conftest import experiment, without_timing
+
+from hpsearch.data.features import Dataset
+from hpsearch.execution.objective import populations, train_and_score
+from hpsearch.execution.worker import Together, run_trials
+from hpsearch.models.checkpoints import load_state, save_state
+from hpsearch.models.network import NumpyMLPClassifier, NumpyMLPRegressor
+from hpsearch.models.population import padded_width, stack_size, train_population
+from hpsearch.runner import run_experiment
+from hpsearch.search.trial import TrialSpec
 
 RNG = np.random.default_rng(0)
 X = RNG.random((600, 4))
@@ -37,7 +37,7 @@ def _alone(cls, params, **model):
 def _together(cls, params, indices=None, **model):
     indices = range(len(params)) if indices is None else indices
     nets = [cls(**params[i], **model, random_state=i) for i in indices]
-    data = [net._initialise(X, y_for(cls), X_VAL, y_val_for(cls)) for net in nets][0]
+    data = [net.start_training(X, y_for(cls), X_VAL, y_val_for(cls)) for net in nets][0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return train_population(nets, *data)
@@ -79,7 +79,7 @@ def test_classifiers_train_together_as_alone():
             warnings.simplefilter("ignore")
             alone = [cls(**p, batch_size=50, random_state=i).fit(X, y, X_VAL, y_val) for i, p in enumerate(params)]
             nets = [cls(**p, batch_size=50, random_state=i) for i, p in enumerate(params)]
-            data = [net._initialise(X, y, X_VAL, y_val) for net in nets][0]
+            data = [net.start_training(X, y, X_VAL, y_val) for net in nets][0]
             train_population(nets, *data)
         _assert_same(alone, nets)
 
@@ -113,11 +113,14 @@ def test_a_network_goes_on_from_its_saved_state_in_a_population(tmp_path):
         again = NumpyMLPRegressor(**params[i], batch_size=32, random_state=i).set_state(
             load_state(tmp_path / f"{i}.npz"))
         resumed.append(again)
-    data = resumed[0]._resume(X, Y, X_VAL, Y_VAL, resumed[0].epochs)
+    data = resumed[0].resume_training(X, Y, X_VAL, Y_VAL, resumed[0].epochs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         train_population(resumed, *data)
     _assert_same(straight, resumed)
+
+
+TOGETHER = Together(train_and_score)  # a worker call that trains its specs as one population
 
 
 def _specs(**model):
@@ -131,31 +134,31 @@ def _dataset():
 
 def test_the_worker_call_trains_a_list_of_specs_as_one_population():
     specs, data = _specs(), _dataset()
-    together = run_trials(train_together, specs, data)
+    together = run_trials(TOGETHER, specs, data)
     alone = [run_trials(train_and_score, [spec], data)[0] for spec in specs]
     for a, b in zip(alone, together):
         assert (a.trial, a.status) == (b.trial, b.status) and b.seconds > 0
         assert a.val_loss == pytest.approx(b.val_loss, rel=1e-9, nan_ok=True)
         assert a.val_curve == pytest.approx(b.val_curve, rel=1e-9)
     with pytest.raises(ValueError, match="cannot be trained in a population"):
-        train_together(_specs(batch_size="full"), data)
+        train_and_score.train_together(_specs(batch_size="full"), data)
 
 
 def test_a_population_of_one_computes_what_it_computes_among_others():
     """Whether a trial trains alone or with others in its worker call never changes its bits."""
     specs, data = _specs(), _dataset()
-    together = run_trials(train_together, specs, data)
+    together = run_trials(TOGETHER, specs, data)
     for spec, among in zip(specs, together):
-        [alone] = run_trials(train_together, [spec], data)
+        [alone] = run_trials(TOGETHER, [spec], data)
         assert alone.val_curve == among.val_curve and alone.status == among.status
     # and a trial alone in its population goes to the population path, not the plain one
-    assert populations(train_and_score, specs[:1]) == [(train_together, specs[:1])]
+    assert populations(train_and_score, specs[:1]) == [(TOGETHER, specs[:1])]
 
 
 def test_a_population_that_fails_falls_back_to_one_trial_at_a_time():
     specs = _specs()
     specs[1].params["hidden_width"] = "wide"  # refused by the network: its trial alone fails
-    results = run_trials(train_together, specs, _dataset())
+    results = run_trials(TOGETHER, specs, _dataset())
     assert [r.status for r in results].count("failed") == 1 and results[1].status == "failed"
     assert "hidden_width" in results[1].message
 
@@ -168,7 +171,7 @@ def test_populations_group_what_can_share_a_computation():
         assert len({(s.model.get("activation"), s.model["batch_size"], padded_width(s.params["hidden_width"], 32))
                     for s in group}) == 1
         full = group[0].model["batch_size"] == "full"
-        assert objective is (train_and_score if full else train_together) and (len(group) == 1 or not full)
+        assert objective == (train_and_score if full else TOGETHER) and (len(group) == 1 or not full)
     assert all(o is train_and_score and len(g) == 1 for o, g in populations(train_and_score, specs, cap=1))
     assert max(len(g) for _, g in populations(train_and_score, specs, cap=2)) == 2
     custom = lambda spec, data: None  # noqa: E731
@@ -177,7 +180,7 @@ def test_populations_group_what_can_share_a_computation():
     assert all(len(g) == 1 for _, g in populations(train_and_score, reporting))
     big = _specs(batch_size=256)  # above the measured crossover: alone by default, together when asked
     assert all(o is train_and_score and len(g) == 1 for o, g in populations(train_and_score, big, workers=1))
-    assert all(o is train_together for o, g in populations(train_and_score, big, cap=4))
+    assert all(o == TOGETHER for o, g in populations(train_and_score, big, cap=4))
 
 
 @pytest.mark.slow

@@ -6,8 +6,8 @@ import pytest
 from sklearn.datasets import load_diabetes
 
 from hpsearch.cli import main
+from hpsearch.data.problems import built_in, clean_table, prepare_table, read_table
 from hpsearch.errors import DataError
-from hpsearch.problems import built_in, clean_table, prepare_table, read_table
 
 
 def diabetes_csv(folder, name="diabetes.csv"):

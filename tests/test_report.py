@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hpsearch import report
-from hpsearch.evaluation import Baselines
-from hpsearch.trial import TrialResult, table_columns
+from hpsearch.data.prepared import Baselines
+from hpsearch.results import report
+from hpsearch.search.trial import TrialResult, table_columns
 
 
 def records():
@@ -56,9 +56,9 @@ def test_the_report_renders_with_readable_figures_and_no_overflow(small_catalog,
     import shutil
     import subprocess
 
-    from hpsearch.runner import run_experiment
-
     from conftest import experiment
+
+    from hpsearch.runner import run_experiment
 
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:

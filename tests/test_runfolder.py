@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from hpsearch import runfolder
 from hpsearch.errors import RunError
+from hpsearch.execution import runfolder
 
 
 def test_a_complete_run_deletes_only_its_own_states(tmp_path):

@@ -4,11 +4,11 @@
 import numpy as np
 import pandas as pd
 import pytest
-
-from hpsearch.seeds import trial_seed
-from hpsearch.runner import run_experiment
-
 from conftest import SPACE, experiment, without_timing
+
+from hpsearch.runner import run_experiment
+from hpsearch.seeds import trial_seed
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("strategies", [["random"], ["grid"]])
@@ -86,7 +86,7 @@ def test_a_second_run_on_a_folder_in_use_exits_2_naming_the_holder(small_catalog
     import os
 
     from hpsearch.cli import main
-    from hpsearch.runfolder import locked
+    from hpsearch.execution.runfolder import locked
 
     out = tmp_path / "busy"
     config = tmp_path / "c.toml"

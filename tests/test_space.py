@@ -5,7 +5,7 @@ import math
 import numpy as np
 import optuna
 
-from hpsearch.space import Dimension, sample_point
+from hpsearch.search.space import Dimension, sample_point
 
 
 def test_grid_points_per_dimension():

@@ -3,8 +3,7 @@
 import json
 import math
 
-from hpsearch.store import TrialStore
-
+from hpsearch.execution.store import TrialStore
 
 BASE = {"strategy": "random", "repetition": 0, "params": {}, "status": "ok"}
 

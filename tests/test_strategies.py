@@ -5,14 +5,12 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ALL_STRATEGIES, SPACE, experiment, train_fresh, without_timing
 
 from hpsearch.config import parse
 from hpsearch.errors import ConfigError
 from hpsearch.runner import run_experiment
-from hpsearch.strategies import make_strategy
-
-from conftest import train_fresh
-from conftest import ALL_STRATEGIES, SPACE, experiment, without_timing
+from hpsearch.search.strategies import make_strategy
 
 PARAMS = ["epochs", "hidden_width", "learning_rate"]
 
@@ -129,7 +127,7 @@ def test_tpe_refuses_the_pruner_options_that_only_tpe_hyperband_takes():
 # -- scripted ask/tell, no training ------------------------------------------------------
 def told(trial, params, value, config=None, curve=None, status="ok"):
     """A finished trial as a strategy hears it."""
-    from hpsearch.trial import TrialResult
+    from hpsearch.search.trial import TrialResult
 
     return TrialResult("s", 0, trial, trial if config is None else config, 0, dict(params),
                        val_loss=np.nan if value is None else value, status=status,
@@ -151,7 +149,7 @@ def test_random_answers_depend_only_on_the_trial_number():
 
 
 def test_hyperband_promotes_the_best_third_from_their_saved_states():
-    from hpsearch.strategies import WAIT
+    from hpsearch.search.strategies import WAIT
 
     hb = make_strategy("hyperband", MF, np.random.SeedSequence(0), {"brackets": 1})
     first = [hb.ask(t) for t in range(9)]
@@ -189,7 +187,7 @@ def test_asha_promotes_as_soon_as_a_rung_has_eta_results():
 
 
 def test_grid_answers_shorter_epochs_from_the_trainer_curve():
-    from hpsearch.strategies import WAIT
+    from hpsearch.search.strategies import WAIT
 
     space = parse({"space": {"epochs": {"type": "int", "low": 2, "high": 12, "grid": [3, 12]},
                              "learning_rate": {"type": "float", "low": 0.1, "high": 0.2, "grid": [0.1]}}},
@@ -248,7 +246,7 @@ def test_qmc_scramble_option_reaches_the_sampler():
 
 
 def test_tpe_hyperband_stops_trials_that_fall_behind_through_on_epoch():
-    from hpsearch.trial import STOP
+    from hpsearch.search.trial import STOP
 
     strategy = make_strategy("tpe-hyperband", MF, np.random.SeedSequence(0),
                              {"n_startup_trials": 2, "batch_size": 1})
@@ -286,7 +284,7 @@ MF3 = parse({"space": {"epochs": {"type": "int", "low": 2, "high": 18},
 
 def _drive(strategy, value, trials=60):
     """Ask and tell like the loop's waves, with value(params) as the result; the proposals."""
-    from hpsearch.strategies import WAIT
+    from hpsearch.search.strategies import WAIT
 
     asked, t = [], 0
     while t < trials:
@@ -347,7 +345,7 @@ def test_pbt_exploits_the_top_quantile_and_explores_inside_the_space():
 
 
 def test_median_stop_stops_a_worse_trial_and_lets_a_better_one_run():
-    from hpsearch.trial import CONTINUE, STOP
+    from hpsearch.search.trial import CONTINUE, STOP
 
     rule = make_strategy("median-stop", MF3, np.random.SeedSequence(0), {"n_warmup_steps": 2, "n_startup_trials": 3})
     assert rule.ask(0).report_epochs
@@ -466,7 +464,7 @@ def test_grid_under_a_small_epoch_budget_spreads_over_every_dimension(small_cata
 
 
 def test_the_space_filling_order_is_maximin():
-    from hpsearch.strategies._grid import space_filling_order
+    from hpsearch.search.strategies._grid import space_filling_order
 
     order = space_filling_order([[0, 1, 2], [0, 1, 2]], np.random.default_rng(0))
     assert sorted(order) == list(range(9))

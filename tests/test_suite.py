@@ -5,14 +5,13 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import expected_ert
 from scipy import stats
 
-from hpsearch import suite as suites
 from hpsearch.cli import main
 from hpsearch.config import Suite, parse_any
 from hpsearch.errors import ConfigError
-
-from conftest import expected_ert
+from hpsearch.results import suite as suites
 
 SPACE = {"epochs": {"type": "int", "low": 2, "high": 12},
          "hidden_width": {"type": "int", "low": 2, "high": 16, "log": True},

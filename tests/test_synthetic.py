@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from hpsearch.synthetic import synthetic_events
+from hpsearch.data.synthetic import synthetic_events
 
 
 def test_seeded_and_in_the_tidy_layout():

@@ -3,7 +3,7 @@
 import json
 import math
 
-from hpsearch.trial import TIMING_COLUMNS, TrialResult, TrialSpec, table_columns
+from hpsearch.search.trial import TIMING_COLUMNS, TrialResult, TrialSpec, table_columns
 
 
 def spec(**kw):
@@ -18,7 +18,7 @@ def test_table_columns_follow_the_result_fields_with_params_expanded():
 
 
 def test_a_record_round_trips_through_json_with_nan_as_null():
-    from hpsearch.store import _clean
+    from hpsearch.execution.store import _clean
 
     result = TrialResult.from_spec(spec(start_epoch=2), val_loss=0.4, val_curve=[0.5, 0.4], seconds=1.5)
     record = json.loads(json.dumps(_clean(result.to_record())))
@@ -58,7 +58,7 @@ def test_records_of_the_earlier_version_name_the_loss_after_rmse():
 
 
 def test_classification_rows_name_the_log_loss_and_carry_the_scores():
-    from hpsearch.metrics import CLASSIFICATION
+    from hpsearch.data.metrics import CLASSIFICATION
 
     result = TrialResult.from_spec(spec(), val_loss=0.3, scores={"val_accuracy": 0.9, "val_roc_auc": 0.95})
     row = result.row(["epochs"], CLASSIFICATION)

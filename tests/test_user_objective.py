@@ -3,14 +3,13 @@
 import importlib.util
 from pathlib import Path
 
+import faults
 import numpy as np
 import pandas as pd
 import pytest
 
 import hpsearch
 from hpsearch.errors import ConfigError
-
-import faults
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,7 +30,7 @@ def test_the_example_runs_random_and_asha_with_curves_that_match(tmp_path):
     assert (t.groupby(["strategy", "repetition"])["epochs_trained"].sum() >= 600).all()
     stored = [r for r in hpsearch.load(tmp_path / "own").trials.itertuples()]
     assert len(stored) == len(t)
-    from hpsearch.store import TrialStore
+    from hpsearch.execution.store import TrialStore
 
     for record in TrialStore(tmp_path / "own").read():  # epochs_trained is what the function reported
         assert record["epochs_trained"] == len(record["val_curve"]) <= record["params"]["epochs"]
@@ -87,7 +86,7 @@ def test_a_stopped_objective_and_a_resumed_run(tmp_path):
     t = run.trials
     stopped = t[t["status"] == "stopped"]
     assert len(stopped) and (stopped["epochs_trained"] < stopped["epochs"]).all()
-    from hpsearch.store import TrialStore
+    from hpsearch.execution.store import TrialStore
 
     for record in TrialStore(tmp_path / "m").read():
         assert record["epochs_trained"] == len(record["val_curve"])

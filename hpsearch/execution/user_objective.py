@@ -1,0 +1,124 @@
+"""Your own training code as the objective: ``[model] objective = "pkg.module:train"`` or
+``hpsearch.run(config, objective=train)``.
+
+The function is called in a worker as ``train(params, data, seed, report)``:
+
+* ``params``: the searched hyperparameters and the config's fixed ``[model]`` values;
+* ``data``: the prepared split (:class:`hpsearch.data.dataset.Dataset`: ``X_train``,
+  ``y_train``, ``X_val``, ``y_val``, ``X_test``, ``y_test``, min-max scaled as for
+  every problem);
+* ``seed``: the trial's seed (paired across strategies);
+* ``report(epoch, value)``: records the validation curve (epoch 1, 2, ...) and
+  returns True when the strategy stops the trial (ASHA's rungs are whole trials;
+  TPE + pruner and median stopping stop trials that report), or when a seconds
+  budget runs out: the function should then return at once.
+
+It returns the validation loss, or a dict with ``val_loss`` and optionally
+``test_loss`` and other numbers (kept as scores). An exception fails the trial with
+its message; a non-finite loss makes it diverged; the search goes on. A
+multi-fidelity strategy's continuation is not available to a user objective: a
+promoted configuration trains again from scratch, and the epochs it trains are
+counted (``start_epoch`` 0). The fidelity's name is ``[model] fidelity``
+(``epochs`` by default).
+
+A function named in a config is imported by path, under the estimators' rules
+(its package must be ``hpsearch`` or named in ``[model] packages``); a function
+given from Python goes to workers with it (loky pickles it as cloudpickle does);
+a lambda or a closure is refused on Dask, whose workers may be other machines.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import re
+from dataclasses import fields
+
+from hpsearch.data.dataset import Dataset
+from hpsearch.errors import ConfigError
+from hpsearch.search.trial import TrialResult, TrialSpec
+
+PREFIX = "objective:"
+_PATH = re.compile(r"[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*")
+#: the losses a result holds (val_loss, test_loss, train_loss), from TrialResult's own fields
+LOSSES = {f.name for f in fields(TrialResult) if f.name.endswith("_loss")}
+#: [model] keys that configure the objective itself, not passed to it
+OWN_KEYS = ("objective", "fidelity", "packages")
+
+
+#: names of functions given from Python in this process (hpsearch.run(objective=...)): never imported
+GIVEN: set[str] = set()
+
+
+def check_path(path, packages=()) -> None:
+    """Refuse, before any import, a path that is not ``package.module:function`` inside an allowed
+    package (hpsearch, or one of ``packages``); a function given from Python is not imported."""
+    from hpsearch.models.estimators import check_path as check_module
+
+    if path in GIVEN:
+        return
+    if not isinstance(path, str) or not _PATH.fullmatch(path):
+        raise ConfigError(f"expected 'package.module:function', got {str(path)[:80]!r}")
+    module, _, name = path.partition(":")
+    check_module(f"{module}.{name}", packages)
+
+
+def name_of(function) -> str:
+    """``module:qualname`` of a function, as a config records it (registered as given)."""
+    name = f"{getattr(function, '__module__', None) or '?'}:{getattr(function, '__qualname__', type(function).__name__)}"
+    GIVEN.add(name)
+    return name
+
+
+def is_portable(function) -> bool:
+    """Whether workers on other machines can import ``function`` by name (no lambda, no closure)."""
+    qualname = getattr(function, "__qualname__", "")
+    return "<lambda>" not in qualname and "<locals>" not in qualname and getattr(function, "__module__", "") not in (
+        "__main__", None)
+
+
+class UserObjective:
+    """The objective of a run that trains the user's function (see the module doc)."""
+
+    def __init__(self, function=None, path: str | None = None, fidelity: str = "epochs"):
+        self.function, self.path, self.fidelity = function, path, fidelity
+
+    def _function(self):
+        if self.function is None:
+            module, _, name = self.path.partition(":")
+            self.function = getattr(importlib.import_module(module), name)
+        return self.function
+
+    def __call__(self, spec: TrialSpec, dataset: Dataset) -> TrialResult:
+        from hpsearch.execution.worker import report_epoch
+
+        result = TrialResult.from_spec(spec)
+        result.start_epoch, result.parent = 0, None  # trained from scratch: no continuation
+        curve: list[float] = []
+        stopped: list[int] = []
+
+        def report(epoch: int, value: float) -> bool:
+            curve.append(float(value))
+            stop = report_epoch(int(epoch), float(value))
+            if stop:
+                stopped.append(int(epoch))
+            return stop
+
+        params = {k: v for k, v in {**spec.model, **spec.params}.items() if k not in OWN_KEYS}
+        out = self._function()(params, dataset, spec.seed, report)
+        values = out if isinstance(out, dict) else {"val_loss": out}
+        if "val_loss" not in values:
+            raise TypeError(f"the objective returned {sorted(values)[:5]}; expected a number or a dict with val_loss")
+        result.val_curve = curve
+        result.epochs_trained = len(curve) if curve else int(params.get(self.fidelity, 0) or 0)
+        for key, value in values.items():
+            value = float(value)
+            if key in LOSSES:
+                setattr(result, key, value)
+            else:
+                result.scores[key] = value
+        if not math.isfinite(result.val_loss):
+            result.status, result.message = "diverged", f"the objective returned a non-finite loss ({result.val_loss})"
+        elif stopped:
+            result.status, result.message = "stopped", f"stopped after epoch {stopped[0]} (the strategy stopped it)"
+        return result
