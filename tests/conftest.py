@@ -78,7 +78,8 @@ def compile_latex(tex: Path) -> None:
 
 def experiment(**overrides):
     raw = {"name": "t", "seed": 5, "n_jobs": 1, "budget": {"trials": 8}, "space": SPACE,
-           "model": {"batch_size": 64}}
+           "model": {"batch_size": 64},
+           "output": {"figures": "none"}}  # tables only: a test that looks at figures asks for them
     raw.update(overrides)
     return parse(raw, "test.toml")
 

@@ -20,7 +20,7 @@ from hpsearch.execution.backends import (  # noqa: E402
     InProcessBackend,
     LokyBackend,
     SocketChannel,
-    _ChannelServer,
+    ChannelServer,
 )
 from hpsearch.execution.objective import train_and_score  # noqa: E402
 from hpsearch.search.trial import TrialSpec  # noqa: E402
@@ -92,7 +92,7 @@ def test_the_epoch_channel_carries_reports_from_loky_workers_and_stops_them(tmp_
 
 
 def test_a_socket_channel_fails_safe_when_the_driver_is_gone():
-    server = _ChannelServer(lambda key, epoch, value: True, "127.0.0.1")
+    server = ChannelServer(lambda key, epoch, value: True, "127.0.0.1")
     channel = server.address
     assert channel.report(("s", 0, 1), 1, 0.5) is True
     assert SocketChannel(channel.address, b"wrong key" * 4).report(("s", 0, 1), 1, 0.5) is False

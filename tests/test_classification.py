@@ -40,7 +40,7 @@ def cancer_csv(folder):
 def test_a_classification_csv_is_scored_by_log_loss_beside_the_prior(tmp_path):
     cancer_csv(tmp_path)
     (tmp_path / "c.toml").write_text(CANCER)
-    assert main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    assert main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "run"), "--quiet", "--figures", "none"]) == 0
     trials = pd.read_csv(tmp_path / "run" / "trials.csv")
     summary = pd.read_csv(tmp_path / "run" / "summary.csv")
     assert {"val_log_loss", "val_accuracy", "val_roc_auc"} <= set(trials.columns) and "val_rmse" not in trials
@@ -57,7 +57,7 @@ def test_a_classification_csv_is_scored_by_log_loss_beside_the_prior(tmp_path):
 
 def test_the_task_is_inferred_from_a_few_valued_integer_target_and_said(tmp_path):
     run = hpsearch.run({"data": {"dataset": "wine"}, "budget": {"trials": 2}, "model": {"batch_size": 16}},
-                       out=tmp_path / "w")
+                       out=tmp_path / "w", figures="none")
     assert "val_log_loss" in run.trials and run.best()["val_accuracy"] > 0.3
     model = run.best_estimator(fit=True)
     assert isinstance(model, hpsearch.NumpyMLPClassifier) and len(model.classes_) == 3
@@ -78,7 +78,7 @@ def test_an_estimator_of_the_other_task_exits_2(tmp_path, capsys, raw, match):
     import tomli_w
 
     (tmp_path / "c.toml").write_text(tomli_w.dumps(raw))
-    assert main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    assert main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "run"), "--quiet", "--figures", "none"]) == 2
     err = capsys.readouterr().err
     assert match in err and err.count("\n") == 1 and not (tmp_path / "run").exists()
 
@@ -89,7 +89,7 @@ def test_a_regressor_on_a_class_target_exits_2(tmp_path, capsys):
     (tmp_path / "c.toml").write_text('[data]\npath = "t.csv"\ntarget = "y"\n[model]\n'
                                      'estimator = "sklearn.linear_model.Ridge"\n[space.alpha]\n'
                                      'type = "float"\nlow = 0.1\nhigh = 1.0\n')
-    assert main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    assert main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "run"), "--quiet", "--figures", "none"]) == 2
     err = capsys.readouterr().err
     assert "the target 'y' is not numeric (row 2: 'a'); a regressor needs numbers" in err and err.count("\n") == 1
 
@@ -104,7 +104,7 @@ def test_any_scikit_learn_classifier(tmp_path):
 
 @pytest.mark.slow
 def test_the_seed_toy_run_classifies_all_four_examples(tmp_path, experiments):
-    run = hpsearch.run(experiments / "seed-toy.toml", out=tmp_path / "toy", trials=6)
+    run = hpsearch.run(experiments / "seed-toy.toml", out=tmp_path / "toy", trials=6, figures="none")
     net = run.best_estimator(fit=True)
     X = np.array([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]])
     assert net.predict(X).tolist() == [0, 1, 1, 0]

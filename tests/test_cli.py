@@ -83,7 +83,8 @@ def test_an_internal_error_exits_1_with_the_traceback(small_catalog, tmp_path, e
 @pytest.mark.slow
 def test_force_continues_a_folder_with_a_changed_config(small_catalog, tmp_path, experiments, capsys):
     out = tmp_path / "run"
-    common = ["run", str(experiments / "quickstart.toml"), "--out", str(out), "--quiet", "--n-jobs", "1"]
+    common = ["run", str(experiments / "quickstart.toml"), "--out", str(out), "--quiet", "--n-jobs", "1",
+              "--figures", "none"]
     assert main([*common, "--trials", "3"]) == 0
     assert main([*common, "--trials", "5"]) == 2
     assert "different config (changed: budget)" in capsys.readouterr().err
@@ -97,7 +98,8 @@ def test_force_continues_a_folder_with_a_changed_config(small_catalog, tmp_path,
 @pytest.mark.slow
 def test_dask_backend_without_a_scheduler_starts_a_local_cluster(small_catalog, tmp_path, experiments):
     pytest.importorskip("distributed")
-    common = ["run", str(experiments / "quickstart.toml"), "--trials", "4", "--n-jobs", "2", "--quiet"]
+    common = ["run", str(experiments / "quickstart.toml"), "--trials", "4", "--n-jobs", "2", "--quiet",
+              "--figures", "none"]
     assert main([*common, "--out", str(tmp_path / "loky")]) == 0
     assert main([*common, "--backend", "dask", "--out", str(tmp_path / "dask")]) == 0
     a = pd.read_csv(tmp_path / "loky" / "trials.csv").drop(columns=list(TIMING_COLUMNS))

@@ -24,7 +24,7 @@ seed = 11
 n_jobs = 2
 strategies = ["random"]
 [budget]
-trials = 40
+trials = 24
 [model]
 batch_size = 8
 [space.epochs]
@@ -40,6 +40,8 @@ type = "float"
 low = 0.01
 high = 0.3
 log = true
+[output]
+figures = "none"
 """
 
 
@@ -87,24 +89,24 @@ def _wait_for_lines(path, count, process, timeout=120):
 def test_sigkill_halfway_then_resume_equals_an_uninterrupted_run(small_catalog, data_dir, tmp_path):
     config = tmp_path / "durable.toml"
     config.write_text(SLOW_CONFIG)
-    whole = _hpsearch(["run", config, "--out", tmp_path / "whole", "--quiet"], data_dir)
+    whole = _hpsearch(["run", config, "--out", tmp_path / "whole", "--quiet", "--figures", "none"], data_dir)
     assert whole.wait(timeout=300) == 0, whole.communicate()
 
     killed_dir = tmp_path / "killed"
-    run = _hpsearch(["run", config, "--out", killed_dir, "--quiet"], data_dir)
-    _wait_for_lines(killed_dir / "trials.jsonl", 20, run)
+    run = _hpsearch(["run", config, "--out", killed_dir, "--quiet", "--figures", "none"], data_dir)
+    _wait_for_lines(killed_dir / "trials.jsonl", 12, run)
     run.send_signal(signal.SIGKILL)
     run.wait(timeout=60)
     finished = (killed_dir / "trials.jsonl").read_text().count("\n")
-    assert 20 <= finished < 40
+    assert 12 <= finished < 24
 
-    again = _hpsearch(["run", config, "--out", killed_dir, "--quiet"], data_dir)
+    again = _hpsearch(["run", config, "--out", killed_dir, "--quiet", "--figures", "none"], data_dir)
     stdout, stderr = again.communicate(timeout=300)
     assert again.returncode == 0, stderr
     assert f"resumed {finished} finished trials" in stdout
     a = pd.read_csv(tmp_path / "whole" / "trials.csv")
     b = pd.read_csv(killed_dir / "trials.csv")
-    assert len(b) == 40
+    assert len(b) == 24
     pd.testing.assert_frame_equal(without_timing(a), without_timing(b))
 
 
@@ -114,7 +116,7 @@ def test_ctrl_c_writes_tables_exits_130_and_says_how_to_resume(small_catalog, da
     config = tmp_path / "durable.toml"
     config.write_text(SLOW_CONFIG)
     out = tmp_path / "int"
-    run = _hpsearch(["run", config, "--out", out, "--quiet"], data_dir)
+    run = _hpsearch(["run", config, "--out", out, "--quiet", "--figures", "none"], data_dir)
     _wait_for_lines(out / "trials.jsonl", 5, run)
     run.send_signal(sig)
     stdout, stderr = run.communicate(timeout=60)
@@ -122,10 +124,10 @@ def test_ctrl_c_writes_tables_exits_130_and_says_how_to_resume(small_catalog, da
     assert "resume with" in stderr and f"--out {out}" in stderr
     assert "Traceback" not in stderr
     stored = (out / "trials.jsonl").read_text().count("\n")
-    assert len(pd.read_csv(out / "trials.csv")) == stored < 40
-    again = _hpsearch(["run", config, "--out", out, "--quiet"], data_dir)
+    assert len(pd.read_csv(out / "trials.csv")) == stored < 24
+    again = _hpsearch(["run", config, "--out", out, "--quiet", "--figures", "none"], data_dir)
     assert again.wait(timeout=300) == 0
-    assert len(pd.read_csv(out / "trials.csv")) == 40
+    assert len(pd.read_csv(out / "trials.csv")) == 24
 
 
 # -- property-based: the validator accepts or raises ConfigError, nothing else ----------
@@ -228,7 +230,7 @@ def _alive(pid):
 def test_workers_end_soon_after_their_run_is_killed(small_catalog, data_dir, tmp_path):
     config = tmp_path / "durable.toml"
     config.write_text(SLOW_CONFIG)
-    run = _hpsearch(["run", config, "--out", tmp_path / "k", "--quiet"], data_dir)
+    run = _hpsearch(["run", config, "--out", tmp_path / "k", "--quiet", "--figures", "none"], data_dir)
     _wait_for_lines(tmp_path / "k" / "trials.jsonl", 3, run)
     workers = _children(run.pid)
     assert workers, "no worker processes found"

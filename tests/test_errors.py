@@ -1,15 +1,7 @@
 """Errors a user can cause are HpsearchErrors: one line and exit status 2 in the CLI."""
 
-import pytest
 
-import hpsearch
 from hpsearch.cli import main
-from hpsearch.errors import ConfigError, DataError, HpsearchError, RunError
-
-
-@pytest.mark.parametrize("error", [ConfigError, DataError, RunError])
-def test_user_errors_share_one_base(error):
-    assert issubclass(error, HpsearchError) and error.__name__ in hpsearch.__all__
 
 
 def test_the_cli_turns_a_user_error_into_one_line_and_2(tmp_path, capsys):

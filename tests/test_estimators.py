@@ -150,7 +150,7 @@ high = 31
 def test_gradient_boosting_under_hyperband_continues_from_saved_states(tmp_path, capsys):
     diabetes_csv(tmp_path)
     (tmp_path / "hgb.toml").write_text(HGB_HYPERBAND)
-    assert main(["run", str(tmp_path / "hgb.toml"), "--out", str(tmp_path / "run"), "--quiet", "--n-jobs", "2"]) == 0
+    assert main(["run", str(tmp_path / "hgb.toml"), "--out", str(tmp_path / "run"), "--quiet", "--figures", "none", "--n-jobs", "2"]) == 0
     trials = pd.read_csv(tmp_path / "run" / "trials.csv")
     hb = trials[trials["strategy"] == "hyperband"]
     assert set(hb["max_iter"]) <= {5, 15, 45} and (hb["start_epoch"] > 0).any()
@@ -166,6 +166,6 @@ def test_the_network_on_a_csv(tmp_path):
     diabetes_csv(tmp_path)
     (tmp_path / "net.toml").write_text('[data]\npath = "diabetes.csv"\ntarget = "target"\n[budget]\ntrials = 4\n'
                                        '[model]\nbatch_size = 32\n')
-    assert main(["run", str(tmp_path / "net.toml"), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    assert main(["run", str(tmp_path / "net.toml"), "--out", str(tmp_path / "run"), "--quiet", "--figures", "none"]) == 0
     trials = pd.read_csv(tmp_path / "run" / "trials.csv")
     assert len(trials) == 4 and np.isfinite(trials["val_rmse"]).all()

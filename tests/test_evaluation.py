@@ -60,7 +60,7 @@ def test_splits_are_prepared_when_first_needed(small_catalog, monkeypatch):
 
     calls = []
     original = evaluation.prepare
-    monkeypatch.setattr(evaluation, "prepare", lambda *a, **k: calls.append(a[4]) or original(*a, **k))
+    monkeypatch.setattr(evaluation, "prepare", lambda *a, **k: calls.append(1) or original(*a, **k))
     problem = prepare_problem(experiment(repetitions=1000).data, 0)
     assert len(calls) == 1  # the first split only, to check the data
     problem.baselines(7)

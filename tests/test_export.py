@@ -110,7 +110,8 @@ def test_the_html_report_is_self_contained_and_renders(small_catalog, tmp_path):
     from hpsearch.cli import main
     from hpsearch.runner import run_experiment
 
-    run_experiment(experiment(strategies=["random", "tpe"], repetitions=2, budget={"trials": 4}), tmp_path / "r",
+    run_experiment(experiment(strategies=["random", "tpe"], repetitions=2, budget={"trials": 4}, output={"figures": "png"}),
+                   tmp_path / "r",
                    progress=False)
     page = (tmp_path / "r" / "report.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and "Verdict." in page

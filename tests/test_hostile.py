@@ -88,7 +88,7 @@ def test_bad_data_is_one_line(tmp_path, capsys, case):
     table(tmp_path / "d.csv", make())
     (tmp_path / "c.toml").write_text(f'[data]\npath = "d.csv"\ntarget = "{target}"\n[model]\n{RIDGE}')
     before = snapshot(tmp_path)
-    status = main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "out"), "--quiet"])
+    status = main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "out"), "--quiet", "--figures", "none"])
     one_line_error(capsys, status, match=match)
     assert not (tmp_path / "out").exists() and snapshot(tmp_path) == before
 
@@ -96,7 +96,7 @@ def test_bad_data_is_one_line(tmp_path, capsys, case):
 def test_a_repeated_header_is_refused(tmp_path, capsys):
     (tmp_path / "d.csv").write_text("a,a,y\n" + "".join(f"{i},{i % 5},{i % 7 + i / 10}\n" for i in range(60)))
     (tmp_path / "c.toml").write_text(f'[data]\npath = "d.csv"\ntarget = "y"\n[model]\n{RIDGE}')
-    status = main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "out"), "--quiet"])
+    status = main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "out"), "--quiet", "--figures", "none"])
     one_line_error(capsys, status, match="the column 'a' is named twice")
 
 
@@ -110,7 +110,7 @@ def test_bad_data_configs_are_one_line(tmp_path, capsys, data, match):
     os.symlink("loop2.csv", tmp_path / "loop1.csv")
     os.symlink("loop1.csv", tmp_path / "loop2.csv")
     (tmp_path / "c.toml").write_text(f"[data]\n{data}\n[model]\n{RIDGE}")
-    status = main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "out"), "--quiet"])
+    status = main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "out"), "--quiet", "--figures", "none"])
     one_line_error(capsys, status, match=match)
     assert not (tmp_path / "out").exists()
 
@@ -121,7 +121,7 @@ def test_a_catalog_of_three_rows_is_one_line(data_dir, tmp_path, capsys):
     assert main(["data", "import", str(write_kaggle(tmp_path / "db.csv", synthetic_events(3)))]) == 0
     capsys.readouterr()
     (tmp_path / "c.toml").write_text("[budget]\ntrials = 2\n")
-    status = main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "out"), "--quiet"])
+    status = main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "out"), "--quiet", "--figures", "none"])
     one_line_error(capsys, status, match="rows split")
 
 
@@ -141,7 +141,7 @@ def test_a_target_that_looks_like_mathtext_is_plain_text(tmp_path, capsys):
 def test_bad_strategy_options_are_caught_before_any_trial(tmp_path, capsys, strategy, options, match):
     (tmp_path / "c.toml").write_text(f'strategies = ["{strategy}"]\n[strategy.{strategy}]\n{options}\n'
                                      f'[data]\ndataset = "diabetes"\n[model]\n{RIDGE}')
-    status = main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "out"), "--quiet"])
+    status = main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "out"), "--quiet", "--figures", "none"])
     one_line_error(capsys, status, match=match)
 
 
@@ -170,7 +170,7 @@ def test_an_estimator_outside_the_rules_exits_2_before_any_import(tmp_path, path
 def _finished_run(tmp_path: Path) -> Path:
     table(tmp_path / "d.csv", frame())
     (tmp_path / "c.toml").write_text(f'[budget]\ntrials = 3\n[data]\npath = "d.csv"\ntarget = "y"\n[model]\n{RIDGE}')
-    assert main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    assert main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "run"), "--quiet", "--figures", "none"]) == 0
     return tmp_path / "run"
 
 
@@ -284,7 +284,7 @@ def test_a_symlinked_store_is_refused_and_its_target_untouched(tmp_path, capsys)
     (run / "trials.jsonl").unlink()
     os.symlink(elsewhere, run / "trials.jsonl")
     before = elsewhere.read_bytes()
-    status = main(["run", str(tmp_path / "c.toml"), "--out", str(run), "--quiet"])
+    status = main(["run", str(tmp_path / "c.toml"), "--out", str(run), "--quiet", "--figures", "none"])
     one_line_error(capsys, status, match="a symbolic link")
     status = main(["show", str(run)])
     one_line_error(capsys, status, match="a symbolic link")
@@ -298,7 +298,7 @@ def test_a_folder_with_foreign_files_is_refused_and_every_file_stays(tmp_path, c
     (run / "_states" / "important.npz").write_bytes(b"precious")
     (run / "notes.txt").write_text("mine")
     before = snapshot(tmp_path)
-    status = main(["run", str(tmp_path / "c.toml"), "--out", str(run), "--quiet", "--trials", "5",
+    status = main(["run", str(tmp_path / "c.toml"), "--out", str(run), "--quiet", "--figures", "none", "--trials", "5",
                    *(["--force"] if force else [])])
     one_line_error(capsys, status, match="which hpsearch did not write")
     assert snapshot(tmp_path) == before
@@ -313,7 +313,7 @@ def test_force_on_someone_elses_config_folder_refuses(tmp_path, capsys):
     table(tmp_path / "d.csv", frame())
     (tmp_path / "c.toml").write_text(f'[data]\npath = "d.csv"\ntarget = "y"\n[model]\n{RIDGE}')
     before = snapshot(tmp_path)
-    status = main(["run", str(tmp_path / "c.toml"), "--out", str(folder), "--quiet", "--force"])
+    status = main(["run", str(tmp_path / "c.toml"), "--out", str(folder), "--quiet", "--figures", "none", "--force"])
     one_line_error(capsys, status, match="data.bin, which hpsearch did not write")
     assert snapshot(tmp_path) == before
 
@@ -411,7 +411,7 @@ def test_a_refused_api_run_leaves_no_folder(tmp_path):
                                                                             "high": 1.0}}}, out=tmp_path / "r")
     assert not (tmp_path / "r").exists()
     with pytest.raises(HpsearchError, match="keys are names"):
-        hpsearch.run({"space": {1: {"type": "int", "low": 1, "high": 2}}}, out=tmp_path / "r")
+        hpsearch.run({"space": {1: {"type": "int", "low": 1, "high": 2}}}, out=tmp_path / "r", figures="none")
     assert not (tmp_path / "r").exists()
 
 
@@ -422,7 +422,7 @@ def test_an_unsearched_fidelity_takes_the_estimators_default(tmp_path, capsys):
         'strategies = ["random", "hyperband"]\n[budget]\ntrials = 4\n[data]\ndataset = "diabetes"\n[model]\n'
         'estimator = "sklearn.ensemble.HistGradientBoostingRegressor"\nearly_stopping = false\n'
         '[space.learning_rate]\ntype = "float"\nlow = 0.05\nhigh = 0.3\n')
-    assert main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    assert main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "r"), "--quiet", "--figures", "none"]) == 0
     assert "hyperband: max_iter is not searched; it schedules max_iter from 1 to 81" in capsys.readouterr().err
     trials = pd.read_csv(tmp_path / "r" / "trials.csv")
     assert (trials["status"] == "ok").all()
@@ -433,7 +433,7 @@ def test_a_fixed_fidelity_is_bounded_like_a_searched_one(tmp_path, capsys):
     (tmp_path / "c.toml").write_text('[data]\ndataset = "diabetes"\n[model]\n'
                                      'estimator = "sklearn.linear_model.SGDRegressor"\nmax_iter = 1000000000\n'
                                      '[space.alpha]\ntype = "float"\nlow = 0.0001\nhigh = 0.1\n')
-    status = main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "r"), "--quiet"])
+    status = main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "r"), "--quiet", "--figures", "none"])
     one_line_error(capsys, status, match="model.max_iter: at most 100,000 iterations per trial")
 
 
@@ -447,7 +447,7 @@ def test_a_seconds_budget_ends_a_fit_that_cannot_stop(tmp_path, capsys):
                                      '[model]\nestimator = "sklearn.svm.SVR"\n[space.C]\ntype = "float"\n'
                                      'low = 0.1\nhigh = 10.0\n')
     start = time.monotonic()
-    status = main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "r"), "--quiet"])
+    status = main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "r"), "--quiet", "--figures", "none"])
     assert time.monotonic() - start < 30  # SVR on 14,000 rows fits for far longer
     assert status == 3
     trials = pd.read_csv(tmp_path / "r" / "trials.csv")
@@ -463,6 +463,6 @@ def test_a_suite_whose_problem_fails_exits_3_naming_it(tmp_path, capsys):
         '[problems.broken]\ndata = {path = "d.csv", target = "y"}\n'
         'model = {estimator = "sklearn.linear_model.PoissonRegressor"}\n'
         'space = {alpha = {type = "float", low = 0.1, high = 1.0}}\n')
-    status = main(["run", str(tmp_path / "s.toml"), "--out", str(tmp_path / "r"), "--quiet"])
+    status = main(["run", str(tmp_path / "s.toml"), "--out", str(tmp_path / "r"), "--quiet", "--figures", "none"])
     err = capsys.readouterr().err
     assert status == 3 and "no trial succeeded in problem broken" in err, err

@@ -8,7 +8,7 @@ from conftest import experiment, train_fresh, without_timing
 from hpsearch.config import parse
 from hpsearch.errors import ConfigError
 from hpsearch.runner import run_experiment
-from hpsearch.search.strategies._hyperband import rung_epochs
+from hpsearch.search.strategies import rung_epochs
 
 MF_SPACE = {"epochs": {"type": "int", "low": 2, "high": 18},
             "hidden_width": {"type": "int", "low": 2, "high": 16, "log": True},
@@ -80,7 +80,7 @@ def test_asha_promotes_asynchronously_and_spends_the_budget(small_catalog, tmp_p
 
 @pytest.mark.slow
 def test_multi_fidelity_next_to_random_in_one_comparison(small_catalog, tmp_path):
-    run_experiment(mf(["random", "hyperband", "asha"], budget={"epochs": 150}, repetitions=2),
+    run_experiment(mf(["random", "hyperband", "asha"], budget={"epochs": 150}, repetitions=2, output={"figures": "png"}),
                          tmp_path / "c", progress=False)
     table = pd.read_csv(tmp_path / "c" / "comparison.csv")
     assert table["strategy"].tolist() == ["random", "hyperband", "asha"]

@@ -41,7 +41,7 @@ def test_a_csv_beside_the_config_run_from_another_folder(tmp_path, monkeypatch, 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    assert main(["run", str(project / "ridge.toml"), "--out", "run", "--quiet"]) == 0
+    assert main(["run", str(project / "ridge.toml"), "--out", "run", "--quiet", "--figures", "none"]) == 0
     trials = pd.read_csv(elsewhere / "run" / "trials.csv")
     summary = pd.read_csv(elsewhere / "run" / "summary.csv")
     assert "alpha" in trials.columns and len(trials) == 12 and (trials["status"] == "ok").all()
@@ -115,6 +115,6 @@ def test_bad_data_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, dat
     diabetes_csv(tmp_path, "d.csv")
     lines = [f'{k} = "{v}"' for k, v in data.items()]
     (tmp_path / "c.toml").write_text("[data]\n" + "\n".join(lines) + "\n[budget]\ntrials = 2\n")
-    assert main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    assert main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "run"), "--quiet", "--figures", "none"]) == 2
     err = capsys.readouterr().err
     assert match in err and err.count("\n") == 1 and not (tmp_path / "run").exists()

@@ -63,7 +63,7 @@ def test_the_report_renders_with_readable_figures_and_no_overflow(small_catalog,
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         pytest.skip("no headless Chromium here (Debian package chromium)")
-    run_experiment(experiment(name="three-dims", strategies=["random", "tpe"], repetitions=3,
+    run_experiment(experiment(name="three-dims", strategies=["random", "tpe"], repetitions=3, output={"figures": "png"},
                               budget={"trials": 5}, description="a report a colleague can read"),
                    tmp_path / "r", progress=False)
     page = (tmp_path / "r" / "report.html").read_text()

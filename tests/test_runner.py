@@ -92,10 +92,10 @@ def test_a_second_run_on_a_folder_in_use_exits_2_naming_the_holder(small_catalog
     config = tmp_path / "c.toml"
     config.write_text("[budget]\ntrials = 2\n")
     with locked(out):
-        assert main(["run", str(config), "--out", str(out), "--quiet"]) == 2
+        assert main(["run", str(config), "--out", str(out), "--quiet", "--figures", "none"]) == 2
         err = capsys.readouterr().err
         assert f"is in use by process {os.getpid()}" in err and err.count("\n") == 1
-    assert main(["run", str(config), "--out", str(out), "--quiet"]) == 0  # released: taken over
+    assert main(["run", str(config), "--out", str(out), "--quiet", "--figures", "none"]) == 0  # released: taken over
 
 
 def test_damaged_run_folders_are_one_clear_error(small_catalog, tmp_path, capsys):
@@ -104,12 +104,12 @@ def test_damaged_run_folders_are_one_clear_error(small_catalog, tmp_path, capsys
     config = tmp_path / "c.toml"
     config.write_text("[budget]\ntrials = 2\n")
     (tmp_path / "file").write_text("x")
-    assert main(["run", str(config), "--out", str(tmp_path / "file" / "run"), "--quiet"]) == 2
+    assert main(["run", str(config), "--out", str(tmp_path / "file" / "run"), "--quiet", "--figures", "none"]) == 2
     assert "is a file" in capsys.readouterr().err
     run = tmp_path / "run"
-    assert main(["run", str(config), "--out", str(run), "--quiet"]) == 0
+    assert main(["run", str(config), "--out", str(run), "--quiet", "--figures", "none"]) == 0
     (run / "config.toml").write_text("[[[ not toml")
-    assert main(["run", str(config), "--out", str(run), "--quiet"]) == 2
+    assert main(["run", str(config), "--out", str(run), "--quiet", "--figures", "none"]) == 2
     err = capsys.readouterr().err
     assert "config.toml: damaged" in err and err.count("\n") == 1
 
@@ -136,7 +136,7 @@ def test_every_trial_failing_still_writes_the_tables_and_exits_3(small_catalog, 
     config = tmp_path / "c.toml"
     config.write_text('[budget]\ntrials = 3\n[model]\nbatch_size = 4\n[space.learning_rate]\ntype = "float"\n'
                       'low = 1e6\nhigh = 1e7\n[space.epochs]\ntype = "int"\nlow = 30\nhigh = 40\n')
-    assert main(["run", str(config), "--out", str(tmp_path / "r"), "--quiet"]) == 3
+    assert main(["run", str(config), "--out", str(tmp_path / "r"), "--quiet", "--figures", "none"]) == 3
     err = capsys.readouterr().err
     assert "no trial succeeded: non-finite loss" in err and "Traceback" not in err
     assert len(pd.read_csv(tmp_path / "r" / "trials.csv")) == 3 and (tmp_path / "r" / "summary.csv").is_file()

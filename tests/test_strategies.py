@@ -464,7 +464,7 @@ def test_grid_under_a_small_epoch_budget_spreads_over_every_dimension(small_cata
 
 
 def test_the_space_filling_order_is_maximin():
-    from hpsearch.search.strategies._grid import space_filling_order
+    from hpsearch.search.strategies import space_filling_order
 
     order = space_filling_order([[0, 1, 2], [0, 1, 2]], np.random.default_rng(0))
     assert sorted(order) == list(range(9))
@@ -487,7 +487,7 @@ def test_bohb_splits_and_samples_as_the_paper_does():
     assert len(good) == 3 and len(bad) == 7
     assert sorted(tuple(p) for p in good) == sorted(tuple(observations[i][0]) for i in range(3))
     best = observations[0][0]
-    proposals = np.array([bohb._from_model(observations, np.random.default_rng(s)) for s in range(20)])
+    proposals = np.array([bohb.sample_model(observations, np.random.default_rng(s)) for s in range(20)])
     assert np.abs(proposals - best).max(axis=1).min() > 0.01  # no proposal is the incumbent x (1 +- 0.003)
     assert len({tuple(np.round(p, 6)) for p in proposals}) == 20
     assert bohb.split(observations[:4])[0].shape[0] == 3  # N_min + 1 results: no model yet (needs N_min + 2)

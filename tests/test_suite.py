@@ -164,7 +164,7 @@ def test_a_real_suite_with_one_target_times_100_has_the_same_p_values(tmp_path):
     (tmp_path / "one.toml").write_text(common)
     (tmp_path / "scaled.toml").write_text(common.replace('"a.csv"', '"b.csv"'))
     for name in ("one", "scaled"):
-        assert main(["run", str(tmp_path / f"{name}.toml"), "--out", str(tmp_path / name), "--quiet"]) == 0
+        assert main(["run", str(tmp_path / f"{name}.toml"), "--out", str(tmp_path / name), "--quiet", "--figures", "none"]) == 0
     a, b = pd.read_csv(tmp_path / "one" / "suite.csv"), pd.read_csv(tmp_path / "scaled" / "suite.csv")
     pd.testing.assert_series_equal(a["p_value_vs_random"], b["p_value_vs_random"], rtol=1e-9)
     pd.testing.assert_series_equal(a["p_holm_vs_random"], b["p_holm_vs_random"], rtol=1e-9)

@@ -1,6 +1,5 @@
 """The trial schema: one list of fields, records that round-trip, table columns."""
 
-import json
 import math
 
 from hpsearch.search.trial import TIMING_COLUMNS, TrialResult, TrialSpec, table_columns
@@ -17,11 +16,13 @@ def test_table_columns_follow_the_result_fields_with_params_expanded():
     assert set(TIMING_COLUMNS) <= set(table_columns([]))
 
 
-def test_a_record_round_trips_through_json_with_nan_as_null():
-    from hpsearch.execution.store import _clean
+def test_a_record_round_trips_through_the_store_with_nan_as_null(tmp_path):
+    from hpsearch.execution.store import TrialStore
 
     result = TrialResult.from_spec(spec(start_epoch=2), val_loss=0.4, val_curve=[0.5, 0.4], seconds=1.5)
-    record = json.loads(json.dumps(_clean(result.to_record())))
+    TrialStore(tmp_path).append(result.to_record())
+    assert "NaN" not in (tmp_path / "trials.jsonl").read_text()  # JSON, which has no NaN
+    [record] = TrialStore(tmp_path).read()
     assert record["train_loss"] is None  # NaN stored as null
     back = TrialResult.from_record(record)
     assert math.isnan(back.train_loss) and back.val_loss == 0.4 and back.start_epoch == 2

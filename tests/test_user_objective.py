@@ -58,8 +58,8 @@ def test_an_objective_in_a_config_is_imported_by_path_under_the_rules(tmp_path):
               '[space.x]\ntype = "float"\nlow = -1.0\nhigh = 1.0\n')
     (tmp_path / "c.toml").write_text(config)
     with pytest.raises(ConfigError, match="model.objective: estimators are imported only from sklearn, hpsearch; to use 'faults'"):
-        hpsearch.run(tmp_path / "c.toml", out=tmp_path / "r")
-    run = hpsearch.run(tmp_path / "c.toml", out=tmp_path / "r", allow_packages=["faults"])
+        hpsearch.run(tmp_path / "c.toml", out=tmp_path / "r", figures="none")
+    run = hpsearch.run(tmp_path / "c.toml", out=tmp_path / "r", figures="none", allow_packages=["faults"])
     assert len(run.trials) == 3 and (run.trials["status"] == "ok").all()
     np.testing.assert_allclose(run.trials["val_rmse"], run.trials["x"] ** 2)
 
@@ -68,11 +68,11 @@ def test_an_objective_in_a_config_is_imported_by_path_under_the_rules(tmp_path):
 def test_a_lambda_works_in_process_and_with_loky_and_is_refused_on_dask(tmp_path):
     config = {"data": {"dataset": "diabetes"}, "budget": {"trials": 4},
               "space": {"x": {"type": "float", "low": -1.0, "high": 1.0}}}
-    one = hpsearch.run(config, objective=lambda p, d, s, r: p["x"] ** 2, out=tmp_path / "one")
-    two = hpsearch.run({**config, "n_jobs": 2}, objective=lambda p, d, s, r: p["x"] ** 2, out=tmp_path / "two")
+    one = hpsearch.run(config, objective=lambda p, d, s, r: p["x"] ** 2, out=tmp_path / "one", figures="none")
+    two = hpsearch.run({**config, "n_jobs": 2}, objective=lambda p, d, s, r: p["x"] ** 2, out=tmp_path / "two", figures="none")
     pd.testing.assert_series_equal(one.trials["val_rmse"], two.trials["val_rmse"])
     with pytest.raises(ConfigError, match="a lambda, a closure or defined in __main__"):
-        hpsearch.run({**config, "backend": "dask"}, objective=lambda p, d, s, r: 0.0, out=tmp_path / "dask")
+        hpsearch.run({**config, "backend": "dask"}, objective=lambda p, d, s, r: 0.0, out=tmp_path / "dask", figures="none")
 
 
 @pytest.mark.slow
@@ -82,7 +82,7 @@ def test_a_stopped_objective_and_a_resumed_run(tmp_path):
     example = _example()
     config = {**example.CONFIG, "strategies": ["median-stop"], "repetitions": 1, "budget": {"epochs": 300},
               "strategy": {"median-stop": {"n_startup_trials": 3}}}
-    run = hpsearch.run(config, objective=example.train, out=tmp_path / "m")
+    run = hpsearch.run(config, objective=example.train, out=tmp_path / "m", figures="none")
     t = run.trials
     stopped = t[t["status"] == "stopped"]
     assert len(stopped) and (stopped["epochs_trained"] < stopped["epochs"]).all()
@@ -90,10 +90,10 @@ def test_a_stopped_objective_and_a_resumed_run(tmp_path):
 
     for record in TrialStore(tmp_path / "m").read():
         assert record["epochs_trained"] == len(record["val_curve"])
-    whole = hpsearch.run({**example.CONFIG, "strategies": ["random"]}, objective=example.train, out=tmp_path / "w")
+    whole = hpsearch.run({**example.CONFIG, "strategies": ["random"]}, objective=example.train, out=tmp_path / "w", figures="none")
     cut = faults.interrupting(example.train, 9)  # Ctrl-C in its 9th call only
     with pytest.raises(KeyboardInterrupt):
-        hpsearch.run({**example.CONFIG, "strategies": ["random"]}, objective=cut, out=tmp_path / "cut")
-    resumed = hpsearch.run({**example.CONFIG, "strategies": ["random"]}, objective=cut, out=tmp_path / "cut")
+        hpsearch.run({**example.CONFIG, "strategies": ["random"]}, objective=cut, out=tmp_path / "cut", figures="none")
+    resumed = hpsearch.run({**example.CONFIG, "strategies": ["random"]}, objective=cut, out=tmp_path / "cut", figures="none")
     columns = ["repetition", "trial", "epochs", "learning_rate", "val_rmse", "epochs_trained", "status"]
     pd.testing.assert_frame_equal(whole.trials[columns], resumed.trials[columns])

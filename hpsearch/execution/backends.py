@@ -95,7 +95,7 @@ class Backend(ABC):
     @contextlib.contextmanager
     def channel(self, handler: Handler) -> Iterator[None]:
         """Epoch reports from workers reach ``handler`` while this is open."""
-        server = _ChannelServer(handler, self._channel_host())
+        server = ChannelServer(handler, self._channel_host())
         self._channel = server.address
         try:
             yield
@@ -414,7 +414,7 @@ class SocketChannel:
             return False
 
 
-class _ChannelServer:
+class ChannelServer:
     """The driver side: a listening socket; a thread per worker connection calls the handler."""
 
     def __init__(self, handler: Handler, host: str):

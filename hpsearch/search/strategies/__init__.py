@@ -8,8 +8,8 @@ from hpsearch.search.space import Dimension
 from hpsearch.search.strategies._asha import ASHAStrategy
 from hpsearch.search.strategies._base import WAIT, Proposal, Strategy
 from hpsearch.search.strategies._bohb import BOHBStrategy
-from hpsearch.search.strategies._grid import GridStrategy
-from hpsearch.search.strategies._hyperband import HyperbandStrategy
+from hpsearch.search.strategies._grid import GridStrategy, space_filling_order
+from hpsearch.search.strategies._hyperband import HyperbandStrategy, rung_epochs
 from hpsearch.search.strategies._median import MedianStopStrategy
 from hpsearch.search.strategies._optuna import OptunaPrunedStrategy, OptunaStrategy
 from hpsearch.search.strategies._pbt import PBTStrategy
@@ -21,7 +21,7 @@ BUILT_IN = {"random": RandomStrategy, "grid": GridStrategy, "tpe": OptunaStrateg
 
 __all__ = ["BUILT_IN", "WAIT", "ASHAStrategy", "BOHBStrategy", "MedianStopStrategy", "PBTStrategy", "GridStrategy", "HyperbandStrategy", "OptunaPrunedStrategy", "OptunaStrategy", "Proposal", "RandomStrategy", "Strategy",
            "check_strategy_name", "check_strategy_options", "make_strategy", "needs_epoch_reports",
-           "schedules_fidelity"]
+           "rung_epochs", "schedules_fidelity", "space_filling_order"]
 
 
 def _class_for(name: str) -> type[Strategy]:

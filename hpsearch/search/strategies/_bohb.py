@@ -69,7 +69,7 @@ class BOHBStrategy(HyperbandStrategy):
             self.seed.entropy, spawn_key=(*self.seed.spawn_key, number, 1)))
         budgets = [b for b, obs in self.observations.items() if len(obs) >= self.min_points + 2]
         if budgets and self.searched and rng.random() >= self.random_fraction:
-            point = self._from_model(self.observations[max(budgets)], rng)
+            point = self.sample_model(self.observations[max(budgets)], rng)
             if point is not None:
                 self.configs[number] = self._decode(point)
                 self.from_model.add(number)
@@ -111,7 +111,7 @@ class BOHBStrategy(HyperbandStrategy):
         bad = np.array([p for p, _ in ranked[n - n_bad:]])
         return good, bad
 
-    def _from_model(self, observations: list, rng: np.random.Generator) -> np.ndarray | None:
+    def sample_model(self, observations: list, rng: np.random.Generator) -> np.ndarray | None:
         """The candidate with the largest l(x) / g(x), or None without good and bad points."""
         good, bad = self.split(observations)
         if len(good) == 0 or len(bad) == 0:
