@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import optuna
 
 KINDS = ("int", "float", "categorical")
 
@@ -53,7 +52,10 @@ class Dimension:
             return sorted({int(round(p)) for p in points})
         return [float(p) for p in points]
 
-    def to_optuna(self) -> optuna.distributions.BaseDistribution:
+    def to_optuna(self):
+        """This dimension as an Optuna distribution."""
+        import optuna
+
         if self.kind == "categorical":
             return optuna.distributions.CategoricalDistribution(list(self.choices))
         if self.kind == "int":

@@ -31,7 +31,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.stats import truncnorm
 
 from hpsearch.search.strategies._hyperband import OPTIONS, HyperbandStrategy
 from hpsearch.search.trial import TrialResult
@@ -124,6 +123,8 @@ class BOHBStrategy(HyperbandStrategy):
         if numeric.any():  # a normal around a good point, truncated to [0, 1] (hpbandster's truncnorm)
             centre = candidates[:, numeric]
             scale = np.broadcast_to(bw_good[numeric], centre.shape)
+            from scipy.stats import truncnorm  # here: importing scipy.stats costs most of a second
+
             candidates[:, numeric] = truncnorm.rvs(-centre / scale, (1 - centre) / scale, loc=centre, scale=scale,
                                                    random_state=rng)
         for j in np.flatnonzero(categorical):  # keep the good point's choice, or take another
