@@ -76,3 +76,26 @@ class Dimension:
 def sample_point(space: tuple[Dimension, ...], rng: np.random.Generator) -> dict:
     """One point; dimensions are drawn in name order so the order in the config is irrelevant."""
     return {dim.name: dim.sample(rng) for dim in sorted(space, key=lambda d: d.name)}
+
+
+#: the range a strategy schedules an unsearched fidelity over (Hyperband's example: 1 to 81)
+DEFAULT_FIDELITY_RANGE = (1, 81)
+
+
+def fidelity_range(space: tuple[Dimension, ...], fidelity: str, options: dict | None = None) -> tuple[int, int]:
+    """The (lowest, highest) fidelity a multi-fidelity strategy schedules: the options'
+    ``min_epochs``/``max_epochs`` when given, else the searched dimension's bounds (a
+    categorical one's smallest and largest choice), else :data:`DEFAULT_FIDELITY_RANGE`."""
+    options = options or {}
+    dim = next((d for d in space if d.name == fidelity), None)
+    if dim is None:
+        low, high = DEFAULT_FIDELITY_RANGE
+    elif dim.kind == "categorical":
+        low, high = min(dim.choices), max(dim.choices)
+    else:
+        low, high = dim.low, dim.high
+    return int(options.get("min_epochs", low)), int(options.get("max_epochs", high))
+
+
+def searched(space: tuple[Dimension, ...], fidelity: str) -> bool:
+    return any(d.name == fidelity for d in space)

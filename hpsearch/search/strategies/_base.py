@@ -120,6 +120,11 @@ class Strategy(ABC):
         self.n_jobs = n_jobs
         self.max_trials = max_trials
 
+    def rng(self, *key: int) -> np.random.Generator:
+        """A generator of its own for ``key`` (a trial, a bracket, a generation and member...),
+        spawned from the strategy's seed: what it draws never depends on what else was drawn."""
+        return np.random.default_rng(np.random.SeedSequence(self.seed.entropy, spawn_key=(*self.seed.spawn_key, *key)))
+
     @abstractmethod
     def ask(self, trial: int) -> dict | Proposal | _Wait | None:
         """Parameters for trial number ``trial``; None when nothing is left to try,

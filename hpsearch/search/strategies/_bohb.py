@@ -64,8 +64,7 @@ class BOHBStrategy(HyperbandStrategy):
 
     def new_config(self) -> int:
         number = super().new_config()  # the random configuration (and its number)
-        rng = np.random.default_rng(np.random.SeedSequence(
-            self.seed.entropy, spawn_key=(*self.seed.spawn_key, number, 1)))
+        rng = self.rng(number, 1)
         budgets = [b for b, obs in self.observations.items() if len(obs) >= self.min_points + 2]
         if budgets and self.searched and rng.random() >= self.random_fraction:
             point = self.sample_model(self.observations[max(budgets)], rng)

@@ -27,9 +27,8 @@ import math
 import warnings
 from dataclasses import dataclass, field
 
-import numpy as np
 
-from hpsearch.search.space import sample_point
+from hpsearch.search.space import fidelity_range, sample_point, searched
 from hpsearch.search.strategies._base import WAIT, Proposal, Strategy
 from hpsearch.search.trial import TrialResult
 
@@ -66,10 +65,8 @@ class MultiFidelityBase(Strategy):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        epochs = next((d for d in self.space if d.name == self.fidelity), None)
-        self.min_epochs = int(self.options.get("min_epochs", epochs.low if epochs else 1))
-        self.max_epochs = int(self.options.get("max_epochs", epochs.high if epochs else 81))
-        if epochs is None and "max_epochs" not in self.options:
+        self.min_epochs, self.max_epochs = fidelity_range(self.space, self.fidelity, self.options)
+        if not searched(self.space, self.fidelity) and "max_epochs" not in self.options:
             warnings.warn(f"{self.name}: {self.fidelity} is not searched; it schedules {self.fidelity} from "
                           f"{self.min_epochs} to {self.max_epochs} (give [space.{self.fidelity}] or "
                           f"[strategy.{self.name}] min_epochs and max_epochs to choose)")
@@ -84,8 +81,7 @@ class MultiFidelityBase(Strategy):
         """The next configuration, drawn from its own seed (independent of order)."""
         number = self.next_config
         self.next_config += 1
-        rng = np.random.default_rng(np.random.SeedSequence(
-            self.seed.entropy, spawn_key=(*self.seed.spawn_key, number)))
+        rng = self.rng(number)
         self.configs[number] = sample_point(self.searched, rng)
         return number
 

@@ -51,8 +51,7 @@ class MedianStopStrategy(Strategy):
         if self.tpe is not None:
             params = self.tpe.ask(trial)
         else:
-            params = sample_point(self.space, np.random.default_rng(np.random.SeedSequence(
-                self.seed.entropy, spawn_key=(*self.seed.spawn_key, trial))))
+            params = sample_point(self.space, self.rng(trial))
         self.best[trial] = np.inf
         return Proposal(params, report_epochs=True)
 

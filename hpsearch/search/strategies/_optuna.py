@@ -18,6 +18,7 @@ import warnings
 
 import optuna
 
+from hpsearch.search.space import fidelity_range
 from hpsearch.search.strategies._base import Proposal, Strategy
 from hpsearch.search.trial import CONTINUE, STOP, Decision, TrialResult
 
@@ -164,10 +165,8 @@ class OptunaPrunedStrategy(OptunaStrategy):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        epochs = next((d for d in self.space if d.name == "epochs"), None)
-        self.min_epochs = int(self.options.get("min_epochs", epochs.low if epochs else 1))
-        self.max_epochs = int(self.options.get("max_epochs", epochs.high if epochs else 81))
-        self.distributions = {n: d for n, d in self.distributions.items() if n != "epochs"}
+        self.min_epochs, self.max_epochs = fidelity_range(self.space, self.fidelity, self.options)
+        self.distributions = {n: d for n, d in self.distributions.items() if n != self.fidelity}
         self.study = optuna.create_study(direction="minimize", sampler=self.sampler, study_name=self.study_name,
                                          pruner=optuna.pruners.HyperbandPruner(
                                              min_resource=self.min_epochs, max_resource=self.max_epochs,
@@ -177,7 +176,7 @@ class OptunaPrunedStrategy(OptunaStrategy):
     def ask(self, trial: int) -> Proposal:
         optuna_trial = self.study.ask(self.distributions)
         self._running[trial] = optuna_trial
-        return Proposal({**optuna_trial.params, "epochs": self.max_epochs}, report_epochs=True)
+        return Proposal({**optuna_trial.params, self.fidelity: self.max_epochs}, report_epochs=True)
 
     def on_epoch(self, trial: int, epoch: int, value: float) -> Decision:
         running = self._running.get(trial)

@@ -32,23 +32,19 @@ import math
 
 import numpy as np
 
-from hpsearch.search.space import sample_point
+from hpsearch.search.space import fidelity_range, sample_point, searched
 from hpsearch.search.strategies._base import WAIT, Proposal, Strategy
 from hpsearch.search.trial import TrialResult
 
 MUTABLE = ("learning_rate", "batch_size")  # what may change while a network trains
-DEFAULT_BOUND = 81  # when the fidelity is not searched (as Hyperband's max_epochs)
 
 
 def bound_and_interval(space, fidelity: str, options: dict) -> tuple[int, int]:
     """The fidelity's upper bound and the generation length (see module doc)."""
-    dim = next((d for d in space if d.name == fidelity), None)
-    bound = int(max(dim.choices) if dim is not None and dim.kind == "categorical"
-                else dim.high if dim is not None else DEFAULT_BOUND)
+    low, bound = fidelity_range(space, fidelity)
     if "interval" in options:
         return bound, int(options["interval"])
-    low = int(min(dim.choices) if dim is not None and dim.kind == "categorical"
-              else dim.low if dim is not None else 5)
+    low = low if searched(space, fidelity) else 5
     divisors = [d for d in range(1, bound + 1) if bound % d == 0]
     return bound, min(divisors, key=lambda d: (abs(d - low), d))
 
@@ -74,8 +70,7 @@ class PBTStrategy(Strategy):
         self.best: tuple[float, int] | None = None  # (value, trial): its state is kept for the test
 
     def _rng(self, generation: int, member: int) -> np.random.Generator:
-        return np.random.default_rng(np.random.SeedSequence(
-            self.seed.entropy, spawn_key=(*self.seed.spawn_key, generation, member)))
+        return self.rng(generation, member)
 
     def ask(self, trial: int):
         if not self.queue:

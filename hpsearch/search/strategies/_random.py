@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from hpsearch.search.space import sample_point
 from hpsearch.search.strategies._base import Strategy
 
@@ -16,7 +14,5 @@ class RandomStrategy(Strategy):
     """
 
     def ask(self, trial: int) -> dict:
-        rng = np.random.default_rng(
-            np.random.SeedSequence(self.seed.entropy, spawn_key=(*self.seed.spawn_key, trial))
-        )
+        rng = self.rng(trial)
         return sample_point(self.space, rng)
