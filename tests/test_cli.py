@@ -25,7 +25,7 @@ def hpsearch(*args, cwd=None, env_data=None):
 @pytest.mark.slow
 def test_quickstart_on_a_small_catalog(small_catalog, data_dir, tmp_path, experiments):
     result = hpsearch("run", experiments / "quickstart.toml", "--n-jobs", "2", "--trials", "6",
-                      "--out", tmp_path / "run", "--quiet", env_data=data_dir)
+                      "--out", tmp_path / "run", "--quiet", "--figures", "none", env_data=data_dir)
     assert result.returncode == 0, result.stderr
     assert "predict the mean" in result.stdout and "linear regression" in result.stdout
     run = tmp_path / "run"

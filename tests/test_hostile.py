@@ -146,8 +146,7 @@ def test_bad_strategy_options_are_caught_before_any_trial(tmp_path, capsys, stra
 
 
 # -- estimators: nothing imported that the config may not name --------------------------------------
-@pytest.mark.slow
-@pytest.mark.parametrize("path, match", [
+OUTSIDE_THE_RULES = [
     ("this.X", "estimators are imported only from sklearn, hpsearch"),
     ("antigravity.Foo", "estimators are imported only from sklearn, hpsearch"),
     ("venv.__main__.X", "'venv.__main__.X'"),
@@ -156,15 +155,37 @@ def test_bad_strategy_options_are_caught_before_any_trial(tmp_path, capsys, stra
     ("tempfile.TemporaryDirectory", "estimators are imported only from"),
     (".linear_model.Ridge", "expected a dotted path"),
     ("sklearn.cluster.KMeans", "is not a scikit-learn regressor or classifier"),
-])
-def test_an_estimator_outside_the_rules_exits_2_before_any_import(tmp_path, path, match):
-    (tmp_path / "c.toml").write_text(f'[data]\ndataset = "diabetes"\n[model]\nestimator = "{path}"\n'
-                                     f'[space.alpha]\ntype = "float"\nlow = 0.1\nhigh = 1.0\n')
-    done = subprocess.run([sys.executable, "-m", "hpsearch", "run", str(tmp_path / "c.toml"), "--out",
-                           str(tmp_path / "out"), "--quiet"], capture_output=True, text=True, timeout=120,
-                          cwd=tmp_path)
-    assert done.returncode == 2 and done.stderr.count("\n") == 1 and match in done.stderr, done.stderr
-    assert ZEN not in done.stdout + done.stderr and sorted(p.name for p in tmp_path.iterdir()) == ["c.toml"]
+]
+#: runs each config through the CLI in one fresh interpreter: its exit status, its stderr, and
+#: whether a module with side effects on import (this, antigravity) got imported
+_RUN_EACH = """
+import contextlib, io, json, sys
+from hpsearch.cli import main
+for folder in sys.argv[1:]:
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        status = main(["run", folder + "/c.toml", "--out", folder + "/out", "--quiet"])
+    print(json.dumps([status, err.getvalue(), sorted({"this", "antigravity"} & set(sys.modules))]))
+"""
+
+
+@pytest.mark.slow
+def test_an_estimator_outside_the_rules_exits_2_before_any_import(tmp_path):
+    folders = []
+    for i, (path, _) in enumerate(OUTSIDE_THE_RULES):
+        folder = tmp_path / str(i)
+        folder.mkdir()
+        (folder / "c.toml").write_text(f'[data]\ndataset = "diabetes"\n[model]\nestimator = "{path}"\n'
+                                       f'[space.alpha]\ntype = "float"\nlow = 0.1\nhigh = 1.0\n')
+        folders.append(folder)
+    done = subprocess.run([sys.executable, "-c", _RUN_EACH, *map(str, folders)], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    lines = done.stdout.splitlines()
+    assert len(lines) == len(OUTSIDE_THE_RULES) and ZEN not in done.stdout + done.stderr, done.stderr
+    for (path, match), line, folder in zip(OUTSIDE_THE_RULES, lines, folders):
+        status, err, imported = json.loads(line)
+        assert status == 2 and err.count("\n") == 1 and match in err and not imported, (path, err)
+        assert sorted(p.name for p in folder.iterdir()) == ["c.toml"], path
 
 
 def _finished_run(tmp_path: Path) -> Path:
@@ -264,7 +285,8 @@ def test_a_second_run_on_a_working_folder_exits_2_and_the_first_completes(tmp_pa
     config = tmp_path / "slow.toml"
     config.write_text(SLOW)
     out = tmp_path / "A"
-    first = subprocess.Popen([sys.executable, "-m", "hpsearch", "run", str(config), "--out", str(out), "--quiet"],
+    first = subprocess.Popen([sys.executable, "-m", "hpsearch", "run", str(config), "--out", str(out), "--quiet",
+                              "--figures", "none"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     deadline = time.monotonic() + 120
     while not (out / "trials.jsonl").is_file() and time.monotonic() < deadline and first.poll() is None:
