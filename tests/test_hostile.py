@@ -285,15 +285,18 @@ def test_a_second_run_on_a_working_folder_exits_2_and_the_first_completes(tmp_pa
     config = tmp_path / "slow.toml"
     config.write_text(SLOW)
     out = tmp_path / "A"
+    # the second run is imported before the first stores a trial, and starts the moment it does
+    wait_then_run = ("import pathlib, sys, time\nimport hpsearch.runner\nfrom hpsearch.cli import main\n"
+                     "while not pathlib.Path(sys.argv[1]).is_file():\n    time.sleep(0.01)\n"
+                     "sys.exit(main(sys.argv[2:]))")
+    second = subprocess.Popen([sys.executable, "-c", wait_then_run, str(out / "trials.jsonl"), "run", str(config),
+                               "--out", str(out), "--quiet"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     first = subprocess.Popen([sys.executable, "-m", "hpsearch", "run", str(config), "--out", str(out), "--quiet",
                               "--figures", "none"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
-    deadline = time.monotonic() + 120
-    while not (out / "trials.jsonl").is_file() and time.monotonic() < deadline and first.poll() is None:
-        time.sleep(0.05)
-    second = subprocess.run([sys.executable, "-m", "hpsearch", "run", str(config), "--out", str(out), "--quiet"],
-                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    assert second.returncode == 2 and "is in use by process" in second.stderr and second.stderr.count("\n") == 1
+    refused = second.communicate(timeout=120)[1]
+    assert second.returncode == 2 and "is in use by process" in refused and refused.count("\n") == 1, refused
     stdout, stderr = first.communicate(timeout=600)
     assert first.returncode == 0, stderr
     assert len(pd.read_csv(out / "trials.csv")) == 60
