@@ -11,37 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from hpsearch.machine import machine, simd_level  # noqa: E402,F401  (the benchmarks' own names)
+
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def machine() -> str:
-    import joblib
-    import numpy
-    import optuna
-    import sklearn
-
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{os.cpu_count()} cores, {cpu}, NumPy SIMD {simd_level()}, Python {platform.python_version()}, "
-            f"numpy {numpy.__version__}, scikit-learn {sklearn.__version__}, optuna {optuna.__version__}, "
-            f"joblib {joblib.__version__}")
-
-
-def simd_level() -> str:
-    """NumPy's SIMD extensions found on this CPU (what ``numpy.show_runtime()`` lists as found)."""
-    try:
-        from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
-    except ImportError:
-        return "unknown"
-    found = [f for f in __cpu_dispatch__ if __cpu_features__.get(f)]
-    missing = [f for f in __cpu_dispatch__ if not __cpu_features__.get(f)]
-    return "found " + "+".join(found) + ("; not " + "+".join(missing) if missing else "")
 
 
 def synthetic_cache(n_events: int, seed: int = 0) -> Path:

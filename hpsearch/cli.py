@@ -86,6 +86,25 @@ def build_parser() -> argparse.ArgumentParser:
                      help="continue a run folder even though its config differs")
     run.set_defaults(handler=cmd_run)
 
+    table = commands.add_parser("table", help="tabular benchmarks: record a problem once, replay it fast",
+                                description="Record every point of a grid over a config's space (S seeds, "
+                                            "curves to the fidelity's bound) as a table; a config with "
+                                            "[table] path = DIR then replays it in simulated time.")
+    table_commands = table.add_subparsers(dest="table_command", required=True, metavar="ACTION")
+    record = table_commands.add_parser("record", help="record a config's problem as a table")
+    record.add_argument("config", type=Path, help="experiment file (TOML) whose data, model and space to record")
+    record.add_argument("--out", type=Path, required=True, help="the table's folder (an unfinished one is resumed)")
+    record.add_argument("--seeds", type=_positive, help="seeds per point (default: [table] seeds, else 5)")
+    record.add_argument("--levels", type=_positive,
+                        help="levels per numeric dimension (default: [table] levels, else 8)")
+    record.add_argument("--n-jobs", type=_n_jobs, help="parallel workers (-1: all cores); default from the config")
+    record.add_argument("--quiet", action="store_true", help="no progress bar")
+    record.set_defaults(handler=cmd_table_record)
+    check = table_commands.add_parser("check", help="how well a replayed suite agrees with the live one")
+    check.add_argument("replayed", type=Path, help="run folder of the suite replayed from tables")
+    check.add_argument("live", type=Path, help="run folder of the same suite run live")
+    check.set_defaults(handler=cmd_table_check)
+
     data = commands.add_parser("data", help="get and inspect the earthquake catalog",
                                description="The catalog lives in the data folder: $HPSEARCH_DATA, "
                                            "or ~/hpsearch_data when it is not set.")
@@ -305,6 +324,33 @@ def _stored_trials(run_dir: Path) -> int:
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
+
+
+def cmd_table_record(args: argparse.Namespace) -> int:
+    from hpsearch.config import load
+    from hpsearch.runner import record_table
+
+    exp = load(args.config, suites=False).with_overrides(n_jobs=args.n_jobs)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        out = record_table(exp, args.out, seeds=args.seeds, levels=args.levels, progress=not args.quiet)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: the recording resumes with the same command (run folder {args.out / 'record'})",
+              file=sys.stderr)
+        return 130
+    from hpsearch.execution.tabular import Table
+
+    table = Table.load(out)
+    print(f"recorded {table.val.shape[0]} points x {table.seeds} seeds x {table.bound} {table.fidelity} "
+          f"({table.header['train_seconds']:.0f} s of training): {out}")
+    return 0
+
+
+def cmd_table_check(args: argparse.Namespace) -> int:
+    from hpsearch.results.tabular import agreement
+
+    print(agreement(args.replayed, args.live))
+    return 0
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:

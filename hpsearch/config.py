@@ -120,6 +120,7 @@ class Experiment:
     packages: tuple[str, ...] = ()  # [model] packages: where else an estimator may be imported from
     allow: tuple[str, ...] = field(default=(), compare=False)  # --allow-package: the same, not written
     read_only: bool = field(default=False, compare=False)  # read from a run folder: the estimator unchecked
+    table: dict = field(default_factory=dict)  # [table]: path (replay) and workers; levels, seeds (record)
 
     def space_fidelity_name(self) -> str:
         """The name of the iteration count the estimator trains (``epochs`` for the network),
@@ -214,7 +215,14 @@ class Experiment:
             out["strategy"] = {k: dict(v) for k, v in self.strategy_options.items()}
         if self.figures != ("png",):
             out["output"] = {"figures": list(self.figures) or "none"}
+        if self.table:
+            out["table"] = {k: dict(v) if isinstance(v, dict) else v for k, v in self.table.items()}
         return out
+
+    @property
+    def replays(self) -> bool:
+        """Whether the trials are answered from a recorded table (``[table] path``)."""
+        return "path" in self.table
 
     def to_toml(self) -> str:
         return tomli_w.dumps(self.to_dict())
@@ -258,7 +266,7 @@ class Suite:
 
 SUITE_KEYS = ("name", "description", "seed", "n_jobs", "backend", "scheduler", "strategies", "repetitions",
               "max_failures", "population", "budget", "strategy", "output", "problems")
-PROBLEM_KEYS = ("description", "data", "model", "space", "budget", "strategy")
+PROBLEM_KEYS = ("description", "data", "model", "space", "budget", "strategy", "table")
 
 
 def parse_suite(raw: dict, source: str = "<config>", allow=(), read_only: bool = False) -> Suite:
@@ -390,7 +398,7 @@ def _show(value: Any) -> str:
 
 
 TOP_KEYS = ("name", "description", "seed", "n_jobs", "backend", "scheduler", "strategies", "repetitions", "max_failures",
-            "population", "budget", "data", "model", "space", "strategy", "output")
+            "population", "budget", "data", "model", "space", "strategy", "output", "table")
 FIGURE_FORMATS = ("png", "pdf")
 
 
@@ -401,6 +409,9 @@ def parse(raw: dict, source: str = "<config>", allow=(), read_only: bool = False
 
     c = _Checker(source)
     c.keys(raw, "", TOP_KEYS)
+    table_section = _parse_table_section(c, raw.get("table", {}), source, raw.get("n_jobs", 1))
+    if "path" in table_section:
+        raw = _replayed(c, raw, table_section)
     name = raw.get("name", Path(source).stem if source.endswith(".toml") else "experiment")
     if not isinstance(name, str) or not NAME.fullmatch(name) or ".." in name:
         raise c.fail("name", f"expected a name of 1 to 100 letters, digits and . _ - + (it names the run "
@@ -506,7 +517,58 @@ def parse(raw: dict, source: str = "<config>", allow=(), read_only: bool = False
                       repetitions=repetitions, max_failures=max_failures, population=population,
                       budget=Budget(kind, amount), data=data, model=model, estimator=estimator, space=space,
                       strategy_options=options, source=source, packages=packages, allow=tuple(allow),
-                      read_only=read_only, figures=figures, description=raw.get("description", ""))
+                      read_only=read_only, figures=figures, description=raw.get("description", ""),
+                      table=table_section)
+
+
+TABLE_KEYS = ("path", "workers", "levels", "seeds")
+
+
+def _parse_table_section(c: _Checker, raw: Any, source: str, n_jobs: Any) -> dict:
+    """``[table]``: ``path`` (a recorded table: replay it) and ``workers`` (simulated, default
+    n_jobs); ``levels`` (per dimension: a count or the values) and ``seeds`` (for recording)."""
+    if isinstance(raw, str):
+        raw = {"path": raw}
+    c.keys(raw, "table", TABLE_KEYS)
+    out: dict = {}
+    if "path" in raw:
+        if not isinstance(raw["path"], str) or not raw["path"] or "\0" in raw["path"]:
+            raise c.fail("table.path", f"expected the folder of a recorded table, got {_show(raw['path'])}")
+        path = Path(raw["path"])
+        if not path.is_absolute() and source.endswith(".toml"):
+            path = Path(source).resolve().parent / path
+        out["path"] = str(path)
+        workers = raw.get("workers", n_jobs if isinstance(n_jobs, int) and n_jobs > 0 else 1)
+        out["workers"] = c.integer(workers, "table.workers", minimum=1)
+    if "levels" in raw:
+        levels = c.keys(raw["levels"], "table.levels", list(raw["levels"]) if isinstance(raw["levels"], dict) else [])
+        for name, value in levels.items():
+            if isinstance(value, list):
+                if not value or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+                    raise c.fail(f"table.levels.{name}", f"expected numbers, got {_show(value)}")
+            else:
+                c.integer(value, f"table.levels.{name}", minimum=1)
+        out["levels"] = dict(levels)
+    if "seeds" in raw:
+        out["seeds"] = c.integer(raw["seeds"], "table.seeds", minimum=1)
+    return out
+
+
+def _replayed(c: _Checker, raw: dict, table: dict) -> dict:
+    """The config of a replayed problem: its data, model and space are the recorded table's."""
+    from hpsearch.execution.tabular import Table
+
+    try:
+        recorded = Table.load(table["path"])
+    except ConfigError as exc:
+        raise c.fail("table.path", str(exc)) from None
+    config = recorded.header["config"]
+    view = {"data": config["data"], "model": config["model"],
+            "space": {d.name: d.to_dict() for d in recorded.space()}}
+    for key, value in view.items():
+        if key in raw and raw[key] != value:
+            raise c.fail(key, f"a replayed problem's {key} is its table's ({table['path']}); leave it out")
+    return {**raw, **view}
 
 
 #: bounds that keep a typo from starting hundreds of processes or years of work (README: Limits)

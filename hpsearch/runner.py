@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from hpsearch.config import Experiment
 from hpsearch.data.prepared import data_key, prepare_problem, repetition_of
-from hpsearch.errors import DataError
+from hpsearch.errors import ConfigError, DataError
 from hpsearch.execution.backends import make_backend
 from hpsearch.execution.objective import Objective, evaluate, populations
 from hpsearch.execution.runfolder import RunFolder
@@ -147,21 +147,23 @@ def _run_locked(exp: Experiment, run_dir: Path, progress: bool, force: bool, obj
 
         objective = UserObjective(path=exp.user_objective, fidelity=exp.fidelity_name)
     objective = objective or evaluate
-    problem = prepare_problem(exp.data, exp.seed)  # reads the data: fails before anything is written if it is unusable
+    problem = problem_of(exp)  # reads the data: fails before anything is written if it is unusable
     estimator = estimator_for(exp, problem.task)
-    workers = worker_count(exp)
+    workers = exp.table["workers"] if exp.replays else worker_count(exp)
     searches = make_searches(exp, workers)
     store = folder.store
     session = Session(store, meter(exp), objective, folder.checkpoints(), exp.seed, exp.model,
                       exp.max_failures, estimator=estimator, task=problem.task,
-                      group=lambda specs, workers: populations(objective, specs, exp.population, workers),
+                      group=None if exp.replays else
+                      lambda specs, workers: populations(objective, specs, exp.population, workers),
                       data=lambda key: problem.dataset(repetition_of(key)))
     records = store.read()
     for damage in store.damaged:
         say(damage)
     resumed = replay(session, searches, records, say)
     # reaches the cluster, if any: fails before anything is written too
-    with make_backend(exp.backend, workers, run_dir, exp.scheduler) as backend:
+    with backend_for(exp, workers, run_dir, problem) as backend:
+        session.clock = backend.clock
         folder.write_text(folder.CONFIG, exp.to_toml())
         folder.write_manifest()
         complete, tests, seconds = False, {}, float("nan")
@@ -179,6 +181,24 @@ def _run_locked(exp: Experiment, run_dir: Path, progress: bool, force: bool, obj
                 folder.remove_states()
             folder.write_manifest()
     return output
+
+
+def problem_of(exp: Experiment):
+    """The run's problem: its data prepared, or a recorded table's (a replay)."""
+    if exp.replays:
+        from hpsearch.execution.tabular import Table, TableProblem
+
+        return TableProblem(Table.load(exp.table["path"]))
+    return prepare_problem(exp.data, exp.seed)
+
+
+def backend_for(exp: Experiment, workers: int, run_dir: Path, problem):
+    """The backend of ``exp``: a replay's simulated workers, or the configured one."""
+    if exp.replays:
+        from hpsearch.execution.tabular import TableBackend
+
+        return TableBackend(problem.table, workers)
+    return make_backend(exp.backend, workers, run_dir, exp.scheduler)
 
 
 def estimator_for(exp: Experiment, task: str) -> str:
@@ -206,7 +226,7 @@ def run_suite(suite, run_dir: Path | None = None, progress: bool = True, force: 
     with folder.locked():
         folder.resumes(suite.to_dict(), force)
         for name, exp in suite.problems:  # every problem's data, before anything is written
-            prepare_problem(exp.data, exp.seed)
+            problem_of(exp)
         folder.write_text(folder.CONFIG, suite.to_toml())
         folder.write_manifest()
         outputs = {name: run_experiment(exp, run_dir / "problems" / name, progress, force, objective)
@@ -216,3 +236,53 @@ def run_suite(suite, run_dir: Path | None = None, progress: bool = True, force: 
         return output
 
 
+
+
+# -- tabular benchmarks ---------------------------------------------------------------------------
+def record_table(exp: Experiment, out: Path, seeds: int | None = None, levels: int | None = None,
+                 progress: bool = True, force: bool = False) -> Path:
+    """Record ``exp``'s problem as a table in ``out`` (see :mod:`hpsearch.execution.tabular`):
+    every point of the grid of its space's levels (``[table] levels``, else ``levels``, else 8
+    per numeric dimension; the fidelity is not gridded), ``seeds`` seeds (``[table] seeds``, else
+    5), each trained once to the fidelity's bound. The recording is a run of grid search in
+    ``out/record``: durable and resumable like any run."""
+    import dataclasses
+    import itertools
+    import json as _json
+
+    from hpsearch.execution.tabular import FORMAT, CurveRecorder, grid_levels, write_table
+    from hpsearch.machine import machine
+    from hpsearch.search.budget import Budget
+    from hpsearch.search.space import Dimension, fidelity_range
+
+    if exp.replays:
+        raise ConfigError(f"{exp.source}: table.path: this config replays a table; record the config it was "
+                          f"recorded from")
+    if not estimators.is_network(exp.estimator) or exp.user_objective is not None:
+        raise ConfigError(f"{exp.source}: model: a table records the NumPy network's curves epoch by epoch; "
+                          f"{exp.estimator.rsplit('.', 1)[-1]} has none")
+    fidelity = exp.fidelity_name
+    bound = fidelity_range(exp.space, fidelity)[1]
+    seeds = seeds or exp.table.get("seeds", 5)
+    chosen = grid_levels(exp.space, fidelity, exp.table.get("levels", {}), levels or 8)
+    names = sorted(chosen)
+    points = [dict(zip(names, values)) for values in itertools.product(*(chosen[n] for n in names))]
+    space = tuple(Dimension(d.name, d.kind, d.low, d.high, d.log, d.choices, grid=tuple(chosen[d.name]))
+                  for d in exp.space if d.name in chosen)
+    recording = dataclasses.replace(
+        exp, name=f"{exp.name}-record", strategies=("grid",), repetitions=seeds, space=space,
+        budget=Budget("trials", len(points)), model={**exp.model, fidelity: bound}, strategy_options={},
+        figures=(), table={}, max_failures=None)
+    out = Path(out)
+    run_experiment(recording, out / "record", progress, force, objective=CurveRecorder())
+    problem = prepare_problem(exp.data, exp.seed)
+    header = {
+        "format": FORMAT, "name": exp.name, "config": {k: v for k, v in exp.to_dict().items() if k != "table"},
+        "space": {d.name: d.to_dict() for d in exp.space}, "levels": chosen, "fidelity": fidelity,
+        "bound": bound, "seeds": seeds, "task": problem.task, "n_features": problem.n_features,
+        "baselines": [dataclasses.asdict(problem.baselines(s)) for s in range(seeds)],
+        "meta": _json.loads(_json.dumps(problem.meta, default=str)), "cleaning": problem.cleaning.lines(),
+        "machine": machine(), "recorded": datetime.now().isoformat(timespec="seconds"),
+    }
+    write_table(out, header, RunFolder(out / "record").records(), points, seeds, bound)
+    return out

@@ -42,7 +42,7 @@ from hpsearch.data.dataset import Dataset
 from hpsearch.errors import RunError
 from hpsearch.execution.worker import Objective, run_trials
 from hpsearch.models.checkpoints import trial_name
-from hpsearch.search.trial import TrialResult, TrialSpec
+from hpsearch.search.trial import TrialResult, TrialSpec, now
 
 BACKENDS = ("loky", "dask")
 DEFAULT_BACKEND = "loky"
@@ -65,6 +65,8 @@ class Backend(ABC):
 
     #: tasks that may run at the same time
     workers: int = 1
+    #: the time now, as results are stamped (ISO-8601 UTC); a simulation has its own
+    clock = staticmethod(now)
 
     def __enter__(self) -> "Backend":
         return self

@@ -39,21 +39,29 @@ def _train_alone(spec: TrialSpec, dataset: Dataset) -> TrialResult:
     strategy stops after epoch k counts as a trial of k epochs
     (``params["epochs"]`` becomes k).
     """
+    return fit_network(spec, dataset, lambda net: report_epoch)[1]
+
+
+def fit_network(spec: TrialSpec, dataset: Dataset, watch) -> tuple:
+    """(the trained network, its scored result): what :func:`_train_alone` does, with
+    ``watch(net)`` giving the ``on_epoch(epoch, validation value) -> stop?`` called after
+    every epoch (the network is None when it was refused as too big for this machine)."""
     refused = _too_big(spec, dataset)
     if refused is not None:
-        return refused
+        return None, refused
     net = _network(spec)
+    on_epoch = watch(net)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if spec.load_state is not None:
             net.set_state(load_state(spec.load_state))
             before = net.n_iter_
             net.continue_fit(dataset.X_train, dataset.y_train, dataset.X_val, dataset.y_val,
-                             epochs=net.epochs, on_epoch=report_epoch)
+                             epochs=net.epochs, on_epoch=on_epoch)
         else:
             before = 0
-            net.fit(dataset.X_train, dataset.y_train, dataset.X_val, dataset.y_val, on_epoch=report_epoch)
-    return _network_result(net, spec, dataset, before)
+            net.fit(dataset.X_train, dataset.y_train, dataset.X_val, dataset.y_val, on_epoch=on_epoch)
+    return net, _network_result(net, spec, dataset, before)
 
 
 def _train_together(specs: list[TrialSpec], dataset: Dataset) -> list[TrialResult]:

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from hpsearch.files import open_no_follow, refuse_link
+from hpsearch.search.trial import CURVES
 
 TRIALS_FILE = "trials.jsonl"
 
@@ -60,9 +61,9 @@ def _not_a_record(record) -> str | None:
     for name, value in record["params"].items():
         if not (value is None or isinstance(value, (str, int, float, bool))):
             return f"params.{name} is not a number, a string or a boolean"
-    if "val_curve" in record and not (isinstance(record["val_curve"], list)
-                                      and all(_is(v, _NUMBER) for v in record["val_curve"])):
-        return "'val_curve' is not a list of numbers"
+    for name in CURVES:
+        if name in record and not (isinstance(record[name], list) and all(_is(v, _NUMBER) for v in record[name])):
+            return f"'{name}' is not a list of numbers"
     if "scores" in record and not (isinstance(record["scores"], dict)
                                    and all(_is(v, _NUMBER) for v in record["scores"].values())):
         return "'scores' is not a table of numbers"

@@ -78,6 +78,7 @@ class Session:
     lock: threading.RLock = field(default_factory=threading.RLock)  # strategy calls, one at a time
     data: Callable[[str], object] | None = None  # data key -> its data set, shared when first needed
     shared: set = field(default_factory=set)
+    clock: Callable[[], str] = now  # the time a result is stored at (a replay's is simulated)
     group: Grouping | None = None  # worker calls of several specs (populations); None: each spec alone
 
     def submit(self, backend: Backend, specs: list[TrialSpec], objective: Callable | None = None) -> None:
@@ -107,7 +108,7 @@ class Session:
     def accept(self, search: Search, result: TrialResult) -> None:
         """Store a finished trial (durably, first), then count it."""
         proposal = search.asked[result.trial]
-        result.finished_at = now()
+        result.finished_at = self.clock()
         result.started_at = result.started_at or result.finished_at  # a trial answered without training
         self.store.append(result.to_record())
         search.epochs_spent += self.meter.cost(proposal, result) - self.meter.cost(proposal)

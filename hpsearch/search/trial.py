@@ -91,8 +91,8 @@ class TrialSpec:
         return (self.strategy, self.repetition, self.trial)
 
 
-def _column(default=None, *, table: bool = True, factory=None):
-    metadata = {"table": table}
+def _column(default=None, *, table: bool = True, factory=None, curve: bool = False):
+    metadata = {"table": table, "curve": curve}
     if factory is not None:
         return field(default_factory=factory, metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -124,8 +124,12 @@ class TrialResult:
     seconds: float = _column(0.0)
     started_at: str | None = _column(None)  # ISO-8601 UTC, when the worker started the trial
     finished_at: str | None = _column(None)  # ISO-8601 UTC, when the result was stored
-    val_curve: list = _column(table=False, factory=list)
+    val_curve: list = _column(table=False, factory=list, curve=True)
     scores: dict = _column(table=False, factory=dict)  # metrics beside the loss: val_accuracy, ...
+    # per epoch, kept by a trial that records them (a tabular benchmark's recording): the test
+    # loss, and the seconds each epoch took
+    test_curve: list = _column(table=False, factory=list, curve=True)
+    epoch_seconds: list = _column(table=False, factory=list, curve=True)
 
     @classmethod
     def from_spec(cls, spec: TrialSpec, **values) -> "TrialResult":
@@ -170,6 +174,10 @@ class TrialResult:
             elif f.metadata.get("table", True):
                 row[f.name] = getattr(self, f.name)
         return row
+
+
+#: the fields that hold one number per epoch
+CURVES = tuple(f.name for f in fields(TrialResult) if f.metadata.get("curve"))
 
 
 def table_columns(param_names: list[str], metric: Metric = REGRESSION) -> list[str]:
