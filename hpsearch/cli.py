@@ -92,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
                                             "[table] path = DIR then replays it in simulated time.")
     table_commands = table.add_subparsers(dest="table_command", required=True, metavar="ACTION")
     record = table_commands.add_parser("record", help="record a config's problem as a table")
-    record.add_argument("config", type=Path, help="experiment file (TOML) whose data, model and space to record")
+    record.add_argument("config", type=Path, help="experiment file (TOML) whose data, model and space to record "
+                                                  "(a suite: each problem's, in OUT/NAME)")
     record.add_argument("--out", type=Path, required=True, help="the table's folder (an unfinished one is resumed)")
     record.add_argument("--seeds", type=_positive, help="seeds per point (default: [table] seeds, else 5)")
     record.add_argument("--levels", type=_positive,
@@ -330,19 +331,23 @@ def cmd_table_record(args: argparse.Namespace) -> int:
     from hpsearch.config import load
     from hpsearch.runner import record_table
 
-    exp = load(args.config, suites=False).with_overrides(n_jobs=args.n_jobs)
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        out = record_table(exp, args.out, seeds=args.seeds, levels=args.levels, progress=not args.quiet)
-    except KeyboardInterrupt:
-        print(f"\ninterrupted: the recording resumes with the same command (run folder {args.out / 'record'})",
-              file=sys.stderr)
-        return 130
+    from hpsearch.config import Suite
     from hpsearch.execution.tabular import Table
 
-    table = Table.load(out)
-    print(f"recorded {table.val.shape[0]} points x {table.seeds} seeds x {table.bound} {table.fidelity} "
-          f"({table.header['train_seconds']:.0f} s of training): {out}")
+    exp = load(args.config, suites=True).with_overrides(n_jobs=args.n_jobs)
+    problems = exp.problems if isinstance(exp, Suite) else [(None, exp)]  # a suite: a table per problem
+    signal.signal(signal.SIGTERM, _interrupt)
+    for name, problem in problems:
+        out = args.out / name if name else args.out
+        try:
+            record_table(problem, out, seeds=args.seeds, levels=args.levels, progress=not args.quiet)
+        except KeyboardInterrupt:
+            print(f"\ninterrupted: the recording resumes with the same command (run folder {out / 'record'})",
+                  file=sys.stderr)
+            return 130
+        table = Table.load(out)
+        print(f"recorded {table.val.shape[0]} points x {table.seeds} seeds x {table.bound} {table.fidelity} "
+              f"({table.header['train_seconds']:.0f} s of training): {out}", flush=True)
     return 0
 
 
