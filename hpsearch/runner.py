@@ -151,7 +151,7 @@ def _run_locked(exp: Experiment, run_dir: Path, progress: bool, force: bool, obj
     estimator = estimator_for(exp, problem.task)
     workers = exp.table["workers"] if exp.replays else worker_count(exp)
     searches = make_searches(exp, workers)
-    store = folder.store
+    store = folder.replay_store() if exp.replays else folder.store
     session = Session(store, meter(exp), objective, folder.checkpoints(), exp.seed, exp.model,
                       exp.max_failures, estimator=estimator, task=problem.task,
                       group=None if exp.replays else
@@ -229,13 +229,34 @@ def run_suite(suite, run_dir: Path | None = None, progress: bool = True, force: 
             problem_of(exp)
         folder.write_text(folder.CONFIG, suite.to_toml())
         folder.write_manifest()
-        outputs = {name: run_experiment(exp, run_dir / "problems" / name, progress, force, objective)
-                   for name, exp in suite.problems}
+        outputs = _run_problems(suite, run_dir, progress, force, objective)
         output = write_suite_tables(suite, outputs, run_dir)
         folder.write_manifest()
         return output
 
 
+
+
+
+def _run_problems(suite, run_dir: Path, progress: bool, force: bool, objective) -> dict:
+    """Each problem's run, in turn; a suite of replayed tables runs its problems side by side in
+    n_jobs processes instead (each replay is a single process, and its trials do not depend
+    on which process runs it)."""
+    problems = suite.problems
+    processes = min(len(problems), worker_count(problems[0][1]))
+    if processes > 1 and objective is None and all(exp.replays for _, exp in problems):
+        from joblib.externals.loky import get_reusable_executor
+
+        pool = get_reusable_executor(max_workers=processes, reuse=True)  # the pool the loky backend uses
+        futures = {name: pool.submit(run_experiment, exp, run_dir / "problems" / name, False, force)
+                   for name, exp in problems}
+        try:
+            return {name: future.result() for name, future in futures.items()}
+        except BaseException:  # Ctrl-C, or a problem that failed: the others end too (their trials are stored)
+            pool.shutdown(wait=True, kill_workers=True)
+            raise
+    return {name: run_experiment(exp, run_dir / "problems" / name, progress, force, objective)
+            for name, exp in problems}
 
 
 # -- tabular benchmarks ---------------------------------------------------------------------------

@@ -157,10 +157,14 @@ def test_a_suite_of_tables_and_its_agreement_with_the_live_suite(table, tmp_path
     (tmp_path / "live.toml").write_text('seed = 3\n' + live)
     (tmp_path / "replay.toml").write_text(f'seed = 3\nstrategies = ["random", "tpe", "hyperband"]\n'
                                           f'repetitions = 3\n[budget]\nepochs = 120\n'
-                                          f'[problems.f1]\ntable = {{path = "{table}", workers = 1}}\n')
+                                          f'[problems.f1]\ntable = {{path = "{table}", workers = 1}}\n'
+                                          f'[problems.f1-again]\ntable = {{path = "{table}", workers = 2}}\n')
     for name in ("live", "replay"):
         assert main(["run", str(tmp_path / f"{name}.toml"), "--out", str(tmp_path / name), "--quiet",
                      "--figures", "none", "--n-jobs", "1"]) == 0
+    assert main(["run", str(tmp_path / "replay.toml"), "--out", str(tmp_path / "replay2"), "--quiet",
+                 "--figures", "none", "--n-jobs", "2"]) == 0  # problems side by side in two processes
+    assert (tmp_path / "replay" / "trials.csv").read_bytes() == (tmp_path / "replay2" / "trials.csv").read_bytes()
     agreement = agreement_table(tmp_path / "replay", tmp_path / "live")
     assert set(agreement["outcome"]) == {"test", "validation"} and (agreement["strategies"] == 3).all()
     assert agreement["spearman_mean_ranks"].between(-1, 1).all()

@@ -287,6 +287,13 @@ class RunFolder:
             self._store = TrialStore(self.path)
         return self._store
 
+    def replay_store(self):
+        """The trial store of a run whose trials are read from a table: each record flushed, synced
+        when the run ends (a crash loses at most what the OS had not written; the resume recomputes
+        it, identically)."""
+        self.store.sync_each = False
+        return self.store
+
     def checkpoints(self):
         from hpsearch.models.checkpoints import Checkpoints
 

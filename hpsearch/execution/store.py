@@ -82,8 +82,9 @@ def unique(records: list[dict]) -> list[dict]:
 class TrialStore:
     """Append-only store of finished trials in ``run_dir/trials.jsonl``."""
 
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, sync_each: bool = True):
         self.path = Path(run_dir) / TRIALS_FILE
+        self.sync_each = sync_each  # fsync every record (False: at close; for trials cheaply recomputed)
         self._handle = None
         self.damaged: list[str] = []  # what read() skipped, by line number
 
@@ -122,7 +123,8 @@ class TrialStore:
             self._handle = os.fdopen(fd, "a", encoding="utf-8")
         self._handle.write(json.dumps(_clean(record), separators=(",", ":")) + "\n")
         self._handle.flush()
-        os.fsync(self._handle.fileno())
+        if self.sync_each:
+            os.fsync(self._handle.fileno())
 
     def _repair_tail(self) -> None:
         """Cut a torn last line so the next record starts on a line of its own."""
@@ -136,5 +138,6 @@ class TrialStore:
 
     def close(self) -> None:
         if self._handle is not None:
+            os.fsync(self._handle.fileno())
             self._handle.close()
             self._handle = None

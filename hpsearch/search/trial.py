@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 
 from hpsearch.data.metrics import REGRESSION, Metric
@@ -151,7 +151,9 @@ class TrialResult:
         return cls(**values)
 
     def to_record(self) -> dict:
-        return asdict(self)
+        """The fields as a dict (its containers copied one level deep: enough for JSON)."""
+        return {f.name: (value.copy() if isinstance(value := getattr(self, f.name), (dict, list)) else value)
+                for f in fields(self)}
 
     @property
     def value(self) -> float | None:
