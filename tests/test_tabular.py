@@ -148,8 +148,8 @@ def test_recording_resumes_where_it_stopped(table, tmp_path):
 def test_a_suite_of_tables_and_its_agreement_with_the_live_suite(table, tmp_path):
     from hpsearch.results.tabular import agreement_table
 
-    live = (f'strategies = ["random", "tpe", "hyperband"]\nrepetitions = 3\n[budget]\nepochs = 120\n'
-            f'[problems.f1]\n' + "\n".join(line for line in RECORD.splitlines()
+    live = ('strategies = ["random", "tpe", "hyperband"]\nrepetitions = 3\n[budget]\nepochs = 120\n'
+            '[problems.f1]\n' + "\n".join(line for line in RECORD.splitlines()
                                            if line and not line.startswith(("name", "seed", "n_jobs", "levels",
                                                                              "seeds", "[table]"))))
     live = live.replace("[data]", "[problems.f1.data]").replace("[model]", "[problems.f1.model]")
