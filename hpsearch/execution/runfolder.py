@@ -288,9 +288,8 @@ class RunFolder:
         return self._store
 
     def replay_store(self):
-        """The trial store of a run whose trials are read from a table: each record flushed, synced
-        when the run ends (a crash loses at most what the OS had not written; the resume recomputes
-        it, identically)."""
+        """The store of a replay: records flushed one by one, synced when the run ends (a crash
+        loses what the OS had not written, which the resume recomputes identically)."""
         self.store.sync_each = False
         return self.store
 

@@ -299,6 +299,7 @@ def train_epochs(net, X, y, X_val, y_val, until: int, on_epoch=None):
     val_curve: list[float] = list(net.validation_curve_)
     candidates = [([W.copy() for W in net.coefs_], [b.copy() for b in net.intercepts_])]  # kept against divergence
     best_score = np.inf
+    score_val = net.scorer(y_val) if X_val is not None else None  # its targets coded once, not every epoch
     with np.errstate(over="ignore", invalid="ignore"):
         for _ in range(net.n_iter_, until):
             saved = ([W.copy() for W in net.coefs_], [b.copy() for b in net.intercepts_])
@@ -318,7 +319,8 @@ def train_epochs(net, X, y, X_val, y_val, until: int, on_epoch=None):
                 candidates[1:] = [saved]
             train_curve.append(float(score))
             if X_val is not None:
-                val_curve.append(net._score(X_val, y_val))
+                val_curve.append(score_val(forward(net.coefs_, net.intercepts_, X_val, net.activation,
+                                                   output=net.output_unit)[-1]))
                 if on_epoch is not None and on_epoch(len(val_curve), val_curve[-1]):
                     net.status_ = "stopped"
                     break
@@ -460,11 +462,10 @@ class NumpyMLPBase(BaseEstimator):
     def _train(self, X, y, X_val, y_val, until: int, on_epoch=None):
         return train_epochs(self, X, y, X_val, y_val, until, on_epoch)
 
-    def _score(self, X: np.ndarray, y: np.ndarray) -> float:
-        """The validation value (RMSE or log loss) on validated rows ``X``."""
-        with np.errstate(over="ignore", invalid="ignore"):
-            out = forward(self.coefs_, self.intercepts_, X, self.activation, output=self.output_unit)[-1]
-        return self.score_output(out, y)
+    def scorer(self, y: np.ndarray):
+        """``score_output(out, y)`` as a function of ``out`` alone, for targets scored again and
+        again (the validation split, every epoch)."""
+        return lambda out: self.score_output(out, y)
 
     def _raw(self, X) -> np.ndarray:
         """The output unit for rows of ``X`` (validated, in the network's dtype)."""
@@ -657,6 +658,10 @@ class NumpyMLPClassifier(ClassifierMixin, NumpyMLPBase):
 
     def score_output(self, out: np.ndarray, y: np.ndarray) -> float:
         return output_loss(out.astype(np.float64), self.encode_targets(y), self.output_unit)
+
+    def scorer(self, y: np.ndarray):
+        coded = self.encode_targets(y)
+        return lambda out: output_loss(out.astype(np.float64), coded, self.output_unit)
 
     def _target_state(self) -> dict:
         return {"classes": self.classes_}

@@ -60,6 +60,7 @@ class _Member:
     val_curve: list = field(default_factory=list)
     candidates: list = field(default_factory=list)  # (weights, biases) kept against divergence
     best: float = np.inf
+    score_val: object = None  # out -> the validation value (its targets coded once)
 
     def sizes(self, features: int) -> list[int]:
         return [features] + [self.net.hidden_width] * self.net.n_hidden_layers + [self.t.shape[1]]
@@ -87,6 +88,7 @@ def train_population(nets: list, X: np.ndarray, y: np.ndarray, X_val=None, y_val
         member = _Member(net, until, net.encode_targets(y).astype(dtype), list(net.loss_curve_),
                          list(net.validation_curve_))
         member.candidates = [([W.copy() for W in net.coefs_], [b.copy() for b in net.intercepts_])]
+        member.score_val = net.scorer(y_val) if y_val is not None else None
         if net.status_ != "diverged":
             net.status_ = "ok"
             members.append(member)
@@ -210,7 +212,7 @@ def _train_stacked(members: list[_Member], X, X_val, y_val, width: int) -> list[
                 member.candidates[1:] = [_own(*saved, p, sizes)]
             member.train_curve.append(float(score))
             if out is not None:
-                member.val_curve.append(member.net.score_output(out[p], y_val))
+                member.val_curve.append(member.score_val(out[p]))
             if len(member.train_curve) >= member.until:
                 leaving.add(p)
     for p, member in enumerate(members):
