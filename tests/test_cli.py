@@ -61,7 +61,7 @@ def test_quickstart_on_the_real_catalog(real_catalog, tmp_path, experiments):
 
     start = time.perf_counter()
     result = hpsearch("run", experiments / "quickstart.toml", "--n-jobs", "2", "--out", tmp_path / "qs",
-                      "--quiet", env_data=real_catalog)
+                      "--quiet", "--figures", "none", env_data=real_catalog)
     elapsed = time.perf_counter() - start
     assert result.returncode == 0, result.stderr
     trials = pd.read_csv(tmp_path / "qs" / "trials.csv")

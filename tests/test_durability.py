@@ -111,12 +111,12 @@ def test_sigkill_halfway_then_resume_equals_an_uninterrupted_run(small_catalog, 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_ctrl_c_writes_tables_exits_130_and_says_how_to_resume(small_catalog, data_dir, tmp_path, sig):
+@pytest.mark.parametrize("sig, n_jobs", [(signal.SIGINT, "2"), (signal.SIGTERM, "1")])
+def test_ctrl_c_writes_tables_exits_130_and_says_how_to_resume(small_catalog, data_dir, tmp_path, sig, n_jobs):
     config = tmp_path / "durable.toml"
     config.write_text(SLOW_CONFIG)
     out = tmp_path / "int"
-    run = _hpsearch(["run", config, "--out", out, "--quiet", "--figures", "none"], data_dir)
+    run = _hpsearch(["run", config, "--out", out, "--quiet", "--figures", "none", "--n-jobs", n_jobs], data_dir)
     _wait_for_lines(out / "trials.jsonl", 5, run)
     run.send_signal(sig)
     stdout, stderr = run.communicate(timeout=60)
