@@ -124,8 +124,15 @@ def train_fresh(params: dict, seed: int, model: dict, repetition: int = 0, root_
 
 @pytest.fixture
 def data_dir(tmp_path, monkeypatch) -> Path:
-    """An empty data cache for this test."""
+    """A data cache for this test: no catalog, and this machine's population crossover pinned at
+    batch 128 (what the tests expect; tests/test_calibration.py measures the real one)."""
+    import json
+
+    from hpsearch.models.calibration import FILE, machine_key
+
     folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / FILE).write_text(json.dumps({machine_key(): {"max_batch": 128}}))
     monkeypatch.setenv("HPSEARCH_DATA", str(folder))
     return folder
 

@@ -23,6 +23,7 @@ from hpsearch.data.dataset import Dataset
 from hpsearch.data.metrics import classification_scores, rmse
 from hpsearch.execution.worker import Objective, Together, report_epoch
 from hpsearch.models import estimators
+from hpsearch.models.calibration import population_max_batch
 from hpsearch.models.checkpoints import load_state, save_state
 from hpsearch.models.network import NumpyMLPClassifier, NumpyMLPRegressor, check_params
 from hpsearch.models.population import SHARED, padded_width, train_population
@@ -114,17 +115,15 @@ def population_key(spec: TrialSpec) -> tuple | None:
 
 
 MAX_POPULATION = 32
-#: by default, trials train in populations only up to this batch size: above it, a step's
-#: elementwise work outweighs its call overhead and stacking is measured to be no faster (or
-#: slower, on CPUs without AVX-512) than one trial at a time (benchmarks/population.py; README,
-#: Population training). ``population = N`` in a config asks for populations at any batch size.
-POPULATION_MAX_BATCH = 128
 
 
 def population_pays(spec: TrialSpec) -> bool:
-    """Whether the default population applies to ``spec`` (see :data:`POPULATION_MAX_BATCH`)."""
+    """Whether the default population applies to ``spec``: its batch size is at most the
+    crossover measured on this machine (:func:`hpsearch.models.calibration.population_max_batch`);
+    above it a step's elementwise work outweighs its call overhead and stacking does not pay.
+    ``population = N`` in a config asks for populations at any batch size."""
     batch = {**spec.model, **spec.params}.get("batch_size", 256)
-    return isinstance(batch, int) and batch <= POPULATION_MAX_BATCH
+    return isinstance(batch, int) and batch <= population_max_batch()
 
 
 def populations(objective: Objective, specs: list[TrialSpec], cap: int | None = None,
