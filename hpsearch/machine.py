@@ -10,20 +10,25 @@ import platform
 from pathlib import Path
 
 
+def cpu_name() -> str:
+    """The CPU's model name (Linux), or "unknown CPU"."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
 def machine() -> str:
+    """Cores, CPU, NumPy's SIMD level and the versions a speed figure depends on, in one line."""
     import joblib
     import numpy
     import optuna
     import sklearn
 
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     return (f"{os.cpu_count()} cores, {cpu}, NumPy SIMD {simd_level()}, Python {platform.python_version()}, "
             f"numpy {numpy.__version__}, scikit-learn {sklearn.__version__}, optuna {optuna.__version__}, "
             f"joblib {joblib.__version__}")

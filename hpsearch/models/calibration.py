@@ -27,15 +27,10 @@ FILE = "calibration.json"
 
 
 def machine_key() -> str:
-    from hpsearch.machine import simd_level
+    """What the crossover depends on: the CPU, NumPy's version and its SIMD level."""
+    from hpsearch.machine import cpu_name, simd_level
 
-    cpu = "unknown CPU"
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}; NumPy {np.__version__} SIMD {simd_level()}"
+    return f"{cpu_name()}; NumPy {np.__version__} SIMD {simd_level()}"
 
 
 def population_max_batch(folder: Path | None = None) -> int:
