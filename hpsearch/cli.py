@@ -314,11 +314,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _stored_trials(run_dir: Path) -> int:
     """Trials stored in a run folder (a suite's: in its problems' folders)."""
-    from hpsearch.execution.store import TrialStore, unique
-
     folders = [run_dir, *sorted((run_dir / "problems").glob("*"))] if (run_dir / "problems").is_dir() else [run_dir]
     try:
-        return sum(len(unique(TrialStore(folder).read())) for folder in folders)
+        return sum(len(RunFolder(folder).records()) for folder in folders)
     except HpsearchError:
         return 0
 

@@ -169,3 +169,15 @@ def test_a_suite_of_tables_and_its_agreement_with_the_live_suite(table, tmp_path
     assert set(agreement["outcome"]) == {"test", "validation"} and (agreement["strategies"] == 3).all()
     assert agreement["spearman_mean_ranks"].between(-1, 1).all()
     assert main(["table", "check", str(tmp_path / "replay"), str(tmp_path / "live")]) == 0
+
+
+def test_a_seconds_budget_counts_simulated_seconds(table, tmp_path):
+    config = replay_config(tmp_path, table, repetitions=2).read_text()
+    config = config.replace(STRATEGIES, '["random", "asha"]').replace("epochs = 120", "seconds = 0.02")
+    (tmp_path / "s.toml").write_text(config)
+    assert main(["run", str(tmp_path / "s.toml"), "--out", str(tmp_path / "s"), "--quiet", "--figures", "none"]) == 0
+    trials = pd.read_csv(tmp_path / "s" / "trials.csv")
+    spent = trials.groupby(["strategy", "repetition"])["seconds"].sum()
+    recorded = Table.load(table).seconds
+    assert (spent >= 0.02).all() and (spent <= 0.02 + recorded.max() * 12).all()  # the budget, and one trial past it
+    assert trials["message"].fillna("").str.contains("seconds budget").any()

@@ -256,6 +256,7 @@ class TableBackend(Backend):
         self._order = 0
         self._handler = None
         self._failed: dict[tuple, str] = {}  # trials the table cannot answer, and why
+        self._limited: dict[tuple, int] = {}  # trials a seconds budget stops: the epochs they asked for
 
     def share(self, datasets):
         pass  # nothing is trained
@@ -312,8 +313,14 @@ class TableBackend(Backend):
                 self._free.insert(0, worker)
                 self._push_failed(spec, f"{self.table.fidelity} = {end} is outside the recorded 1..{self.table.bound}")
                 continue
-            trial = _Running(spec, worker, self.now, point, spec.repetition % self.table.seeds, end,
-                             spec.start_epoch, self.now)
+            seed = spec.repetition % self.table.seeds
+            if spec.time_limit is not None:  # a seconds budget: stop after the epoch that passes it, as live
+                spent = np.cumsum(np.nan_to_num(self.table.seconds[point, seed, spec.start_epoch:end]))
+                over = np.flatnonzero(spent > spec.time_limit)
+                if len(over):
+                    self._limited[spec.key] = end
+                    end = spec.start_epoch + int(over[0]) + 1
+            trial = _Running(spec, worker, self.now, point, seed, end, spec.start_epoch, self.now)
             if not spec.report_epochs:  # one event at the end: nothing listens to its epochs
                 seconds = float(self._seconds(trial)[spec.start_epoch:end].sum())
                 trial.epoch = end - 1
@@ -359,6 +366,10 @@ class TableBackend(Backend):
         elif stopped:
             result.status = "stopped"
             result.message = f"stopped after epoch {done} of {trial.end} (the strategy stopped it)"
+        elif spec.key in self._limited:
+            result.status = "stopped"
+            result.message = (f"stopped by the seconds budget after epoch {done} of {self._limited.pop(spec.key)} "
+                              f"(simulated seconds)")
         return result
 
 
