@@ -104,7 +104,7 @@ def test_any_scikit_learn_classifier(tmp_path):
 
 @pytest.mark.slow
 def test_the_seed_toy_run_classifies_all_four_examples(tmp_path, experiments):
-    run = hpsearch.run(experiments / "seed-toy.toml", out=tmp_path / "toy", trials=6, figures="none")
+    run = hpsearch.run(experiments / "seed-toy.toml", out=tmp_path / "toy", trials=4, figures="none")
     net = run.best_estimator(fit=True)
     X = np.array([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]])
     assert net.predict(X).tolist() == [0, 1, 1, 0]
