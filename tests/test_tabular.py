@@ -181,3 +181,17 @@ def test_a_seconds_budget_counts_simulated_seconds(table, tmp_path):
     recorded = Table.load(table).seconds
     assert (spent >= 0.02).all() and (spent <= 0.02 + recorded.max() * 12).all()  # the budget, and one trial past it
     assert trials["message"].fillna("").str.contains("seconds budget").any()
+
+
+def test_a_trial_the_table_cannot_answer_fails_alone(table):
+    from hpsearch.execution.tabular import TableBackend
+    from hpsearch.search.trial import TrialSpec
+
+    backend = TableBackend(Table.load(table), workers=1)
+    good = {"hidden_width": 8, "learning_rate": 0.1, "epochs": 5}
+    backend.submit(None, [TrialSpec("s", 0, 0, 0, {**good, "epochs": 99}, 1, "rep0"),  # past the bound
+                          TrialSpec("s", 0, 1, 1, good, 1, "rep0"), TrialSpec("s", 0, 2, 2, good, 1, "rep0")])
+    results = [r for _ in range(3) for r in backend.next_completed()]
+    assert [r.status for r in results] == ["failed", "ok", "ok"] and "outside the recorded" in results[0].message
+    assert results[1].finished_at is None and results[2].started_at > results[1].started_at  # one worker: in turn
+    assert backend.in_flight == 0

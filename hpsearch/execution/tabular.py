@@ -286,6 +286,8 @@ class TableBackend(Backend):
             event = heapq.heappop(self._events)
             self.now = event.time
             trial = event.trial
+            if trial.point < 0:  # the table cannot answer it: failed, on no worker
+                return [self._result(trial, stopped=False)]
             trial.epoch += 1
             trial.clock = event.time
             stop = False
