@@ -271,6 +271,7 @@ def record_table(exp: Experiment, out: Path, seeds: int | None = None, levels: i
     import itertools
     import json as _json
 
+    from hpsearch import __version__
     from hpsearch.execution.tabular import FORMAT, CurveRecorder, grid_levels, write_table
     from hpsearch.machine import machine
     from hpsearch.search.budget import Budget
@@ -303,7 +304,7 @@ def record_table(exp: Experiment, out: Path, seeds: int | None = None, levels: i
         "bound": bound, "seeds": seeds, "task": problem.task, "n_features": problem.n_features,
         "baselines": [dataclasses.asdict(problem.baselines(s)) for s in range(seeds)],
         "meta": _json.loads(_json.dumps(problem.meta, default=str)), "cleaning": problem.cleaning.lines(),
-        "machine": machine(), "recorded": datetime.now().isoformat(timespec="seconds"),
+        "machine": machine(), "hpsearch": __version__, "recorded": datetime.now().isoformat(timespec="seconds"),
     }
     write_table(out, header, RunFolder(out / "record").records(), points, seeds, bound)
     return out

@@ -65,6 +65,7 @@ def test_a_table_holds_one_curve_per_point_and_seed_to_the_bound(table):
     header = json.loads((table / "table.json").read_text())
     assert header["levels"]["hidden_width"] == [4, 8, 16] and len(header["baselines"]) == 3
     assert header["fidelity"] == "epochs" and header["bound"] == 12 and "NumPy SIMD" in header["machine"]
+    assert header["hpsearch"] and header["config"]["data"]["dataset"] == "friedman1"
 
 
 def test_a_replayed_trial_equals_the_live_trial_of_its_point_seed_and_split(table):
