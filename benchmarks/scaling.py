@@ -37,7 +37,8 @@ from threadpoolctl import threadpool_limits
 
 from hpsearch.config import parse
 from hpsearch.data.prepared import prepare_problem
-from hpsearch.execution.objective import populations, run_trials, train_and_score
+from hpsearch.execution.objective import populations, train_and_score
+from hpsearch.execution.worker import run_trials
 from hpsearch.runner import run_experiment
 from hpsearch.search.trial import TrialSpec
 
