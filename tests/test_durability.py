@@ -125,11 +125,7 @@ def test_ctrl_c_writes_tables_exits_130_and_says_how_to_resume(small_catalog, da
     assert "resume with" in stderr and f"--out {out}" in stderr
     assert "Traceback" not in stderr
     stored = (out / "trials.jsonl").read_text().count("\n")
-    assert len(pd.read_csv(out / "trials.csv")) == stored < 24
-    if sig == signal.SIGINT:  # the resume itself (the same for either signal)
-        again = _hpsearch(["run", config, "--out", out, "--quiet", "--figures", "none"], data_dir)
-        assert again.wait(timeout=300) == 0
-        assert len(pd.read_csv(out / "trials.csv")) == 24
+    assert len(pd.read_csv(out / "trials.csv")) == stored < 24  # (resuming: the SIGKILL test above)
 
 
 # -- property-based: the validator accepts or raises ConfigError, nothing else ----------

@@ -262,7 +262,7 @@ SLOW = """
 name = "slow"
 n_jobs = 2
 [budget]
-trials = 60
+trials = 30
 [data]
 dataset = "friedman1"
 n_samples = 3000
@@ -302,7 +302,7 @@ def test_a_second_run_on_a_working_folder_exits_2_and_the_first_completes(tmp_pa
     assert second.returncode == 2 and "is in use by process" in refused and refused.count("\n") == 1, refused
     stdout, stderr = first.communicate(timeout=600)
     assert first.returncode == 0, stderr
-    assert len(pd.read_csv(out / "trials.csv")) == 60
+    assert len(pd.read_csv(out / "trials.csv")) == 30
 
 
 def test_a_symlinked_store_is_refused_and_its_target_untouched(tmp_path, capsys):
