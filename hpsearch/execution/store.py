@@ -138,6 +138,7 @@ class TrialStore:
 
     def close(self) -> None:
         if self._handle is not None:
-            os.fsync(self._handle.fileno())
+            if not self.sync_each:  # the records not synced one by one
+                os.fsync(self._handle.fileno())
             self._handle.close()
             self._handle = None

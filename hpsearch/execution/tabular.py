@@ -24,6 +24,7 @@ the same for any real ``n_jobs``, asynchronous strategies included.
 from __future__ import annotations
 
 import contextlib
+import functools
 import heapq
 import json
 import math
@@ -86,6 +87,11 @@ def _test_loss(net, dataset: Dataset, task: str) -> float:
         return rmse(prediction, y) if np.all(np.isfinite(prediction)) else math.nan
 
 
+def point_key(params: dict, names: list[str]) -> tuple:
+    """A recorded point's identity: its values of ``names`` (what a grid proposes, exactly)."""
+    return tuple(repr(params.get(n)) for n in names)
+
+
 def grid_levels(space: tuple[Dimension, ...], fidelity: str, levels: dict, default: int = 8) -> dict[str, list]:
     """The recorded levels of every searched dimension but the fidelity: ``levels[name]`` points
     (a count, or the values) or ``default`` per numeric dimension; every choice of a categorical."""
@@ -110,13 +116,13 @@ def write_table(folder: Path, header: dict, records: list[dict], points: list[di
     from hpsearch.files import write_atomic
 
     names = sorted(points[0])
-    index = {tuple(repr(p[n]) for n in names): i for i, p in enumerate(points)}
+    index = {point_key(p, names): i for i, p in enumerate(points)}
     arrays = {k: np.full((len(points), seeds, bound), np.nan) for k in ("val", "test", "seconds")}
     arrays["seed"] = np.zeros((len(points), seeds), dtype=np.int64)  # the network seed of each curve
     seen = np.zeros((len(points), seeds), dtype=bool)
     for record in records:
         result = TrialResult.from_record(record)
-        p = index.get(tuple(repr(result.params.get(n)) for n in names))
+        p = index.get(point_key(result.params, names))
         if p is None or not 0 <= result.repetition < seeds:
             continue
         for key, curve in (("val", result.val_curve), ("test", result.test_curve),
@@ -208,14 +214,11 @@ class Table:
             scale = np.log if dim.log else np.asarray
             distance = np.abs(scale(np.asarray(levels, dtype=float)) - scale(float(value)))
             chosen[name] = levels[int(np.argmin(distance))]
-        return self._index[tuple(repr(chosen[n]) for n in sorted(chosen))]
+        return self._index[point_key(chosen, sorted(chosen))]
 
-    @property
+    @functools.cached_property
     def _index(self) -> dict:
-        if "_index" not in self.__dict__:
-            self.__dict__["_index"] = {tuple(repr(p[n]) for n in sorted(p)): i
-                                       for i, p in enumerate(self.header["points"])}
-        return self.__dict__["_index"]
+        return {point_key(p, sorted(p)): i for i, p in enumerate(self.header["points"])}
 
 
 # -- replay in simulated time -------------------------------------------------------------------

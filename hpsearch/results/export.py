@@ -11,7 +11,7 @@ import pandas as pd
 
 from hpsearch.data.metrics import metric_of
 from hpsearch.errors import RunError
-from hpsearch.execution.runfolder import TABLES, RunFolder  # noqa: F401  (TABLES: the tables export knows)
+from hpsearch.execution.runfolder import RunFolder
 from hpsearch.files import write_atomic
 from hpsearch.search.trial import TrialResult
 
