@@ -143,8 +143,10 @@ def test_the_data_is_scattered_once(small_catalog, tmp_path, cluster, monkeypatc
 
 @pytest.mark.slow
 def test_a_worker_killed_mid_run_loses_nothing(small_catalog, tmp_path, cluster):
-    exp = dict(strategies=["random"], n_jobs=2, budget={"trials": 16}, model={"batch_size": 8},
-               space={"epochs": {"type": "int", "low": 60, "high": 90},
+    # population = 1: trials end one by one (in populations of 8 both workers' trials could all be
+    # stored before the killer looks, and the kill would come after the run)
+    exp = dict(strategies=["random"], n_jobs=2, population=1, budget={"trials": 16}, model={"batch_size": 8},
+               space={"epochs": {"type": "int", "low": 20, "high": 30},
                       "learning_rate": {"type": "float", "low": 0.01, "high": 0.1, "log": True}})
     loky = run_experiment(experiment(**exp), tmp_path / "loky", progress=False)
     out = tmp_path / "killed"
