@@ -44,6 +44,29 @@ def test_backpropagation_matches_finite_differences(activation, depth):
         np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
 
 
+@pytest.mark.parametrize("outputs", [1, 2])
+@pytest.mark.parametrize("depth", [1, 2])
+def test_a_bias_folded_into_the_weights_gets_the_same_gradients(depth, outputs):
+    """Training folds the first layer's bias into its weights (the input carrying ones):
+    the same loss and gradients as the layers written out, the bias's in the last row."""
+    from hpsearch.models.network import with_ones
+
+    rng = np.random.default_rng(depth)
+    sizes = [3] + [5] * depth + [outputs]
+    weights = [rng.normal(0, 0.7, (a, b)) for a, b in zip(sizes[:-1], sizes[1:])]
+    biases = [rng.normal(0, 0.3, b) for b in sizes[1:]]
+    X, t = rng.uniform(-1, 1, (7, 3)), rng.normal(size=(7, outputs))
+    loss, grad_w, grad_b = (r if np.isscalar(r) else [g.copy() for g in r]
+                            for r in loss_and_gradients(weights, biases, X, t, "sigmoid"))
+    theta = np.vstack([weights[0], biases[0]])
+    folded_loss, folded_w, folded_b = loss_and_gradients([theta, *weights[1:]], [None, *biases[1:]], with_ones(X),
+                                                         t, "sigmoid")
+    assert folded_loss == pytest.approx(loss, rel=1e-14)
+    np.testing.assert_allclose(folded_w[0], np.vstack([grad_w[0], grad_b[0]]), rtol=1e-12, atol=1e-15)
+    for a, b in zip(grad_w[1:] + grad_b[1:], folded_w[1:] + folded_b[1:]):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-15)
+
+
 @pytest.mark.parametrize("output, classes", [("sigmoid", 1), ("softmax", 3)])
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_classifier_gradients_match_finite_differences(activation, output, classes):

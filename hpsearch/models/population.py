@@ -44,6 +44,7 @@ from hpsearch.models.network import (
     finish,
     forward,
     step,
+    with_ones,
 )
 
 SHARED = ("batch_size", "n_hidden_layers", "activation", "dtype", "shuffle")
@@ -97,13 +98,14 @@ def train_population(nets: list, X: np.ndarray, y: np.ndarray, X_val=None, y_val
     for member in members:
         if len(member.train_curve) < member.until:
             classes.setdefault(padded_width(member.net.hidden_width, batch), []).append(member)
+    X1, X1_val = with_ones(X), None if X_val is None else with_ones(X_val)
     with np.errstate(over="ignore", invalid="ignore"):
         for width, training in classes.items():
             size = stack_size(chunk_rows(batch, width, dtype.itemsize), width, dtype.itemsize)
             for start in range(0, len(training), size):
                 stack = training[start:start + size]
                 while stack:
-                    stack = _train_stacked(stack, X, X_val, y_val, width)
+                    stack = _train_stacked(stack, X1, X1_val, y_val, width)
     for member in members:
         finish(member.net, member.train_curve, member.val_curve)
     return nets
@@ -140,33 +142,39 @@ def stack_size(batch: int, width: int, itemsize: int) -> int:
 
 
 def _stack(members: list[_Member], features: int, width: int, pad_bias: float):
-    """The members' weights and biases stacked along a population axis, padded to ``width``."""
+    """The members' weights and biases stacked along a population axis, padded to
+    ``width``; the first layer's bias folded into its weights as their last row (the
+    input then carries ones, see :func:`hpsearch.models.network.fold_bias`)."""
     sizes = [features] + [width] * members[0].net.n_hidden_layers + [members[0].t.shape[1]]
     dtype = members[0].net.coefs_[0].dtype
-    weights = [np.zeros((len(members), a, b), dtype) for a, b in zip(sizes[:-1], sizes[1:])]
+    weights = [np.zeros((len(members), a + (k == 0), b), dtype) for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))]
     biases = [np.full((len(members), 1, b), pad_bias if k < len(sizes) - 2 else 0.0, dtype)
               for k, b in enumerate(sizes[1:])]
+    biases[0] = weights[0][:, features:, :]
+    biases[0][...] = pad_bias
     for p, member in enumerate(members):
         for W, b, own_W, own_b in zip(weights, biases, member.net.coefs_, member.net.intercepts_):
             W[p, :own_W.shape[0], :own_W.shape[1]] = own_W
             b[p, 0, :own_b.shape[0]] = own_b
-    return weights, biases
+    return weights, [None, *biases[1:]]
 
 
 def _own(weights: list, biases: list, p: int, sizes: list[int]):
     """Member ``p``'s own (unpadded) weights and biases, copied out of the stacks."""
     shapes = list(zip(sizes[:-1], sizes[1:]))
     return ([W[p, :a, :b].copy() for W, (a, b) in zip(weights, shapes)],
-            [bias[p, 0, :b].copy() for bias, (_, b) in zip(biases, shapes)])
+            [(weights[0][p, a:a + 1] if bias is None else bias[p])[0, :b].copy()
+             for bias, (a, b) in zip(biases, shapes)])
 
 
 def _outputs(weights: list, biases: list, X: np.ndarray, net) -> np.ndarray:
-    """The output unit of every member on ``X`` (the validation split), a few members
+    """The output unit of every member on ``X`` (the validation split, with ones), a few members
     at a time so that the activations stay in the cache."""
     rows, width = X.shape[0], weights[0].shape[-1]
     size = max(1, WORKING_SET // (rows * width * weights[0].itemsize))
     return np.concatenate([
-        forward([W[p:p + size] for W in weights], [b[p:p + size] for b in biases], X, net.activation,
+        forward([W[p:p + size] for W in weights], [None if b is None else b[p:p + size] for b in biases], X,
+                net.activation,
                 output=net.output_unit)[-1]
         for p in range(0, len(weights[0]), size)])
 
@@ -175,7 +183,7 @@ def _train_stacked(members: list[_Member], X, X_val, y_val, width: int) -> list[
     """Epochs of the members (padded to ``width``) as one stack until one of them
     leaves; those that go on."""
     net0 = members[0].net
-    n, features = X.shape
+    n, features = X.shape[0], X.shape[1] - 1  # X carries ones (with_ones)
     batch = batch_rows(net0, n)
     dtype = np.dtype(net0.dtype)
     weights, biases = _stack(members, features, width, -np.inf if net0.activation == "sigmoid" else 0.0)
@@ -185,7 +193,7 @@ def _train_stacked(members: list[_Member], X, X_val, y_val, width: int) -> list[
     population = np.arange(len(members))[:, None]
     leaving: set[int] = set()
     while not leaving:
-        saved = ([W.copy() for W in weights], [b.copy() for b in biases])
+        saved = ([W.copy() for W in weights], [None if b is None else b.copy() for b in biases])
         if net0.shuffle and batch < n:
             orders = np.stack([m.net.rng_.permutation(n) for m in members])
             Xe, te = X[orders], targets[population, orders]
@@ -196,7 +204,8 @@ def _train_stacked(members: list[_Member], X, X_val, y_val, width: int) -> list[
             stop = min(start + batch, n)
             totals += step(weights, biases, Xe[:, start:stop], te[:, start:stop], net0.activation, workspace, lr,
                            net0.output_unit)
-        finite = np.logical_and.reduce([np.isfinite(W).all(axis=(1, 2)) for W in weights])
+        # weights only (the first layer's last row is its bias, -inf on the sigmoid's padded units)
+        finite = np.logical_and.reduce([np.isfinite(W).all(axis=(1, 2)) for W in [weights[0][:, :-1], *weights[1:]]])
         out = None if X_val is None else _outputs(weights, biases, X_val, net0)
         for p, member in enumerate(members):
             sizes = member.sizes(features)
@@ -204,7 +213,7 @@ def _train_stacked(members: list[_Member], X, X_val, y_val, width: int) -> list[
             if not (np.isfinite(score) and finite[p]):
                 own_saved = _own(*saved, p, sizes)
                 member.net.coefs_, member.net.intercepts_ = _own(weights, biases, p, sizes)
-                diverge(member.net, [*member.candidates, own_saved], X, member.t, len(member.train_curve) + 1)
+                diverge(member.net, [*member.candidates, own_saved], X[:, :-1], member.t, len(member.train_curve) + 1)
                 leaving.add(p)
                 continue
             if score < member.best:
