@@ -123,6 +123,11 @@ class Workspace:
         # column sums as one BLAS call: a row of ones (P x 1 x fan_out sums for a population)
         self.ones = np.ones(rows if weights[0].ndim == 2 else (1, rows), dtype)
 
+    def first(self, buffer: np.ndarray, n: int) -> np.ndarray:
+        """The first ``n`` rows of ``buffer`` (the buffer itself for a full batch: a
+        step at batch 32 makes about twenty NumPy calls, so a view spared counts)."""
+        return buffer if n == self.rows else buffer[..., :n, :]
+
 
 OUTPUTS = ("identity", "sigmoid", "softmax")
 
@@ -147,7 +152,7 @@ def forward(
     last = len(weights) - 1
     m = X.shape[-2]
     for k, (W, b) in enumerate(zip(weights, biases)):
-        z = np.matmul(activations[-1], W, out=None if workspace is None else workspace.z[k][..., :m, :])
+        z = np.matmul(activations[-1], W, out=None if workspace is None else workspace.first(workspace.z[k], m))
         if b is not None:  # None: a bias folded into W, the input carrying ones (fold_bias)
             z += b
         activations.append(_output(z, output) if k == last else _activate(z, activation))
@@ -207,7 +212,7 @@ def loss_and_gradients(
     n = X.shape[-2]
     ws = workspace if workspace is not None else Workspace(weights, n, biases)
     activations = forward(weights, biases, X, activation, ws, output)
-    delta = np.subtract(activations[-1], t, out=ws.delta[-1][..., :n, :])
+    delta = np.subtract(activations[-1], t, out=ws.first(ws.delta[-1], n))
     if output == "identity":
         loss = _half_squares(delta) / n
     else:
@@ -216,10 +221,10 @@ def loss_and_gradients(
     for k in range(len(weights) - 1, -1, -1):
         np.matmul(activations[k].swapaxes(-1, -2), delta, out=ws.grad_w[k])
         if biases[k] is not None:
-            np.matmul(ws.ones[..., :n], delta, out=ws.grad_b[k])  # column sums, as one BLAS call
+            np.matmul(ws.ones if n == ws.rows else ws.ones[..., :n], delta, out=ws.grad_b[k])  # column sums, as one BLAS call
         if k == 0:
             break
-        derivative = _derivative(activations[k], activation, ws.scratch[k - 1][..., :n, :])
+        derivative = _derivative(activations[k], activation, ws.first(ws.scratch[k - 1], n))
         w_t = weights[k].swapaxes(-1, -2)
         if k == 1 and delta.shape[-1] == 1:
             # One output: delta_0 = f'(z_1) * (delta w^T) is an outer product scaled, and its
@@ -227,7 +232,7 @@ def loss_and_gradients(
             # outer product nor a pass multiplying by it (both broadcast, slow in NumPy).
             _first_layer_gradients(activations[0], delta, derivative, w_t, ws, biases[0] is not None)
             break
-        delta = np.matmul(delta, w_t, out=ws.delta[k - 1][..., :n, :])
+        delta = np.matmul(delta, w_t, out=ws.first(ws.delta[k - 1], n))
         delta *= derivative
     return loss, ws.grad_w, ws.grad_b
 
@@ -235,7 +240,7 @@ def loss_and_gradients(
 def _first_layer_gradients(X, delta, derivative, w_t, ws: Workspace, bias: bool) -> None:
     """The first layer's gradients when the error ``delta`` of the layer above has one
     column (see :func:`loss_and_gradients`)."""
-    scaled = np.multiply(X, delta, out=ws.scaled_input[..., :X.shape[-2], :])
+    scaled = np.multiply(X, delta, out=ws.first(ws.scaled_input, X.shape[-2]))
     np.matmul(scaled.swapaxes(-1, -2), derivative, out=ws.grad_w[0])
     ws.grad_w[0] *= w_t
     if bias:
