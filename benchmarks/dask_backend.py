@@ -21,7 +21,7 @@ from _common import median, report, synthetic_cache
 from distributed import LocalCluster
 
 from hpsearch.config import parse
-from hpsearch.models.network import NumpyMLPRegressor
+from hpsearch.models.mlp import NumpyMLPRegressor
 from hpsearch.runner import run_experiment
 
 

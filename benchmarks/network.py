@@ -18,6 +18,8 @@ own cache-sized chunks. ``floor_multiple`` = the network's epoch / the floor
 shuffle). The CPU's SIMD level (NumPy's) is in the machine column.
 
 Usage: python benchmarks/network.py [--repeats 5]
+       NPY_DISABLE_CPU_FEATURES="X86_V4 AVX512_ICL" python benchmarks/network.py   # as without AVX-512
+(writes results/network.csv, or results/network-avx2-only.csv where NumPy found no AVX-512)
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from _common import median, report
 from threadpoolctl import threadpool_limits
 
 from hpsearch import NumpyMLPRegressor
+from hpsearch.machine import simd_level
 
 ROWS, FEATURES, HIDDEN = 18_700, 4, 32
 
@@ -86,14 +89,15 @@ def full_batch_bytes(n: int = ROWS, f: int = FEATURES, h: int = HIDDEN) -> int:
     """Bytes read and written by one full-batch epoch of our implementation (float64).
 
     Counted pass by pass over the n x h arrays (the n x 1 and weight arrays are
-    negligible): forward X@W1 (read X, write z), +b (r+w), sigmoid 4 in-place
-    passes (r+w each), a@W2 (read a); backward a^T@delta (read a), delta@W2^T
-    (write), f'(z) = (1-a)*a (r, w, 2r, w), delta *= f' (2r, w), X^T@delta
-    (read X, read delta), column sums of delta (read).
+    negligible): forward [X 1] @ W1 (write z; the bias rides in the product), the
+    sigmoid's 4 in-place passes (r+w each), a @ W2 (read a); backward a^T @ delta
+    (read a), f'(z) = (1 - a) * a (r, w, 2r, w), ([X 1] * delta)^T @ f'(z) (read
+    f'(z)); and over the n x (f + 1) input: read in the forward pass, scaled by the
+    error (r, w), read by the last product.
     """
-    big, x = n * h * 8, n * f * 8
-    passes = 1 + 2 + 8 + 1 + 1 + 1 + (2 + 3) + 3 + 1 + 1
-    return passes * big + 2 * x
+    big, x = n * h * 8, n * (f + 1) * 8
+    passes = 1 + 8 + 1 + 1 + 5 + 1
+    return passes * big + 4 * x
 
 
 def bandwidth(n_bytes: int, repeats: int = 20) -> float:
@@ -144,7 +148,10 @@ def main() -> None:
     table["full_batch_mb_per_epoch"] = moved / 1e6
     table["inplace_bandwidth_gbs_cache"] = cache_bw / 1e9
     table["inplace_bandwidth_gbs_memory"] = dram_bw / 1e9
-    report("network", table, notes)
+    # the file is named after the SIMD level NumPy found: an AVX2-only run (a CPU without AVX-512, or
+    # NPY_DISABLE_CPU_FEATURES="X86_V4 AVX512_ICL") goes beside the AVX-512 one, not over it
+    found = simd_level().split(";")[0]
+    report("network" if "X86_V4" in found else "network-avx2-only", table, notes)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from hpsearch.errors import ConfigError, DataError, HpsearchError, RunError
 # Imported when first used, so that a worker process, which imports only
 # hpsearch.execution.objective and what it needs, does not pay for the API (pandas, Optuna).
 _LAZY = {"Run": "hpsearch.api", "SuiteRun": "hpsearch.api", "load": "hpsearch.api", "run": "hpsearch.api",
-         "NumpyMLPClassifier": "hpsearch.models.network", "NumpyMLPRegressor": "hpsearch.models.network"}
+         "NumpyMLPClassifier": "hpsearch.models.mlp", "NumpyMLPRegressor": "hpsearch.models.mlp"}
 
 
 def __getattr__(name: str):

@@ -20,11 +20,21 @@ def test_a_split_saved_is_read_back_memory_mapped(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_worker_imports_neither_optuna_nor_matplotlib():
-    """What a worker process imports to run trials: the network (scikit-learn, which
-    brings pandas) and NumPy, not the API, the strategies or the figures."""
-    code = ("import sys, hpsearch.execution.backends, hpsearch.execution.objective; "
-            "print(sorted(m for m in ('optuna', 'matplotlib', 'hpsearch.api', 'hpsearch.config', "
-            "'hpsearch.search.strategies') if m in sys.modules))")
+def test_a_worker_imports_neither_scikit_learn_nor_optuna_nor_matplotlib():
+    """What a worker process imports to train network trials, alone and in a population
+    (and a diverging one): NumPy, not scikit-learn (about 1 s of a worker's start, with
+    pandas and SciPy), the API, the strategies or the figures."""
+    code = ("import sys, numpy as np, hpsearch.execution.backends as b, hpsearch.execution.objective as o\n"
+            "from hpsearch.execution.worker import Together, run_trials\n"
+            "from hpsearch.data.dataset import Dataset\n"
+            "from hpsearch.search.trial import TrialSpec\n"
+            "X = np.random.default_rng(0).random((90, 3)); y = X.sum(axis=1)\n"
+            "data = Dataset(X, y, X, y, X, y, feature_names=['a', 'b', 'c'])\n"
+            "specs = [TrialSpec('random', 0, i, i, {'learning_rate': lr, 'epochs': 3}, i, 'rep0', {'batch_size': 16})\n"
+            "         for i, lr in enumerate([0.1, 1e9])]\n"
+            "results = run_trials(o.train_and_score, specs[:1], data) + run_trials(Together(o.train_and_score), specs, data)\n"
+            "assert [r.status for r in results] == ['ok', 'ok', 'diverged'], [r.status for r in results]\n"
+            "print(sorted(m for m in ('sklearn', 'pandas', 'scipy', 'optuna', 'matplotlib', 'hpsearch.api', "
+            "'hpsearch.config', 'hpsearch.search.strategies') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -232,3 +232,37 @@ def test_a_big_batch_in_chunks_takes_the_step_of_one_pass():
     for a, b, start in zip(one[0] + one[1], chunked[0] + chunked[1], weights + biases):
         assert not np.allclose(a, start)
         np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("classify", [False, True])
+def test_the_workers_network_without_scikit_learn_trains_the_same_numbers(classify):
+    """Workers train hpsearch.models.network's networks (no scikit-learn import); users get
+    the scikit-learn estimators: the same weights and curves to the last bit."""
+    from hpsearch.models.network import NetworkClassifier, NetworkRegressor
+
+    rng = np.random.default_rng(5)
+    X, X_val = rng.normal(size=(300, 4)), rng.normal(size=(60, 4))
+    y, y_val = X @ [1.0, -2.0, 0.5, 0.0], X_val @ [1.0, -2.0, 0.5, 0.0]
+    if classify:
+        y, y_val = np.digitize(y, [-1, 1]), np.digitize(y_val, [-1, 1])
+    pair = (NetworkClassifier, NumpyMLPClassifier) if classify else (NetworkRegressor, NumpyMLPRegressor)
+    plain, estimator = (cls(hidden_width=7, epochs=6, batch_size=32, random_state=3).fit(X, y, X_val, y_val)
+                        for cls in pair)
+    for a, b in zip(plain.coefs_ + plain.intercepts_, estimator.coefs_ + estimator.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(plain.validation_curve_, estimator.validation_curve_)
+    np.testing.assert_array_equal(plain.predict(X_val), estimator.predict(X_val))
+
+
+def test_the_workers_network_refuses_bad_data_as_clearly():
+    from hpsearch.models.network import NetworkRegressor
+
+    X = np.ones((5, 2))
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        NetworkRegressor().fit(np.array([[np.nan, 1.0]] * 5), np.ones(5))
+    with pytest.raises(ValueError, match="one target per row"):
+        NetworkRegressor().fit(X, np.ones(4))
+    with pytest.raises(ValueError, match="not trained yet"):
+        NetworkRegressor().predict(X)
+    with pytest.raises(ValueError, match="3 features, but the network was trained on 2"):
+        NetworkRegressor(epochs=1).fit(X, np.arange(5.0)).predict(np.ones((2, 3)))

@@ -11,7 +11,7 @@ from hpsearch.data.features import Dataset
 from hpsearch.execution.objective import populations, train_and_score
 from hpsearch.execution.worker import Together, run_trials
 from hpsearch.models.checkpoints import load_state, save_state
-from hpsearch.models.network import NumpyMLPClassifier, NumpyMLPRegressor
+from hpsearch.models.mlp import NumpyMLPClassifier, NumpyMLPRegressor
 from hpsearch.models.population import padded_width, stack_size, train_population
 from hpsearch.runner import run_experiment
 from hpsearch.search.trial import TrialSpec

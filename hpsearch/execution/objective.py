@@ -25,7 +25,7 @@ from hpsearch.execution.worker import Objective, Together, report_epoch
 from hpsearch.models import estimators
 from hpsearch.models.calibration import population_max_batch
 from hpsearch.models.checkpoints import load_state, save_state
-from hpsearch.models.network import NumpyMLPClassifier, NumpyMLPRegressor, check_params
+from hpsearch.models.network import NetworkClassifier, NetworkRegressor, check_params
 from hpsearch.models.population import SHARED, padded_width, train_population
 from hpsearch.search.trial import TrialResult, TrialSpec
 
@@ -165,7 +165,7 @@ def work(spec: TrialSpec) -> float:
 
 
 def _network(spec: TrialSpec):
-    network = NumpyMLPClassifier if spec.task == "classification" else NumpyMLPRegressor
+    network = NetworkClassifier if spec.task == "classification" else NetworkRegressor
     return network(**{**spec.model, **spec.params}, random_state=spec.seed)
 
 

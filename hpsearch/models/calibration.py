@@ -74,7 +74,7 @@ def _max_batch(folder: Path) -> int:
 
 def measure(rows: int = 2048, members: int = 8, width: int = 32, epochs: int = 2, repeats: int = 3) -> dict:
     """Seconds alone / seconds together, per batch size (see the module doc)."""
-    from hpsearch.models.network import NumpyMLPRegressor, train_epochs
+    from hpsearch.models.network import NetworkRegressor, train_epochs
     from hpsearch.models.population import train_population
 
     rng = np.random.default_rng(0)
@@ -82,7 +82,7 @@ def measure(rows: int = 2048, members: int = 8, width: int = 32, epochs: int = 2
     y = X @ rng.random(4) + 0.1 * rng.standard_normal(rows)
 
     def nets(batch):
-        out = [NumpyMLPRegressor(hidden_width=width, epochs=epochs, batch_size=batch, learning_rate=0.1,
+        out = [NetworkRegressor(hidden_width=width, epochs=epochs, batch_size=batch, learning_rate=0.1,
                                  random_state=i) for i in range(members)]
         data = [net.start_training(X, y) for net in out][0]
         return out, data

@@ -154,11 +154,11 @@ def check_names(cls: type, names, where: str) -> str | None:
 
 def check_values(cls: type, params: dict) -> str | None:
     """scikit-learn's own parameter validation, before any trial runs; a problem or None."""
-    from hpsearch.models.network import NumpyMLPBase, check_params
+    from hpsearch.models.network import Network, check_params
 
     try:
         estimator = cls(**params)
-        if issubclass(cls, NumpyMLPBase):
+        if issubclass(cls, Network):
             check_params(estimator)
         elif hasattr(estimator, "_validate_params"):
             estimator._validate_params()
@@ -169,9 +169,9 @@ def check_values(cls: type, params: dict) -> str | None:
 
 def fidelity(cls: type) -> str | None:
     """The iteration-count parameter (see module doc), or None."""
-    from hpsearch.models.network import NumpyMLPBase
+    from hpsearch.models.network import Network
 
-    if issubclass(cls, NumpyMLPBase):
+    if issubclass(cls, Network):
         return "epochs"
     params = cls().get_params(deep=False)
     if "warm_start" in params:

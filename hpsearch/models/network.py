@@ -15,6 +15,13 @@ Weights start from a normal distribution with standard deviation
 hidden layer of 32), biases at zero. The target is standardised inside ``fit``
 (and predictions mapped back), so the untrained network predicts the mean and a
 learning rate means the same whatever the units of the target.
+
+This module is NumPy only: the maths, the training loop and the networks as a
+worker trains them (:class:`NetworkRegressor`, :class:`NetworkClassifier`), so that
+a worker process does not import scikit-learn (about 1 s of its start, pandas and
+SciPy's statistics included). The scikit-learn estimators ``NumpyMLPRegressor`` and
+``NumpyMLPClassifier`` (:mod:`hpsearch.models.mlp`) are these networks with
+scikit-learn's checks and API; both train the same numbers.
 """
 
 from __future__ import annotations
@@ -24,10 +31,6 @@ import numbers
 import warnings
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu")
 
@@ -404,7 +407,7 @@ def finish(net, train_curve: list, val_curve: list):
             f"training diverged (non-finite loss) in epoch {net.n_iter_ + 1} with "
             f"learning_rate={net.learning_rate}; the weights kept are those with the lowest training loss "
             f"seen (predictions stay in the range of the target)",
-            ConvergenceWarning,
+            net.divergence_warning,
             stacklevel=3,
         )
     return net
@@ -421,15 +424,62 @@ def _least_loss(net, candidates: list, X: np.ndarray, t: np.ndarray):
     return min(candidates, key=lambda c: loss(*c))
 
 
-class NumpyMLPBase(BaseEstimator):
+class DivergenceWarning(UserWarning):
+    """Training diverged (see ``status_``); the scikit-learn estimators issue scikit-learn's
+    ``ConvergenceWarning`` instead."""
+
+
+class DataChecks:
+    """The checks of data and of the fitted state a :class:`Network` makes, plain NumPy
+    (scikit-learn's in :class:`hpsearch.models.mlp.NumpyMLPBase`)."""
+
+    def check_data(self, X, y, reset: bool):
+        """Training rows ``X`` (checked by :meth:`check_rows`) and their targets, one per row."""
+        X = self.check_rows(X, reset)
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y.ravel()
+        if y.ndim != 1 or len(y) != len(X):
+            raise ValueError(f"y must hold one target per row of X ({len(X)}), got shape {y.shape}")
+        if self.output_unit == "identity":
+            y = y.astype(np.float64)
+            if not np.isfinite(y).all():
+                raise ValueError("y contains NaN or infinity")
+        return X, y
+
+    def check_rows(self, X, reset: bool = False) -> np.ndarray:
+        """``X`` as a finite 2-D float array with the features the network was trained on."""
+        X = np.asarray(X)
+        if X.dtype not in (np.float64, np.float32):
+            X = X.astype(np.float64)
+        if X.ndim != 2 or len(X) == 0:
+            raise ValueError(f"X must be a non-empty 2-D array, got shape {X.shape}")
+        if not np.isfinite(X).all():
+            raise ValueError("X contains NaN or infinity")
+        if reset:
+            self.n_features_in_ = X.shape[1]
+        elif X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but the network was trained on {self.n_features_in_}")
+        return X
+
+    def check_fitted(self) -> None:
+        if not hasattr(self, "coefs_"):
+            raise ValueError(f"this {type(self).__name__} is not trained yet: call fit first")
+
+
+class Network(DataChecks):
     """What every NumPy network shares: parameters and their checks, the epochs of
     gradient descent, continuation and the saved training state. A subclass names its
-    output unit and codes its targets. The public training protocol (used by
+    output unit and codes its targets (:class:`RegressionOutput`,
+    :class:`ClassificationOutput`); the data checks are plain NumPy here, scikit-learn's
+    in :mod:`hpsearch.models.mlp` (the hooks ``check_data``, ``check_rows`` and
+    ``check_fitted``). The public training protocol (used by
     population training and the objectives) is ``start_training``,
     ``resume_training``, ``encode_targets``, ``train_score``, ``score_output``,
     ``output_unit`` and the shuffle generator ``rng_`` (see each)."""
 
     output_unit = "identity"
+    divergence_warning: type[Warning] = DivergenceWarning
 
     def __init__(
         self,
@@ -499,19 +549,18 @@ class NumpyMLPBase(BaseEstimator):
 
     def resume_training(self, X, y, X_val, y_val, epochs: int):
         """Check that training can go on to ``epochs``; the validated data."""
-        check_is_fitted(self)
+        self.check_fitted()
         if epochs < self.n_iter_:
             raise ValueError(f"epochs ({epochs}) is below the epochs already trained ({self.n_iter_})")
         return self._validate(X, y, X_val, y_val, reset=False)
 
     def _validate(self, X, y, X_val, y_val, reset: bool):
         dtype = np.dtype(self.dtype)
-        X, y = validate_data(self, X, y, y_numeric=self.output_unit == "identity",
-                             dtype=[np.float64, np.float32], reset=reset)
+        X, y = self.check_data(X, y, reset)
         X = np.ascontiguousarray(X, dtype=dtype)
         y = np.asarray(y, dtype=np.float64) if self.output_unit == "identity" else np.asarray(y)
         if X_val is not None:
-            X_val = np.ascontiguousarray(validate_data(self, X_val, reset=False), dtype=dtype)
+            X_val = np.ascontiguousarray(self.check_rows(X_val), dtype=dtype)
             y_val = np.asarray(y_val).ravel()
             if self.output_unit == "identity":
                 y_val = y_val.astype(np.float64)
@@ -527,8 +576,8 @@ class NumpyMLPBase(BaseEstimator):
 
     def _raw(self, X) -> np.ndarray:
         """The output unit for rows of ``X`` (validated, in the network's dtype)."""
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        self.check_fitted()
+        X = self.check_rows(X)
         with np.errstate(over="ignore", invalid="ignore"):
             out = forward(self.coefs_, self.intercepts_, np.asarray(X, dtype=np.dtype(self.dtype)),
                           self.activation, output=self.output_unit)[-1]
@@ -539,7 +588,7 @@ class NumpyMLPBase(BaseEstimator):
         """Everything training needs to go on: weights, curves, the target's coding
         and the random generator's state, as arrays (``numpy.savez`` writes it;
         loading it needs no pickle). Plain gradient descent keeps no optimiser state."""
-        check_is_fitted(self)
+        self.check_fitted()
         state = {f"coef_{k}": W for k, W in enumerate(self.coefs_)}
         state.update({f"intercept_{k}": b for k, b in enumerate(self.intercepts_)})
         state.update(loss_curve=self.loss_curve_, validation_curve=self.validation_curve_,
@@ -565,78 +614,10 @@ class NumpyMLPBase(BaseEstimator):
         self.rng_.bit_generator.state = json.loads(str(state["rng"]))
         return self
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.non_deterministic = False
-        return tags
 
-
-_PARAMETERS = """
-    Parameters
-    ----------
-    hidden_width : int, default=32
-        Units in each hidden layer.
-    epochs : int, default=100
-        Passes over the training data.
-    learning_rate : float, default=0.1
-        Step size of gradient descent.
-    n_hidden_layers : int, default=1
-        Hidden layers; 1 gives the classic three-layer network
-        (input, hidden, output).
-    batch_size : int, "full" or None, default=None
-        Rows per gradient step; None or "full" use the whole training set (full
-        batch; "full" is how a TOML config says it).
-    activation : {"sigmoid", "tanh", "relu"}, default="sigmoid"
-        Non-linearity of the hidden layers.
-    init_scale : float, default=1.0
-        Weights start as ``N(0, (init_scale / sqrt(fan_in))^2)``.
-    shuffle : bool, default=True
-        Shuffle the rows before each epoch (mini-batch training only).
-    dtype : {"float64", "float32"}, default="float64"
-        Floating-point type of the computation.
-    random_state : int, numpy Generator, SeedSequence or None, default=None
-        Seeds the initial weights and the shuffling.
-"""
-
-_ATTRIBUTES = """
-    Attributes
-    ----------
-    coefs_, intercepts_ : list of ndarray
-        Weights and biases per layer.
-    loss_curve_ : ndarray
-        Training {metric} per epoch, averaged over the epoch's batches as they
-        were seen (no extra pass over the data).
-    validation_curve_ : ndarray
-        Validation {metric} after each epoch when ``X_val``/``y_val`` are given
-        to ``fit``, else empty.
-    n_iter_ : int
-        Epochs completed.
-    status_ : {{"ok", "diverged", "stopped"}}
-        "diverged" when the loss became non-finite; the weights are then those with
-        the lowest training loss seen (the initial ones, or those an epoch started
-        from), so predictions stay sane, and a ``ConvergenceWarning`` is issued.
-    converged_ : bool
-        False when training diverged.
-    diverged_epoch_ : int or None
-        The epoch whose loss became non-finite.
-"""
-
-
-class NumpyMLPRegressor(RegressorMixin, NumpyMLPBase):
-    __doc__ = """Feed-forward network trained by mini-batch gradient descent, NumPy only.
-
-    A linear output unit and half the squared error on the standardised target
-    (see module doc), so the untrained network predicts the mean.
-    """ + _PARAMETERS + _ATTRIBUTES.format(metric="RMSE (target units)") + """
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from hpsearch import NumpyMLPRegressor
-    >>> X = np.linspace(0, 1, 200).reshape(-1, 1)
-    >>> model = NumpyMLPRegressor(epochs=50, batch_size=16, random_state=0)
-    >>> model.fit(X, np.sin(6 * X.ravel())).status_
-    'ok'
-    """
+class RegressionOutput:
+    """A linear output unit and half the squared error on the standardised target
+    (see module doc), so the untrained network predicts the mean."""
 
     output_unit = "identity"
 
@@ -665,25 +646,9 @@ class NumpyMLPRegressor(RegressorMixin, NumpyMLPBase):
         return self._raw(X)[:, 0] * self._y_scale + self._y_mean
 
 
-class NumpyMLPClassifier(ClassifierMixin, NumpyMLPBase):
-    __doc__ = """The same network as a classifier: one sigmoid output unit and log loss
-    for two classes, softmax outputs and cross-entropy for more.
-
-    Labels may be strings or integers (``classes_``, sorted). The lesson's own
-    network is ``NumpyMLPClassifier(hidden_width=4)`` on three binary inputs.
-    """ + _PARAMETERS + _ATTRIBUTES.format(metric="log loss") + """
-    classes_ : ndarray
-        The class labels, sorted.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from hpsearch import NumpyMLPClassifier
-    >>> X = np.array([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]])
-    >>> net = NumpyMLPClassifier(hidden_width=4, epochs=4000, learning_rate=2.0, random_state=1)
-    >>> net.fit(X, [0, 1, 1, 0]).predict(X).tolist()
-    [0, 1, 1, 0]
-    """
+class ClassificationOutput:
+    """One sigmoid output unit and log loss for two classes, softmax outputs and
+    cross-entropy for more; labels may be strings or integers (``classes_``, sorted)."""
 
     @property
     def output_unit(self) -> str:
@@ -691,7 +656,8 @@ class NumpyMLPClassifier(ClassifierMixin, NumpyMLPBase):
         return "softmax" if classes is not None and len(classes) > 2 else "sigmoid"
 
     def _init_target(self, y: np.ndarray) -> int:
-        check_classification_targets(y)
+        if y.dtype.kind == "f" and not np.array_equal(y, np.round(y)):
+            raise ValueError("Unknown label type: continuous; a classifier needs class labels")
         self.classes_ = np.unique(y)
         if len(self.classes_) < 2:
             raise ValueError(f"a classifier needs at least 2 classes in y; got 1 class ({self.classes_[0]!r})")
@@ -729,19 +695,22 @@ class NumpyMLPClassifier(ClassifierMixin, NumpyMLPBase):
 
     def predict_proba(self, X) -> np.ndarray:
         """Probability of each class (columns in the order of ``classes_``)."""
-        check_is_fitted(self)
+        self.check_fitted()
         out = self._raw(X)
         return np.hstack([1.0 - out, out]) if out.shape[1] == 1 else out
 
     def predict(self, X) -> np.ndarray:
         """The most probable class of each row of ``X``."""
-        check_is_fitted(self)
+        self.check_fitted()
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = True
-        return tags
+
+class NetworkRegressor(RegressionOutput, Network):
+    """:class:`hpsearch.NumpyMLPRegressor` without scikit-learn (what a worker trains)."""
+
+
+class NetworkClassifier(ClassificationOutput, Network):
+    """:class:`hpsearch.NumpyMLPClassifier` without scikit-learn (what a worker trains)."""
 
 
 def _rmse(prediction: np.ndarray, target: np.ndarray) -> float:
