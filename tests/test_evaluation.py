@@ -26,6 +26,20 @@ def test_baselines_on_a_hand_made_split():
     assert b.reference_val == pytest.approx(0, abs=1e-9) and b.reference_test == pytest.approx(0, abs=1e-9)
 
 
+def test_the_linear_baseline_is_scikit_learns_least_squares():
+    from sklearn.linear_model import LinearRegression
+
+    from hpsearch.data.prepared import least_squares
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(500, 6)) * [1, 10, 100, 0.1, 1e4, 1] + [0, 5, -3, 0, 1e5, 2]
+    y = X @ rng.normal(size=6) + rng.normal(size=500)
+    X_new = rng.normal(size=(50, 6))
+    ours, theirs = least_squares(X, y)(X_new), LinearRegression().fit(X, y).predict(X_new)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-9 * np.abs(theirs).max())
+    assert not np.allclose(ours, LinearRegression(fit_intercept=False).fit(X, y).predict(X_new))
+
+
 def test_each_repetition_has_its_own_split_and_baselines(small_catalog):
     problem = prepare_problem(experiment(repetitions=2).data, 0)
     a, b = problem.dataset(0), problem.dataset(1)

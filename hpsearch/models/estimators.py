@@ -83,6 +83,10 @@ def resolve(path: str, packages=()) -> type:
     """The estimator class a dotted path names, if the path is allowed (:func:`check_path`) and
     names a scikit-learn regressor or classifier. Nothing is imported for a refused path."""
     check_path(path, tuple(packages))
+    if is_network(path):  # checked as the workers train it, without importing scikit-learn
+        from hpsearch.models.network import NetworkClassifier, NetworkRegressor
+
+        return NetworkClassifier if path == NETWORK_CLASSIFIER else NetworkRegressor
     cls = imported(path)
     if not task_of(cls):
         raise EstimatorError(f"'{path}' is not a scikit-learn regressor or classifier (is_regressor and "
@@ -108,6 +112,10 @@ def imported(path: str) -> type:
 def task_of(cls) -> str | None:
     """``regression`` or ``classification`` (scikit-learn's tags), or None; a class is made
     only when it is a scikit-learn estimator class."""
+    from hpsearch.models.network import ClassificationOutput, Network
+
+    if inspect.isclass(cls) and issubclass(cls, Network):
+        return "classification" if issubclass(cls, ClassificationOutput) else "regression"
     from sklearn.base import BaseEstimator, is_classifier, is_regressor
 
     if not inspect.isclass(cls) or not issubclass(cls, BaseEstimator):
@@ -135,8 +143,15 @@ def for_task(path: str, task: str) -> str:
 
 
 def param_names(cls: type) -> list[str]:
-    """Parameters a config may fix or search (random_state is hpsearch's: the seed)."""
-    return [p for p in cls().get_params(deep=False) if p != "random_state"]
+    """Parameters a config may fix or search (random_state is hpsearch's: the seed), sorted:
+    those of ``__init__``, as scikit-learn's ``get_params`` finds them."""
+    return sorted(name for name in _init_parameters(cls) if name != "random_state")
+
+
+def _init_parameters(cls: type) -> dict[str, inspect.Parameter]:
+    parameters = inspect.signature(cls.__init__).parameters
+    return {name: p for name, p in parameters.items()
+            if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
 
 
 def check_names(cls: type, names, where: str) -> str | None:
@@ -173,7 +188,7 @@ def fidelity(cls: type) -> str | None:
 
     if issubclass(cls, Network):
         return "epochs"
-    params = cls().get_params(deep=False)
+    params = _init_parameters(cls)
     if "warm_start" in params:
         for name in ("max_iter", "n_estimators"):
             if name in params:
@@ -182,8 +197,9 @@ def fidelity(cls: type) -> str | None:
 
 
 def default_of(cls: type, name: str):
-    """The estimator's own default of parameter ``name``."""
-    return cls().get_params(deep=False)[name]
+    """The estimator's own default of parameter ``name`` (scikit-learn's estimators keep
+    their ``__init__`` arguments as given, so it is the signature's)."""
+    return _init_parameters(cls)[name].default
 
 
 def counts_per_fit(cls: type, fidelity: str | None) -> bool:
