@@ -7,8 +7,10 @@ backend, and the loop (:mod:`hpsearch.search.loop`) that runs them.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+import threading
 import time
 import warnings
 from datetime import datetime
@@ -163,6 +165,8 @@ def _run_locked(exp: Experiment, run_dir: Path, progress: bool, force: bool, obj
     resumed = replay(session, searches, records, say)
     # reaches the cluster, if any: fails before anything is written too
     with backend_for(exp, workers, run_dir, problem) as backend:
+        if exp.figures:  # matplotlib (0.3 s) imported while the workers train, not after them
+            threading.Thread(target=importlib.import_module, args=("hpsearch.results.plots",), daemon=True).start()
         session.clock = backend.clock
         folder.write_text(folder.CONFIG, exp.to_toml())
         folder.write_manifest()
