@@ -26,11 +26,15 @@ MARGIN = 1.3  # faster by this much at least: the small networks measured here g
 FILE = "calibration.json"
 
 
+STEP_VERSION = 2  # of the network's training step: a change to it (bump this) is measured again
+
+
 def machine_key() -> str:
-    """What the crossover depends on: the CPU, NumPy's version and its SIMD level."""
+    """What the crossover depends on: the CPU, NumPy's version and its SIMD level, and the
+    network's training step (:data:`STEP_VERSION`)."""
     from hpsearch.machine import cpu_name, simd_level
 
-    return f"{cpu_name()}; NumPy {np.__version__} SIMD {simd_level()}"
+    return f"{cpu_name()}; NumPy {np.__version__} SIMD {simd_level()}; step {STEP_VERSION}"
 
 
 def population_max_batch(folder: Path | None = None) -> int:
