@@ -211,6 +211,8 @@ def loss_and_gradients(
     ``n`` rows) every array lives in its buffers: the returned gradients are
     overwritten by the next call. The gradients come multiplied by ``scale``
     (training passes the learning rate, which saves a pass over every gradient).
+    A bias of None is folded into its layer's weights as their last row, the input
+    carrying ones (:func:`fold_bias`, :func:`with_ones`): its gradient is that row's.
     """
     n = X.shape[-2]
     ws = workspace if workspace is not None else Workspace(weights, n, biases)
@@ -224,7 +226,8 @@ def loss_and_gradients(
     for k in range(len(weights) - 1, -1, -1):
         np.matmul(activations[k].swapaxes(-1, -2), delta, out=ws.grad_w[k])
         if biases[k] is not None:
-            np.matmul(ws.ones if n == ws.rows else ws.ones[..., :n], delta, out=ws.grad_b[k])  # column sums, as one BLAS call
+            ones = ws.ones if n == ws.rows else ws.ones[..., :n]
+            np.matmul(ones, delta, out=ws.grad_b[k])  # column sums, as one BLAS call
         if k == 0:
             break
         derivative = _derivative(activations[k], activation, ws.first(ws.scratch[k - 1], n))
@@ -235,7 +238,9 @@ def loss_and_gradients(
             # outer product nor a pass multiplying by it (both broadcast, slow in NumPy).
             _first_layer_gradients(activations[0], delta, derivative, w_t, ws, biases[0] is not None)
             break
-        delta = np.matmul(delta, w_t, out=ws.first(ws.delta[k - 1], n))
+        # delta W^T; with one output column an outer product, which a multiplication does exactly, faster
+        product = np.multiply if delta.shape[-1] == 1 else np.matmul
+        delta = product(delta, w_t, out=ws.first(ws.delta[k - 1], n))
         delta *= derivative
     return loss, ws.grad_w, ws.grad_b
 
