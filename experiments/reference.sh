@@ -2,7 +2,8 @@
 # Regenerate the reference results (results/reference/) on the real catalog:
 # experiments/compare-strategies.toml and experiments/multi-fidelity.toml on both
 # feature sets, then the side-by-side tables; diabetes.toml and earthquake-hgb.toml.
-# seed-toy.toml; earthquake-strong.toml on both feature sets. About 13 minutes on 2 cores.
+# seed-toy.toml; earthquake-strong.toml on both feature sets. About 23 minutes on 2 cores
+# (13 of them earthquake-hgb.toml).
 # Usage: bash experiments/reference.sh [OUT_ROOT]
 set -euo pipefail
 out=${1:-results/reference}
