@@ -14,7 +14,6 @@ Prints a table and writes benchmarks/results/store.csv (medians of the repeats).
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import tempfile
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import optuna
 import pandas as pd
+from _common import report
 
 from hpsearch.execution.store import TrialStore
 
@@ -92,14 +92,7 @@ def main() -> None:
     ours = table["ms_per_trial_median"].iloc[0]
     table["ratio_to_hpsearch"] = table["ms_per_trial_median"] / ours
     table["trials"], table["repeats"] = args.trials, args.repeats
-    table["date"] = time.strftime("%Y-%m-%d")
-    table["machine"] = f"{platform.processor() or platform.machine()}, optuna {optuna.__version__}"
-    out = Path(__file__).resolve().parent / "results" / "store.csv"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out, index=False)
-    print(table[["store", "ms_per_trial_median", "ms_per_trial_min", "ms_per_trial_max",
-                 "ratio_to_hpsearch"]].to_markdown(index=False, floatfmt=".3f"))
-    print(f"\nwrote {out}")
+    report("store", table)
 
 
 if __name__ == "__main__":
