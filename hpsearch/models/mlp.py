@@ -69,7 +69,6 @@ _ATTRIBUTES = """
 """
 
 
-
 class NumpyMLPBase(BaseEstimator):
     """scikit-learn's checks for a network of :mod:`hpsearch.models.network`."""
 

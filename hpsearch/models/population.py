@@ -148,15 +148,15 @@ def _stack(members: list[_Member], features: int, width: int, pad_bias: float):
     sizes = [features] + [width] * members[0].net.n_hidden_layers + [members[0].t.shape[1]]
     dtype = members[0].net.coefs_[0].dtype
     weights = [np.zeros((len(members), a + (k == 0), b), dtype) for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))]
-    biases = [np.full((len(members), 1, b), pad_bias if k < len(sizes) - 2 else 0.0, dtype)
-              for k, b in enumerate(sizes[1:])]
-    biases[0] = weights[0][:, features:, :]
-    biases[0][...] = pad_bias
+    weights[0][:, features, :] = pad_bias
+    biases = [None] + [np.full((len(members), 1, b), pad_bias if k < len(sizes) - 2 else 0.0, dtype)
+                       for k, b in enumerate(sizes[2:], start=1)]
+    bias_rows = [weights[0][:, features:, :], *biases[1:]]  # where each layer's own bias goes
     for p, member in enumerate(members):
-        for W, b, own_W, own_b in zip(weights, biases, member.net.coefs_, member.net.intercepts_):
+        for W, b, own_W, own_b in zip(weights, bias_rows, member.net.coefs_, member.net.intercepts_):
             W[p, :own_W.shape[0], :own_W.shape[1]] = own_W
             b[p, 0, :own_b.shape[0]] = own_b
-    return weights, [None, *biases[1:]]
+    return weights, biases
 
 
 def _own(weights: list, biases: list, p: int, sizes: list[int]):
