@@ -174,10 +174,12 @@ class SuiteRun:
         return [line[2:] for line in self.folder.text("suite.md").splitlines() if line.startswith("- ")]
 
 
-def load(run_dir) -> "Run":
-    """A finished or interrupted run folder."""
+def load(run_dir, allow_packages: list[str] | None = None) -> "Run":
+    """A finished or interrupted run folder. Opening it imports nothing; ``allow_packages``: the
+    packages :meth:`Run.best_estimator` may import an estimator from besides scikit-learn and
+    hpsearch (a run folder's own config grants none: it may come from someone else)."""
     RunFolder(run_dir).require_run()
-    return Run(run_dir)
+    return Run(run_dir, allow_packages)
 
 
 class Run:
@@ -188,10 +190,14 @@ class Run:
     its tables has its trials read from the store, and empty others).
     """
 
-    def __init__(self, run_dir):
+    def __init__(self, run_dir, allow_packages: list[str] | None = None):
         self.run_dir = Path(run_dir)
         self.folder = RunFolder(run_dir)
         self.experiment = read_run_config(self.folder / self.folder.CONFIG)
+        problem = estimators.check_package_names(list(allow_packages or ()))
+        if problem:
+            raise ConfigError(f"allow_packages: {problem}")
+        self.allow = tuple(allow_packages or ())
 
     def __repr__(self) -> str:
         return f"Run({str(self.run_dir)!r}: {len(self.trials)} trials)"
@@ -263,7 +269,12 @@ class Run:
         params = {**exp.model, **best["params"]}
         problem = prepare_problem(exp.data, exp.seed)
         path = estimators.for_task(exp.estimator, problem.task)
-        estimators.resolve(path, exp.allowed_packages)  # the config's rules, before anything is made
+        try:  # the caller's permission, never the folder's: before anything is made
+            estimators.resolve(path, self.allow)
+        except estimators.EstimatorError as exc:
+            raise ConfigError(f"{self.run_dir}: {str(exc).split(' name it in')[0]} pass "
+                              f"hpsearch.load(..., allow_packages=[\"{path.split('.')[0]}\"]) "
+                              f"if you trust it") from None
         model = estimators.make(path, params, trial_seed(exp.seed, repetition, int(row["config"])))
         if fit:
             data = problem.dataset(repetition)

@@ -237,6 +237,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     folder = RunFolder(args.run_dir)
     folder.require_run()
+    if args.output is None:
+        folder.claim("report.html")  # in the run folder: only hpsearch's own report is replaced
     output = args.output or folder / "report.html"
     write_atomic(output, html_report(folder, read_run_config(folder / folder.CONFIG)))
     print(f"wrote {output}")

@@ -24,6 +24,7 @@ from hpsearch.data.features import FEATURE_SETS, SPLITS
 from hpsearch.data.metrics import TASKS
 from hpsearch.errors import ConfigError
 from hpsearch.execution.backends import BACKENDS, DEFAULT_BACKEND, SCHEDULER_BACKEND
+from hpsearch.execution.worker import WorkerSetup, extended_path
 from hpsearch.models import estimators
 from hpsearch.models.estimators import NETWORK
 from hpsearch.search.budget import Budget
@@ -121,6 +122,13 @@ class Experiment:
     allow: tuple[str, ...] = field(default=(), compare=False)  # --allow-package: the same, not written
     read_only: bool = field(default=False, compare=False)  # read from a run folder: the estimator unchecked
     table: dict = field(default_factory=dict)  # [table]: path (replay) and workers; levels, seeds (record)
+    threads: int = 1  # [model] threads: per thread pool (BLAS, OpenMP) per worker
+    code_path: str | None = None  # [model] path: the folder of the config's own code (absolute)
+
+    @property
+    def worker_setup(self) -> WorkerSetup:
+        """How the run's worker processes start (threads per pool, the config's code folder)."""
+        return WorkerSetup(self.threads, (self.code_path,) if self.code_path and not self.read_only else ())
 
     def space_fidelity_name(self) -> str:
         """The name of the iteration count the estimator trains (``epochs`` for the network),
@@ -134,7 +142,9 @@ class Experiment:
 
     @property
     def allowed_packages(self) -> tuple[str, ...]:
-        return self.packages + self.allow
+        """Where an estimator may be imported from besides scikit-learn and hpsearch: the packages
+        of the config the user runs, and the caller's; a config read from a run folder grants none."""
+        return (() if self.read_only else self.packages) + self.allow
 
     @property
     def user_objective(self) -> str | None:
@@ -210,6 +220,10 @@ class Experiment:
             out["model"] = {"estimator": self.estimator, **out["model"]}
         if self.packages:
             out["model"] = {"packages": list(self.packages), **out["model"]}
+        if self.code_path is not None:
+            out["model"] = {"path": self.code_path, **out["model"]}
+        if self.threads != 1:
+            out["model"] = {"threads": self.threads, **out["model"]}
         out["space"] = {dim.name: dim.to_dict() for dim in self.space}
         if self.strategy_options:
             out["strategy"] = {k: dict(v) for k, v in self.strategy_options.items()}
@@ -465,6 +479,9 @@ def parse(raw: dict, source: str = "<config>", allow=(), read_only: bool = False
     if problem:
         raise c.fail("model.packages", problem)
     packages = tuple(packages)
+    threads, code_path = _parse_own_code(c, model_raw, read_only)
+    model_raw = ({k: v for k, v in model_raw.items() if k not in ("threads", "path")}
+                 if isinstance(model_raw, dict) else model_raw)
     cls = None
     objective = model_raw.get("objective") if isinstance(model_raw, dict) else None
     if objective is not None:  # the user's own training function: no estimator
@@ -487,7 +504,8 @@ def parse(raw: dict, source: str = "<config>", allow=(), read_only: bool = False
         raise c.fail("model.estimator", f"expected a dotted path to an estimator class, got {_show(estimator)}")
     try:
         if not read_only_estimator:  # a run folder's config is read as text: its estimator is only a name
-            cls = estimators.resolve(estimator, packages + tuple(allow))
+            with extended_path([code_path] if code_path else []):
+                cls = estimators.resolve(estimator, packages + tuple(allow))
     except estimators.EstimatorError as exc:
         raise c.fail("model.estimator", str(exc)) from None
     if "space" not in raw and estimator != NETWORK and objective is None:
@@ -518,7 +536,32 @@ def parse(raw: dict, source: str = "<config>", allow=(), read_only: bool = False
                       budget=Budget(kind, amount), data=data, model=model, estimator=estimator, space=space,
                       strategy_options=options, source=source, packages=packages, allow=tuple(allow),
                       read_only=read_only, figures=figures, description=raw.get("description", ""),
-                      table=table_section)
+                      table=table_section, threads=threads, code_path=code_path)
+
+
+#: the most threads per pool a worker may be given
+MAX_THREADS = 256
+
+
+def _parse_own_code(c: _Checker, raw: Any, read_only: bool) -> tuple[int, str | None]:
+    """``[model] threads`` (per thread pool per worker, default 1) and ``[model] path`` (the folder
+    of the config's own code, relative to the config; appended to the end of ``sys.path``)."""
+    if not isinstance(raw, dict):
+        return 1, None
+    threads = c.integer(raw.get("threads", 1), "model.threads", minimum=1)
+    if threads > MAX_THREADS:
+        raise c.fail("model.threads", f"at most {MAX_THREADS} threads per pool, got {threads:,}")
+    path = raw.get("path")
+    if path is None:
+        return threads, None
+    if not isinstance(path, str) or not path or "\0" in path or len(path) > 4096:
+        raise c.fail("model.path", f"expected the folder of your code, relative to the config, such as \".\", "
+                     f"got {_show(path)}")
+    folder = Path(c.source).resolve().parent if c.source.endswith(".toml") else Path.cwd()
+    resolved = (folder / path).resolve()
+    if not read_only and not resolved.is_dir():
+        raise c.fail("model.path", f"'{path}' is not a folder (looked for {resolved})")
+    return threads, str(resolved)
 
 
 TABLE_KEYS = ("path", "workers", "levels", "seeds")
@@ -541,17 +584,38 @@ def _parse_table_section(c: _Checker, raw: Any, source: str, n_jobs: Any) -> dic
         workers = raw.get("workers", n_jobs if isinstance(n_jobs, int) and n_jobs > 0 else 1)
         out["workers"] = c.integer(workers, "table.workers", minimum=1)
     if "levels" in raw:
-        levels = c.keys(raw["levels"], "table.levels", list(raw["levels"]) if isinstance(raw["levels"], dict) else [])
-        for name, value in levels.items():
-            if isinstance(value, list):
-                if not value or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-                    raise c.fail(f"table.levels.{name}", f"expected numbers, got {_show(value)}")
-            else:
-                c.integer(value, f"table.levels.{name}", minimum=1)
-        out["levels"] = dict(levels)
+        levels = raw["levels"]
+        if not isinstance(levels, dict):  # a count for every numeric dimension
+            if not isinstance(levels, numbers.Integral) or isinstance(levels, bool):
+                raise c.fail("table.levels", f"expected a count such as 8 (every numeric dimension) or a table "
+                             f"such as {{ hidden_width = 5, learning_rate = [0.01, 0.1] }}, got {_show(levels)}")
+            out["levels"] = _level_count(c, levels, "table.levels")
+        else:
+            for name, value in levels.items():
+                if isinstance(value, list):
+                    if not 1 <= len(value) <= MAX_LEVELS or not all(
+                            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value):
+                        raise c.fail(f"table.levels.{name}", f"expected 1 to {MAX_LEVELS} finite numbers, "
+                                     f"got {_show(value)}")
+                else:
+                    _level_count(c, value, f"table.levels.{name}")
+            out["levels"] = dict(levels)
     if "seeds" in raw:
         out["seeds"] = c.integer(raw["seeds"], "table.seeds", minimum=1)
+        if out["seeds"] > LIMITS["repetitions"]:
+            raise c.fail("table.seeds", f"at most {LIMITS['repetitions']}, got {out['seeds']:,}")
     return out
+
+
+#: the most levels a recorded dimension may have
+MAX_LEVELS = 1000
+
+
+def _level_count(c: _Checker, value: Any, key: str) -> int:
+    value = c.integer(value, key, minimum=1)
+    if value > MAX_LEVELS:
+        raise c.fail(key, f"at most {MAX_LEVELS} levels, got {value:,}")
+    return value
 
 
 def _replayed(c: _Checker, raw: dict, table: dict) -> dict:
@@ -563,7 +627,14 @@ def _replayed(c: _Checker, raw: dict, table: dict) -> dict:
     except ConfigError as exc:
         raise c.fail("table.path", str(exc)) from None
     config = recorded.header["config"]
-    view = {"data": config["data"], "model": config["model"],
+    model = config["model"]
+    estimator = model.get("estimator", NETWORK)
+    if estimator not in (NETWORK, estimators.NETWORK_CLASSIFIER) or "objective" in model:
+        shown = str(model.get("objective", estimator))[:80]
+        raise c.fail("table.path", f"the table names the model {shown!r}; tables record hpsearch's network "
+                     f"only, and a replay imports nothing a table names")
+    # the recorded model, described: nothing in a table grants a package
+    view = {"data": config["data"], "model": {k: v for k, v in model.items() if k not in ("packages", "path")},
             "space": {d.name: d.to_dict() for d in recorded.space()}}
     for key, value in view.items():
         if key in raw and raw[key] != value:

@@ -6,6 +6,7 @@ imports nothing else of hpsearch.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -13,15 +14,19 @@ from pathlib import Path
 from hpsearch.errors import RunError
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file beside ``path`` and rename: all or nothing, synced,
-    with the permissions a plain write would give (not mkstemp's 0600)."""
+@contextlib.contextmanager
+def atomic_file(path: Path, binary: bool = False):
+    """A file handle whose bytes become ``path`` when the block ends, all or nothing, synced.
+
+    The temporary file beside ``path`` is created exclusively (``mkstemp``: ``O_EXCL``, so never
+    through a link someone planted), renamed over ``path`` (which replaces a link, never writes
+    through one), with the permissions a plain write would give (not mkstemp's 0600)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")) as handle:
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         umask = os.umask(0)
@@ -31,6 +36,12 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` all or nothing (see :func:`atomic_file`)."""
+    with atomic_file(path) as handle:
+        handle.write(text)
 
 
 def open_no_follow(path: Path, flags: int, mode: int = 0o666) -> int:

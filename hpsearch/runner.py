@@ -8,6 +8,7 @@ backend, and the loop (:mod:`hpsearch.search.loop`) that runs them.
 from __future__ import annotations
 
 import importlib
+import math
 import os
 import sys
 import threading
@@ -19,12 +20,13 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from hpsearch.config import Experiment
+from hpsearch.config import LIMITS, MAX_LEVELS, Experiment
 from hpsearch.data.prepared import data_key, prepare_problem, repetition_of
 from hpsearch.errors import ConfigError, DataError
 from hpsearch.execution.backends import make_backend
 from hpsearch.execution.objective import Objective, evaluate, populations
-from hpsearch.execution.runfolder import RunFolder
+from hpsearch.execution.runfolder import RUN_NAMES, RunFolder
+from hpsearch.execution.user_objective import UserObjective
 from hpsearch.models import estimators
 from hpsearch.results.writer import RunOutput, SuiteOutput, say, write_suite_tables, write_tables
 from hpsearch.search.budget import Meter, Search
@@ -148,6 +150,7 @@ def _run_locked(exp: Experiment, run_dir: Path, progress: bool, force: bool, obj
         from hpsearch.execution.user_objective import UserObjective
 
         objective = UserObjective(path=exp.user_objective, fidelity=exp.fidelity_name)
+        objective.check_import(exp.worker_setup.paths, exp.source)  # here, before any trial: one line
     objective = objective or evaluate
     problem = problem_of(exp)  # reads the data: fails before anything is written if it is unusable
     estimator = estimator_for(exp, problem.task)
@@ -163,8 +166,9 @@ def _run_locked(exp: Experiment, run_dir: Path, progress: bool, force: bool, obj
     for damage in store.damaged:
         say(damage)
     resumed = replay(session, searches, records, say)
+    folder.claim(*RUN_NAMES)  # listed before they are written; a user's file of these names is refused
     # reaches the cluster, if any: fails before anything is written too
-    with backend_for(exp, workers, run_dir, problem) as backend:
+    with backend_for(exp, workers, run_dir, problem, objective) as backend:
         if exp.figures:  # matplotlib (0.3 s) imported while the workers train, not after them
             threading.Thread(target=importlib.import_module, args=("hpsearch.results.plots",), daemon=True).start()
         session.clock = backend.clock
@@ -196,13 +200,14 @@ def problem_of(exp: Experiment):
     return prepare_problem(exp.data, exp.seed)
 
 
-def backend_for(exp: Experiment, workers: int, run_dir: Path, problem):
+def backend_for(exp: Experiment, workers: int, run_dir: Path, problem, objective=None):
     """The backend of ``exp``: a replay's simulated workers, or the configured one."""
     if exp.replays:
         from hpsearch.execution.tabular import TableBackend
 
         return TableBackend(problem.table, workers)
-    return make_backend(exp.backend, workers, run_dir, exp.scheduler)
+    return make_backend(exp.backend, workers, run_dir, exp.scheduler, exp.worker_setup,
+                        isolate=exp.user_objective is not None or isinstance(objective, UserObjective))
 
 
 def estimator_for(exp: Experiment, task: str) -> str:
@@ -231,6 +236,7 @@ def run_suite(suite, run_dir: Path | None = None, progress: bool = True, force: 
         folder.resumes(suite.to_dict(), force)
         for name, exp in suite.problems:  # every problem's data, before anything is written
             problem_of(exp)
+        folder.claim(*RUN_NAMES)
         folder.write_text(folder.CONFIG, suite.to_toml())
         folder.write_manifest()
         outputs = _run_problems(suite, run_dir, progress, force, objective)
@@ -273,11 +279,8 @@ def record_table(exp: Experiment, out: Path, seeds: int | None = None, levels: i
     ``out/record``: durable and resumable like any run."""
     import dataclasses
     import itertools
-    import json as _json
 
-    from hpsearch import __version__
-    from hpsearch.execution.tabular import FORMAT, CurveRecorder, grid_levels, write_table
-    from hpsearch.machine import machine
+    from hpsearch.execution.tabular import ARRAYS, HEADER, grid_levels
     from hpsearch.search.budget import Budget
     from hpsearch.search.space import Dimension, fidelity_range
 
@@ -290,7 +293,20 @@ def record_table(exp: Experiment, out: Path, seeds: int | None = None, levels: i
     fidelity = exp.fidelity_name
     bound = fidelity_range(exp.space, fidelity)[1]
     seeds = seeds or exp.table.get("seeds", 5)
-    chosen = grid_levels(exp.space, fidelity, exp.table.get("levels", {}), levels or 8)
+    if not 1 <= seeds <= LIMITS["repetitions"]:
+        raise ConfigError(f"{exp.source}: table.seeds: 1 to {LIMITS['repetitions']} seeds, got {seeds}")
+    given = exp.table.get("levels", {})
+    if isinstance(given, int):  # a count for every numeric dimension
+        given, levels = {}, given
+    for name, level in {**given, "(default)": levels or 8}.items():
+        count = len(level) if isinstance(level, (list, tuple)) else level
+        if not 1 <= count <= MAX_LEVELS:
+            raise ConfigError(f"{exp.source}: table.levels.{name}: 1 to {MAX_LEVELS} levels, got {count:,}")
+    chosen = grid_levels(exp.space, fidelity, given, levels or 8)
+    size = math.prod(len(v) for v in chosen.values()) * seeds
+    if size > LIMITS["trials"]:
+        raise ConfigError(f"{exp.source}: table.levels: the grid has {size:,} curves (points x seeds); "
+                          f"at most {LIMITS['trials']:,}: fewer levels or seeds")
     names = sorted(chosen)
     points = [dict(zip(names, values)) for values in itertools.product(*(chosen[n] for n in names))]
     space = tuple(Dimension(d.name, d.kind, d.low, d.high, d.log, d.choices, grid=tuple(chosen[d.name]))
@@ -300,6 +316,19 @@ def record_table(exp: Experiment, out: Path, seeds: int | None = None, levels: i
         budget=Budget("trials", len(points)), model={**exp.model, fidelity: bound}, strategy_options={},
         figures=(), table={}, max_failures=None)
     out = Path(out)
+    with RunFolder(out).locked():  # the table folder: hpsearch writes only the names it claimed there
+        RunFolder(out).claim("record", HEADER, ARRAYS)
+        return _record(recording, exp, out, progress, force, points, chosen, fidelity, bound, seeds)
+
+
+def _record(recording, exp, out, progress, force, points, chosen, fidelity, bound, seeds) -> Path:
+    import dataclasses
+    import json as _json
+
+    from hpsearch import __version__
+    from hpsearch.execution.tabular import FORMAT, CurveRecorder, write_table
+    from hpsearch.machine import machine
+
     run_experiment(recording, out / "record", progress, force, objective=CurveRecorder())
     problem = prepare_problem(exp.data, exp.seed)
     header = {

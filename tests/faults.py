@@ -1,6 +1,7 @@
 """Objectives that misbehave on purpose (module-level, so worker processes import them)."""
 
 import os
+from pathlib import Path
 
 from hpsearch.execution.objective import train_and_score
 
@@ -48,14 +49,21 @@ def quadratic(params, data, seed, report):
     return params["x"] ** 2
 
 
-def interrupting(train, at_call: int):
-    """A user objective that raises KeyboardInterrupt (Ctrl-C) on its call number ``at_call``."""
-    calls = []
+def interrupting(train, at_call: int, counter: Path):
+    """A user objective whose call number ``at_call`` (counted in the file ``counter``, across
+    worker processes) presses Ctrl-C: SIGINT to the process that made it (the run's driver).
+    A KeyboardInterrupt raised by an objective is a failed trial, not the user's Ctrl-C."""
+    import signal
+    import time
+
+    driver = os.getpid()
 
     def wrapped(params, data, seed, report):
-        calls.append(1)
-        if len(calls) == at_call:
-            raise KeyboardInterrupt
+        with open(counter, "a") as handle:
+            handle.write("1")
+        if Path(counter).stat().st_size == at_call:
+            os.kill(driver, signal.SIGINT)
+            time.sleep(5)  # the driver ends this worker meanwhile
         return train(params, data, seed, report)
 
     return wrapped

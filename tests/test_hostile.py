@@ -342,7 +342,7 @@ def test_force_on_someone_elses_config_folder_refuses(tmp_path, capsys):
     (tmp_path / "c.toml").write_text(f'[data]\npath = "d.csv"\ntarget = "y"\n[model]\n{RIDGE}')
     before = snapshot(tmp_path)
     status = main(["run", str(tmp_path / "c.toml"), "--out", str(folder), "--quiet", "--figures", "none", "--force"])
-    one_line_error(capsys, status, match="data.bin, which hpsearch did not write")
+    one_line_error(capsys, status, match="config.toml, data.bin, which hpsearch did not write")
     assert snapshot(tmp_path) == before
 
 

@@ -18,8 +18,12 @@ def test_a_complete_run_deletes_only_its_own_states(tmp_path):
 
 
 def test_foreign_entries_are_what_hpsearch_does_not_write(tmp_path):
-    for name in ("config.toml", "trials.jsonl", "curve_trials.png", "summary.csv"):
+    names = ("config.toml", "trials.jsonl", "curve_trials.png", "summary.csv")
+    for name in names:
         (tmp_path / name).write_text("x")
+    # without a manifest nothing is hpsearch's, whatever its name (a user's report.html is theirs)
+    assert runfolder.foreign_entries(tmp_path) == sorted(names)
+    runfolder.write_manifest(tmp_path, [*names, "_states"])
     assert runfolder.foreign_entries(tmp_path) == []
     (tmp_path / "notes.txt").write_text("mine")
     os.symlink(tmp_path / "notes.txt", tmp_path / "report.html")
@@ -29,11 +33,24 @@ def test_foreign_entries_are_what_hpsearch_does_not_write(tmp_path):
                                                    "_states/important.npz"]
 
 
-def test_the_manifest_lists_what_hpsearch_wrote(tmp_path):
+def test_a_name_is_claimed_before_it_is_written_and_never_over_a_users_file(tmp_path):
+    runfolder.claim(tmp_path, ["trials.csv"])
+    assert runfolder.read_manifest(tmp_path) == ["trials.csv"]
+    (tmp_path / "trials.csv").write_text("x")
+    runfolder.claim(tmp_path, ["trials.csv"])  # already hpsearch's: fine
+    (tmp_path / "report.html").write_text("mine")
+    with pytest.raises(RunError, match="report.html exists and hpsearch did not write it"):
+        runfolder.claim(tmp_path, ["report.html"])
+    os.link(tmp_path / "trials.csv", tmp_path.parent / f"{tmp_path.name}-outside")
+    assert runfolder.foreign_entries(tmp_path) == ["report.html", "trials.csv (a hard link to a file elsewhere)"]
+
+
+def test_a_manifest_of_an_earlier_version_still_owns_its_names(tmp_path):
     (tmp_path / "trials.csv").write_text("x")
     (tmp_path / "mine.txt").write_text("x")
-    runfolder.write_manifest(tmp_path)
-    assert runfolder.read_manifest(tmp_path) == ["trials.csv"]
+    (tmp_path / "manifest.json").write_text('{"written_by": "hpsearch", "files": ["config.toml"]}')
+    assert runfolder.read_manifest(tmp_path) == ["config.toml", "trials.csv"]
+    assert runfolder.foreign_entries(tmp_path) == ["mine.txt"]
 
 
 def test_a_refused_lock_changes_nothing_and_a_failed_first_run_leaves_no_folder(tmp_path):

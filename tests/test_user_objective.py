@@ -91,7 +91,7 @@ def test_a_stopped_objective_and_a_resumed_run(tmp_path):
     for record in TrialStore(tmp_path / "m").read():
         assert record["epochs_trained"] == len(record["val_curve"])
     whole = hpsearch.run({**example.CONFIG, "strategies": ["random"]}, objective=example.train, out=tmp_path / "w", figures="none")
-    cut = faults.interrupting(example.train, 9)  # Ctrl-C in its 9th call only
+    cut = faults.interrupting(example.train, 9, tmp_path / "calls")  # Ctrl-C in its 9th call only
     with pytest.raises(KeyboardInterrupt):
         hpsearch.run({**example.CONFIG, "strategies": ["random"]}, objective=cut, out=tmp_path / "cut", figures="none")
     resumed = hpsearch.run({**example.CONFIG, "strategies": ["random"]}, objective=cut, out=tmp_path / "cut", figures="none")

@@ -40,7 +40,7 @@ from typing import Callable, Iterator
 
 from hpsearch.data.dataset import Dataset
 from hpsearch.errors import RunError
-from hpsearch.execution.worker import Objective, run_trials
+from hpsearch.execution.worker import Objective, WorkerSetup, run_trials
 from hpsearch.models.checkpoints import trial_name
 from hpsearch.search.trial import TrialResult, TrialSpec, now
 
@@ -117,9 +117,10 @@ class InProcessBackend(Backend):
     finished task is stored before the next starts (Ctrl-C lands in a trial and loses no
     finished one)."""
 
-    def __init__(self):
+    def __init__(self, setup: WorkerSetup = WorkerSetup()):
         self._data: dict[str, Dataset] = {}
         self._queue: list[tuple[Objective, list[TrialSpec]]] = []
+        self.setup = WorkerSetup(setup.threads, setup.paths, driver=True)
 
     def share(self, datasets):
         self._data.update(datasets)
@@ -129,7 +130,7 @@ class InProcessBackend(Backend):
 
     def next_completed(self):
         objective, specs = self._queue.pop(0)
-        return run_trials(objective, specs, self._data[specs[0].data], self._channel)
+        return run_trials(objective, specs, self._data[specs[0].data], self._channel, self.setup)
 
     @property
     def in_flight(self):
@@ -164,7 +165,7 @@ def watch_parent(parent: int, every: float = 1.0) -> None:
     threading.Thread(target=watch, daemon=True, name="hpsearch-watch-parent").start()
 
 
-def _loky_task(objective, specs, folder, markers, channel, parent=None):
+def _loky_task(objective, specs, folder, markers, channel, parent=None, setup=WorkerSetup()):
     """A task in a loky worker: a marker file per trial while it runs (see module doc)."""
     if parent is not None:
         watch_parent(parent)
@@ -172,7 +173,7 @@ def _loky_task(objective, specs, folder, markers, channel, parent=None):
     Path(markers).mkdir(parents=True, exist_ok=True)
     for path in paths:
         path.touch()
-    results = run_trials(objective, specs, load_dataset(folder), channel)
+    results = run_trials(objective, specs, load_dataset(folder), channel, setup)
     for path in paths:
         path.unlink(missing_ok=True)
     return results
@@ -195,8 +196,9 @@ def _load_dataset(folder: str, version: int) -> Dataset:
 class LokyBackend(Backend):
     """``workers`` loky processes (joblib's reusable pool), data memory-mapped from ``work_dir``."""
 
-    def __init__(self, workers: int, work_dir: Path):
+    def __init__(self, workers: int, work_dir: Path, setup: WorkerSetup = WorkerSetup()):
         self.workers = workers
+        self.setup = setup
         self.work_dir = Path(work_dir)
         self.markers = str(self.work_dir / RUNNING_FOLDER)
         self._folders: dict[str, str] = {}
@@ -204,7 +206,7 @@ class LokyBackend(Backend):
         self._alone: list = []  # one-process executors of trials run alone
 
     def __enter__(self):
-        shutil.rmtree(self.markers, ignore_errors=True)
+        shutil.rmtree(self.markers, ignore_errors=True)  # the run claimed _running/ and _data/ first
         return self
 
     def close(self):
@@ -227,15 +229,15 @@ class LokyBackend(Backend):
     def _pool(self):
         from joblib.externals.loky import get_reusable_executor
 
-        # a broken pool (a worker died) is replaced by a new one here
-        return get_reusable_executor(max_workers=self.workers, reuse=True)
+        # a broken pool (a worker died), or one started with another environment, is replaced here
+        return get_reusable_executor(max_workers=self.workers, reuse="auto", env=self.setup.environment())
 
     def _start(self, objective, specs, alone: bool) -> None:
-        args = (objective, specs, self._folders[specs[0].data], self.markers, self._channel, os.getpid())
+        args = (objective, specs, self._folders[specs[0].data], self.markers, self._channel, os.getpid(), self.setup)
         if alone:
             from joblib.externals.loky import ProcessPoolExecutor
 
-            executor = ProcessPoolExecutor(max_workers=1)
+            executor = ProcessPoolExecutor(max_workers=1, env=self.setup.environment())
             self._alone.append(executor)
             future = executor.submit(_loky_task, *args)
             future.add_done_callback(lambda _: executor.shutdown(wait=False))
@@ -296,9 +298,11 @@ class DaskBackend(Backend):
     strategies and resume work as on one machine.
     """
 
-    def __init__(self, scheduler: str | None, workers: int, timeout: float | None = None):
+    def __init__(self, scheduler: str | None, workers: int, timeout: float | None = None,
+                 setup: WorkerSetup = WorkerSetup()):
         self.scheduler = scheduler
         self.workers = workers
+        self.setup = setup
         self.timeout = timeout
         self._stack = contextlib.ExitStack()
         self._data: dict = {}
@@ -327,7 +331,7 @@ class DaskBackend(Backend):
                                f"the address") from None
         cluster = self._stack.enter_context(distributed.LocalCluster(
             n_workers=self.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-            dashboard_address=None, death_timeout=10))  # workers end when the run (scheduler) is gone
+            dashboard_address=None, death_timeout=10, env=self.setup.environment()))  # workers end when the run (scheduler) is gone
         return distributed.Client(cluster, set_as_default=False)
 
     def close(self):
@@ -340,7 +344,7 @@ class DaskBackend(Backend):
 
     def submit(self, objective, specs):
         future = self.client.submit(run_trials, objective, specs, self._data[specs[0].data],
-                                    self._channel, pure=False)
+                                    self._channel, self.setup, pure=False)
         self._futures[future] = specs
 
     @property
@@ -375,13 +379,16 @@ def imports_objectives_by_name(name: str) -> bool:
     return name == "dask"
 
 
-def make_backend(name: str, workers: int, work_dir: Path, scheduler: str | None = None) -> Backend:
-    """The backend ``name`` (``loky`` or ``dask``); loky with one worker runs in this process."""
+def make_backend(name: str, workers: int, work_dir: Path, scheduler: str | None = None,
+                 setup: WorkerSetup = WorkerSetup(), isolate: bool = False) -> Backend:
+    """The backend ``name`` (``loky`` or ``dask``); loky with one worker runs in this process,
+    unless ``isolate`` (the user's own code: a ``sys.exit`` or a crash there ends a worker, never
+    the run)."""
     if name == "dask":
-        return DaskBackend(scheduler, workers)
-    if workers == 1:
-        return InProcessBackend()
-    return LokyBackend(workers, work_dir)
+        return DaskBackend(scheduler, workers, setup=setup)
+    if workers == 1 and not isolate:
+        return InProcessBackend(setup)
+    return LokyBackend(workers, work_dir, setup)
 
 
 # -- the epoch-report channel ---------------------------------------------------------

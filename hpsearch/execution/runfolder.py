@@ -3,6 +3,9 @@
 A run folder is someone's folder first. hpsearch writes a known set of names
 into it (:data:`OWNED`), lists what it wrote in ``manifest.json``, and:
 
+* lists a name in the manifest *before* it writes it (:func:`claim`), and refuses to
+  write a name that exists and is not listed: a user's ``report.html`` or ``_data/``
+  in a folder without a manifest is theirs, whatever its name;
 * refuses to run in a folder that holds anything else (a file it did not write,
   a symbolic link), with ``--force`` too: ``--force`` lets a changed config
   continue a run folder, it never makes a foreign file hpsearch's;
@@ -34,9 +37,21 @@ OWNED = (
     "ecdf.csv", "ecdf.png", "ecdf.pdf", "hyperparameters.png", "hyperparameters.pdf", "optuna-journal.log",
     "suite.csv", "suite.md", "suite.tex", "friedman.json", "cd-diagram.png", "cd-diagram.pdf",
     "cd-diagram-*.png", "cd-diagram-*.pdf", "problems.csv", ".*.tmp", "*.tmp.png", "*.tmp.pdf",
-    LOCK_FILE, MANIFEST,
+    "table.json", "table.npz", LOCK_FILE, MANIFEST,
 )
-OWNED_FOLDERS = (STATES_FOLDER, "_data", "_running", "problems")
+OWNED_FOLDERS = (STATES_FOLDER, "_data", "_running", "problems", "record")
+_FIGURES = ("png", "pdf")
+#: the names a run or a suite may write, claimed (listed in the manifest) before the first is written;
+#: exports (optuna-journal.log) are claimed by the export that writes them
+RUN_NAMES = (
+    "config.toml", "trials.jsonl", "trials.csv", "summary.csv", "run.json", "targets.csv", "report.html",
+    "comparison.csv", "comparison.md", "comparison.tex", "ecdf.csv", "suite.csv", "suite.md", "suite.tex",
+    "friedman.json", "problems.csv", *OWNED_FOLDERS,
+    *(f"curve_{x}.csv" for x in ("trials", "seconds", "epochs")),
+    *(f"{stem}.{ext}" for ext in _FIGURES for stem in (
+        "curve_trials", "curve_seconds", "curve_epochs", "ecdf", "hyperparameters", "cd-diagram",
+        "cd-diagram-validation")),
+)
 STATE_FILE = "[0-9]*-[0-9]*-[0-9]*.state*"  # checkpoints.trial_name + suffix (+ .tmp.npz while written)
 
 
@@ -46,19 +61,35 @@ def _owned(name: str, is_dir: bool) -> bool:
     return any(fnmatch.fnmatchcase(name, pattern) for pattern in OWNED)
 
 
+#: the manifest's format: 2 lists each name before it is written; 1 (no "format") listed what was there
+MANIFEST_FORMAT = 2
+#: names hpsearch creates only exclusively (mkstemp, O_EXCL): a leftover is never overwritten
+_TEMPORARY = (".*.tmp",)
+
+
+def _ours(entry: Path, listed: set[str]) -> bool:
+    name, is_dir = entry.name, entry.is_dir()
+    if name in (LOCK_FILE, MANIFEST):
+        return not is_dir
+    if not is_dir and any(fnmatch.fnmatchcase(name, pattern) for pattern in _TEMPORARY):
+        return True
+    return name in listed and _owned(name, is_dir)  # listed before it was written, of a name hpsearch writes
+
+
 def foreign_entries(run_dir: Path) -> list[str]:
-    """Entries of ``run_dir`` that hpsearch did not write: neither in its manifest nor of a name
-    it writes; a symbolic link is always foreign. ``_states/`` is looked into (its files are
-    the ones hpsearch deletes)."""
+    """Entries of ``run_dir`` that hpsearch did not write: a name its manifest does not list (a
+    folder without a manifest holds nothing of hpsearch's but its lock); a symbolic link, a hard
+    link (a file with another name elsewhere) are always foreign. ``_states/`` is looked into (its
+    files are the ones hpsearch deletes)."""
     run_dir = Path(run_dir)
     listed = set(read_manifest(run_dir))
     out = []
     for entry in sorted(run_dir.iterdir()):
         if entry.is_symlink():
             out.append(f"{entry.name} (a symbolic link)")
-        elif entry.name in listed and entry.name not in OWNED_FOLDERS:
-            continue
-        elif not _owned(entry.name, entry.is_dir()):
+        elif entry.is_file() and entry.stat().st_nlink > 1:
+            out.append(f"{entry.name} (a hard link to a file elsewhere)")
+        elif not _ours(entry, listed):
             out.append(entry.name + ("/" if entry.is_dir() else ""))
     states = run_dir / STATES_FOLDER
     if states.is_dir() and not states.is_symlink():
@@ -72,29 +103,55 @@ def check_only_ours(run_dir: Path) -> None:
     """Refuse (one line) a run folder holding anything hpsearch did not write."""
     foreign = foreign_entries(run_dir)
     if foreign:
-        more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
-        raise RunError(f"{run_dir} holds {foreign[0]}{more}, which hpsearch did not write; it writes and "
+        more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        raise RunError(f"{run_dir} holds {', '.join(foreign[:3])}{more}, which hpsearch did not write; it writes and "
                        f"deletes only its own files: move them away or choose another --out")
 
 
 def read_manifest(run_dir: Path) -> list[str]:
-    path = Path(run_dir) / MANIFEST
+    """The names hpsearch wrote (or is about to write) in ``run_dir``: what its manifest lists;
+    for a manifest of an earlier version (which listed what was there at the end), also the names
+    hpsearch writes that are there; nothing without a manifest."""
+    run_dir = Path(run_dir)
+    path = run_dir / MANIFEST
     if not path.is_file() or path.is_symlink():
         return []
     try:
-        files = json.loads(path.read_text(encoding="utf-8")).get("files", [])
+        value = json.loads(path.read_text(encoding="utf-8"))
+        files = value.get("files", [])
     except (ValueError, UnicodeDecodeError, AttributeError, RecursionError):
         return []
-    return [f for f in files if isinstance(f, str)] if isinstance(files, list) else []
+    files = [f for f in files if isinstance(f, str)] if isinstance(files, list) else []
+    if value.get("format") != MANIFEST_FORMAT and value.get("written_by") == "hpsearch":
+        files += [e.name for e in run_dir.iterdir() if not e.is_symlink() and _owned(e.name, e.is_dir())
+                  and e.name not in (LOCK_FILE, MANIFEST) and e.name not in files]
+    return files
 
 
-def write_manifest(run_dir: Path) -> None:
-    """List what hpsearch wrote in ``run_dir`` (the names it owns that are there)."""
-
+def claim(run_dir: Path, names) -> None:
+    """List ``names`` (top-level names of ``run_dir``) in the manifest before hpsearch writes them.
+    A name that exists and is not hpsearch's is refused, with one line naming it."""
     run_dir = Path(run_dir)
-    names = sorted(e.name for e in run_dir.iterdir()
-                   if not e.is_symlink() and _owned(e.name, e.is_dir()) and e.name not in (LOCK_FILE, MANIFEST))
-    write_atomic(run_dir / MANIFEST, json.dumps({"written_by": "hpsearch", "files": names}, indent=1) + "\n")
+    listed = read_manifest(run_dir)
+    new = [n for n in dict.fromkeys(names) if n not in listed]
+    for name in new:
+        path = run_dir / name
+        if path.is_symlink():
+            raise RunError(f"{path} is a symbolic link; hpsearch does not write through links "
+                           f"(move it away or choose another folder)")
+        if path.exists():
+            raise RunError(f"{path} exists and hpsearch did not write it; it writes and deletes only its own "
+                           f"files: move it away or choose another folder")
+    if new or not (run_dir / MANIFEST).is_file():
+        write_manifest(run_dir, listed + new)
+
+
+def write_manifest(run_dir: Path, names: list[str] | None = None) -> None:
+    """Write the manifest: ``names``, or what it lists now (in this version's format)."""
+    run_dir = Path(run_dir)
+    names = read_manifest(run_dir) if names is None else names
+    write_atomic(run_dir / MANIFEST, json.dumps({"written_by": "hpsearch", "format": MANIFEST_FORMAT,
+                                                  "files": sorted(set(names))}, indent=1) + "\n")
 
 
 def remove_states(run_dir: Path) -> None:
@@ -125,6 +182,7 @@ def locked(run_dir: Path):
     run_dir.mkdir(parents=True, exist_ok=True)
     lock_path = run_dir / LOCK_FILE
     lock_existed = lock_path.exists() or lock_path.is_symlink()
+    manifest_existed = (run_dir / MANIFEST).exists()
     fd = open_no_follow(lock_path, os.O_RDWR | os.O_CREAT)
     handle = os.fdopen(fd, "r+")
     try:
@@ -141,7 +199,10 @@ def locked(run_dir: Path):
     try:
         yield
     except BaseException:
-        if not lock_existed and not read_manifest(run_dir):  # refused before it wrote: leave nothing behind
+        if not lock_existed and not any((run_dir / name).exists() for name in read_manifest(run_dir)):
+            # refused before it wrote: leave nothing behind (a manifest of claims only included)
+            if not manifest_existed:
+                (run_dir / MANIFEST).unlink(missing_ok=True)
             lock_path.unlink(missing_ok=True)
             with contextlib.suppress(OSError):
                 for folder in created:  # deepest first, each only when empty
@@ -252,10 +313,8 @@ class RunFolder:
         return locked(self.path)
 
     def resumes(self, config: dict, force: bool = False) -> bool:
-        """True when the folder holds an earlier run of ``config`` (a dict, as
-        ``Experiment.to_dict()``), to resume. A folder holding a different config
-        is refused, unless ``force``; one holding anything hpsearch did not write is
-        refused, ``force`` or not."""
+        """True when the folder holds an earlier run of ``config`` (as ``Experiment.to_dict()``). A
+        different config is refused unless ``force``; anything hpsearch did not write, always."""
         import tomllib
 
         config_path = self / self.CONFIG
@@ -288,8 +347,7 @@ class RunFolder:
         return self._store
 
     def replay_store(self):
-        """The store of a replay: records flushed one by one, synced when the run ends (a crash
-        loses what the OS had not written, which the resume recomputes identically)."""
+        """The store of a replay: records flushed one by one, synced when the run ends."""
         self.store.sync_each = False
         return self.store
 
@@ -298,11 +356,15 @@ class RunFolder:
 
         return Checkpoints(self.path)
 
+    def claim(self, *names: str) -> None:
+        claim(self.path, names)  # listed as hpsearch's before they are written
+
     def write_text(self, name: str, text: str) -> None:
+        claim(self.path, [name])
         write_atomic(self / name, text)
 
     def write_json(self, name: str, value: dict) -> None:
-        write_atomic(self / name, json.dumps(value, indent=2, default=str) + "\n")
+        self.write_text(name, json.dumps(value, indent=2, default=str) + "\n")
 
     def write_manifest(self) -> None:
         write_manifest(self.path)
@@ -329,9 +391,8 @@ class RunFolder:
         return unique(self.store.read())
 
     def table(self, name: str, missing_ok: bool = False):
-        """A table the run wrote (``trials``, ``summary``, ``comparison``, a suite's ``suite`` and
-        ``problems``), as a DataFrame; when it is not there, a clean error (or, with
-        ``missing_ok``, an empty DataFrame)."""
+        """A table the run wrote (``trials``, ``summary``, ``comparison``, ``suite``, ``problems``) as a
+        DataFrame; when it is not there, a clean error (``missing_ok``: an empty DataFrame)."""
         if not self.path.is_dir():
             raise RunError(f"{self.path}: no such run folder")
         path = self / f"{name}.csv"

@@ -36,12 +36,12 @@ from pathlib import Path
 import numpy as np
 
 from hpsearch.data.dataset import Dataset
-from hpsearch.data.metrics import classification_scores, metric_for, rmse
+from hpsearch.data.metrics import TASKS, classification_scores, metric_for, rmse
 from hpsearch.errors import ConfigError
 from hpsearch.execution.backends import Backend
 from hpsearch.execution.objective import fit_network
-from hpsearch.files import refuse_link
-from hpsearch.search.space import Dimension
+from hpsearch.files import atomic_file, refuse_link, write_atomic
+from hpsearch.search.space import KINDS, Dimension
 from hpsearch.search.trial import TrialResult, TrialSpec
 
 ARRAYS = "table.npz"
@@ -113,8 +113,6 @@ def write_table(folder: Path, header: dict, records: list[dict], points: list[di
                 bound: int) -> None:
     """``table.npz`` and ``table.json`` from the recording's trial records: one curve per
     (point, seed) up to ``bound``; a missing or short one is an error naming it."""
-    from hpsearch.files import write_atomic
-
     names = sorted(points[0])
     index = {point_key(p, names): i for i, p in enumerate(points)}
     arrays = {k: np.full((len(points), seeds, bound), np.nan) for k in ("val", "test", "seconds")}
@@ -136,15 +134,90 @@ def write_table(folder: Path, header: dict, records: list[dict], points: list[di
         p, s = missing[0]
         raise ConfigError(f"{folder}: the recording has no curve of point {points[p]} seed {s} "
                           f"({len(missing)} missing); run `hpsearch table record` again to finish it")
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{ARRAYS}.tmp.npz"
-    np.savez_compressed(tmp, **arrays)
-    tmp.replace(folder / ARRAYS)
+    with atomic_file(folder / ARRAYS, binary=True) as handle:
+        np.savez_compressed(handle, **arrays)
     header = {**header, "train_seconds": float(np.nansum(arrays["seconds"])), "points": points}
     write_atomic(folder / HEADER, json.dumps(header, indent=1, default=str) + "\n")
 
 
 # -- the table ------------------------------------------------------------------------------
+#: limits of what a table may hold (a table is data someone sent: it must not exhaust memory)
+MAX_BYTES = 2 * 1024**3
+MAX_CELLS = 10**8
+MAX_SEEDS = 1000
+MAX_LEVELS = 1000
+#: the longest an epoch may have taken, in seconds (a day)
+MAX_EPOCH_SECONDS = 86_400.0
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def header_problem(header, val, test, seconds, seed) -> str | None:
+    """What is wrong with a table's header and arrays (the key named), or None. Every field a
+    replay reads is checked here, so a replay never meets a missing key or a bad value."""
+    if not isinstance(header, dict):
+        return "the header is not a JSON object"
+    if header.get("format") != FORMAT:
+        return f"format: expected {FORMAT}, got {str(header.get('format'))[:40]!r}"
+    missing = [k for k in ("config", "space", "levels", "fidelity", "bound", "seeds", "task", "baselines", "points")
+               if k not in header]
+    if missing:
+        return f"no '{missing[0]}' key"
+    config, space, levels = header["config"], header["space"], header["levels"]
+    if not isinstance(config, dict) or not isinstance(config.get("data"), dict) \
+            or not isinstance(config.get("model"), dict):
+        return "config: expected a table with 'data' and 'model' tables"
+    if not isinstance(space, dict) or not space or not all(
+            isinstance(d, dict) and d.get("type") in KINDS for d in space.values()):
+        return f"space: expected dimensions with a type ({', '.join(KINDS)})"
+    for name, d in space.items():
+        if d["type"] == "categorical":
+            if not isinstance(d.get("choices"), list) or not d["choices"]:
+                return f"space.{name}.choices: expected a non-empty list"
+        elif not (_number(d.get("low")) and _number(d.get("high")) and d["low"] <= d["high"]) \
+                or (d.get("log") and d["low"] <= 0):
+            return f"space.{name}: expected numbers low <= high (above 0 on a log scale)"
+    if header["fidelity"] not in space or space[header["fidelity"]]["type"] != "int":
+        return f"fidelity: expected an int dimension of the space, got {str(header['fidelity'])[:40]!r}"
+    if not isinstance(levels, dict) or set(levels) != set(space) - {header["fidelity"]}:
+        return "levels: expected the recorded levels of every dimension but the fidelity"
+    for name, values in levels.items():
+        if not isinstance(values, list) or not 1 <= len(values) <= MAX_LEVELS:
+            return f"levels.{name}: expected a list of 1 to {MAX_LEVELS} values"
+        if space[name]["type"] != "categorical" and not all(_number(v) and (v > 0 or not space[name].get("log"))
+                                                             for v in values):
+            return f"levels.{name}: expected finite numbers (above 0 on a log scale)"
+    if val.ndim != 3 or not val.shape == test.shape == seconds.shape or seed.shape != val.shape[:2]:
+        return "its arrays do not have the same shape (points, seeds, epochs)"
+    points, seeds, bound = val.shape
+    if header["seeds"] != seeds or not 1 <= seeds <= MAX_SEEDS:
+        return f"seeds: {str(header['seeds'])[:20]} in the header, {seeds} in the arrays (at most {MAX_SEEDS})"
+    if header["bound"] != bound or bound < 1:
+        return f"bound: {str(header['bound'])[:20]} in the header, {bound} epochs in the arrays"
+    if header["task"] not in TASKS:
+        return f"task: expected one of {', '.join(TASKS)}, got {str(header['task'])[:40]!r}"
+    baselines = header["baselines"]
+    if not isinstance(baselines, list) or len(baselines) != seeds or not all(
+            isinstance(b, dict) and set(b) == BASELINE_KEYS and all(_number(v) for v in b.values()) for b in baselines):
+        return f"baselines: expected {seeds} tables of {', '.join(sorted(BASELINE_KEYS))} (finite numbers)"
+    names = sorted(levels)
+    if not isinstance(header["points"], list) or len(header["points"]) != points or not all(
+            isinstance(p, dict) and sorted(p) == names for p in header["points"]):
+        return f"points: expected {points} points, each with {', '.join(names)}"
+    recorded = ~np.isnan(seconds)
+    if not np.all(recorded[:, :, 0]):
+        return "seconds: every curve's first epoch must have taken some time"
+    spent = seconds[recorded]
+    if not np.all(np.isfinite(spent) & (spent > 0) & (spent <= MAX_EPOCH_SECONDS)):
+        return f"seconds: every recorded epoch took a finite time above 0 and at most {MAX_EPOCH_SECONDS:,.0f} s"
+    if np.any(np.isfinite(val) & ~recorded):
+        return "seconds: an epoch with a loss has no time"
+    return None
+
+
+BASELINE_KEYS = {"baseline_val", "baseline_test", "reference_val", "reference_test"}
 @dataclass
 class Table:
     """A recorded table (see the module doc): arrays (points, seeds, epochs) and the header."""
@@ -164,17 +237,23 @@ class Table:
             if not (folder / name).is_file():
                 raise ConfigError(f"{folder}: not a recorded table (no {name}); record one with "
                                   f"`hpsearch table record CONFIG --out {folder}`")
+        for name in (HEADER, ARRAYS):
+            if (folder / name).stat().st_size > MAX_BYTES:
+                raise ConfigError(f"{folder / name}: {(folder / name).stat().st_size:,} bytes; a table file is "
+                                  f"at most {MAX_BYTES:,}")
         try:
             header = json.loads((folder / HEADER).read_text(encoding="utf-8"))
             with np.load(folder / ARRAYS, allow_pickle=False) as arrays:
+                for key in ("val", "test", "seconds", "seed"):
+                    if arrays[key].size > MAX_CELLS:  # read from the file's header, before the data
+                        raise ValueError(f"'{key}' holds {arrays[key].size:,} values")
                 val, test, seconds = (np.asarray(arrays[k], dtype=float) for k in ("val", "test", "seconds"))
                 seed = np.asarray(arrays["seed"], dtype=np.int64)
-        except (ValueError, KeyError, OSError, UnicodeDecodeError) as exc:
+        except (ValueError, KeyError, OSError, UnicodeDecodeError, RecursionError, TypeError) as exc:
             raise ConfigError(f"{folder}: damaged table ({type(exc).__name__}: {str(exc)[:100]})") from None
-        if not isinstance(header, dict) or header.get("format") != FORMAT or val.ndim != 3 \
-                or not val.shape == test.shape == seconds.shape or seed.shape != val.shape[:2] \
-                or val.shape[0] != len(header.get("points", [])):
-            raise ConfigError(f"{folder}: damaged table (its header and arrays do not match)")
+        problem = header_problem(header, val, test, seconds, seed)
+        if problem:
+            raise ConfigError(f"{folder / HEADER}: damaged table: {problem[:300]}")
         return cls(folder, header, val, test, seconds, seed)
 
     @property

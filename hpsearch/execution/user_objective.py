@@ -83,11 +83,38 @@ class UserObjective:
     def __init__(self, function=None, path: str | None = None, fidelity: str = "epochs"):
         self.function, self.path, self.fidelity = function, path, fidelity
 
+    #: the worker ends the processes a trial of the user's code leaves running (see worker.end_children)
+    ends_children = True
+
     def _function(self):
         if self.function is None:
             module, _, name = self.path.partition(":")
             self.function = getattr(importlib.import_module(module), name)
         return self.function
+
+    def check_import(self, paths=(), source: str = "<config>") -> None:
+        """Import the function here (the driver), with ``paths`` (``[model] path``) at the end of
+        ``sys.path`` as the workers will have them: a module that is not found is one line saying
+        where Python looked, before any trial runs."""
+        import sys
+
+        from hpsearch.execution.worker import extended_path
+
+        module, _, name = self.path.partition(":")
+        with extended_path(paths):
+            try:
+                function = getattr(importlib.import_module(module), name, None)
+            except ImportError as exc:
+                looked = ", ".join(p for p in sys.path if p)[:300]
+                hint = ("" if paths else "; to use a module beside the config, add [model] path = \".\" "
+                        "(relative to the config)")
+                raise ConfigError(f"{source}: model.objective: cannot import '{module}' ({exc}); Python looked in "
+                                  f"{looked}{hint}") from None
+            except Exception as exc:
+                raise ConfigError(f"{source}: model.objective: importing '{module}' failed: "
+                                  f"{type(exc).__name__}: {str(exc)[:200]}") from None
+        if not callable(function):
+            raise ConfigError(f"{source}: model.objective: '{module}' has no function '{name}'")
 
     def __call__(self, spec: TrialSpec, dataset: Dataset) -> TrialResult:
         from hpsearch.execution.worker import report_epoch

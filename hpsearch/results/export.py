@@ -181,7 +181,10 @@ def to_optuna(run_dir: Path, exp, path: Path | None = None) -> tuple[Path, dict[
     records = folder.records()
     if not records:
         raise RunError(f"{run_dir}: no finished trials to export (is it an hpsearch run folder?)")
-    path = Path(path) if path is not None else run_dir / OPTUNA_FILE
+    if path is None:  # in the run folder: only a file hpsearch wrote there is replaced
+        folder.claim(OPTUNA_FILE)
+        path = run_dir / OPTUNA_FILE
+    path = Path(path)
     path.unlink(missing_ok=True)
     storage = JournalStorage(JournalFileBackend(str(path)))
     distributions = {dim.name: dim.to_optuna() for dim in exp.space}

@@ -16,6 +16,7 @@ import matplotlib.ticker
 import numpy as np
 import pandas as pd
 
+from hpsearch.files import atomic_file
 from hpsearch.search.space import Dimension
 
 X_LABELS = {"trials": "trials", "seconds": "training seconds (one worker)", "epochs": "epochs trained"}
@@ -54,10 +55,9 @@ def _save(fig, path: Path) -> None:
     """Save the figure in each of the formats asked for (PNG by default; a vector PDF beside it
     when asked), each through a temporary file (whole or absent)."""
     path = Path(path)
-    for target in (path.with_suffix(f".{name}") for name in _FORMATS.get()):
-        tmp = target.with_name(f".{target.stem}.tmp{target.suffix}")
-        fig.savefig(tmp)
-        tmp.replace(target)
+    for name in _FORMATS.get():
+        with atomic_file(path.with_suffix(f".{name}"), binary=True) as handle:
+            fig.savefig(handle, format=name)
 
 
 def _baseline_name(label: str) -> str:
