@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import tomllib
 from pathlib import Path
 
@@ -61,38 +62,43 @@ def run(config=None, *, text: str | None = None, out=None, n_jobs: int | None = 
     An experiment returns a :class:`Run`; a suite (``[problems.NAME]`` tables) a
     :class:`SuiteRun`, whose ``problems[NAME]`` is each problem's Run.
     """
+    from hpsearch.execution.user_objective import giving
     from hpsearch.runner import default_run_dir, run_experiment, run_suite
 
     function, allow = objective, tuple(allow_packages or ())
-    if data is not None or function is not None:  # the config rewritten, read from where it is (its folder)
-        raw, source = _raw(config, text)
-        if data is not None:
-            raw = _with_data(raw, data, target)
+    if function is not None and not callable(function):
+        raise ConfigError(f"objective: expected a function, got {type(function).__name__}")
+    # this run's config may name the function given here (never imported), and only it
+    with giving(function) if function is not None else contextlib.nullcontext():
+        if data is not None or function is not None:  # the config rewritten, read from where it is (its folder)
+            raw, source = _raw(config, text)
+            if data is not None:
+                raw = _with_data(raw, data, target)
+            if function is not None:
+                raw = _with_objective(raw, function)
+            exp = parse_any(raw, source, allow)
+        else:
+            exp = _experiment(config, text, allow)
+        exp = exp.with_overrides(
+            trials=trials, n_jobs=n_jobs, seed=seed, strategies=strategies, figures=figures, repetitions=repetitions,
+            backend=backend, scheduler=scheduler, features=features)
+        folder = Path(out) if out is not None else default_run_dir(exp)
+        if isinstance(exp, Suite):
+            output = run_suite(exp, folder, progress=not quiet, force=force)
+            return SuiteRun(output.run_dir)
         if function is not None:
-            raw = _with_objective(raw, function)
-        exp = parse_any(raw, source, allow)
-    else:
-        exp = _experiment(config, text, allow)
-    exp = exp.with_overrides(
-        trials=trials, n_jobs=n_jobs, seed=seed, strategies=strategies, figures=figures, repetitions=repetitions,
-        backend=backend, scheduler=scheduler, features=features)
-    folder = Path(out) if out is not None else default_run_dir(exp)
-    if isinstance(exp, Suite):
-        output = run_suite(exp, folder, progress=not quiet, force=force)
-        return SuiteRun(output.run_dir)
-    if function is not None:
-        from hpsearch.execution.backends import imports_objectives_by_name
-        from hpsearch.execution.user_objective import UserObjective, is_portable
+            from hpsearch.execution.backends import imports_objectives_by_name
+            from hpsearch.execution.user_objective import UserObjective, is_portable
 
-        if imports_objectives_by_name(exp.backend) and not is_portable(function):
-            raise ConfigError(f"objective: {getattr(function, '__qualname__', function)!r} is a lambda, a closure or "
-                              f"defined in __main__: Dask workers import the objective by name; define it at the "
-                              f"top level of a module they can import")
-        output = run_experiment(exp, folder, progress=not quiet, force=force,
-                                objective=UserObjective(function=function, fidelity=exp.fidelity_name))
+            if imports_objectives_by_name(exp.backend) and not is_portable(function):
+                raise ConfigError(f"objective: {getattr(function, '__qualname__', function)!r} is a lambda, a closure or "
+                                  f"defined in __main__: Dask workers import the objective by name; define it at the "
+                                  f"top level of a module they can import")
+            output = run_experiment(exp, folder, progress=not quiet, force=force,
+                                    objective=UserObjective(function=function, fidelity=exp.fidelity_name))
+            return Run(output.run_dir)
+        output = run_experiment(exp, folder, progress=not quiet, force=force)
         return Run(output.run_dir)
-    output = run_experiment(exp, folder, progress=not quiet, force=force)
-    return Run(output.run_dir)
 
 
 def _raw(config, text) -> tuple[dict, str]:
@@ -120,6 +126,8 @@ def _raw(config, text) -> tuple[dict, str]:
         return tomllib.loads(text), source
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: nested too deeply to read; a config is a few levels of tables") from None
 
 
 def _with_objective(raw: dict, function) -> dict:

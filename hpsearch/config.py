@@ -337,6 +337,8 @@ def load(path: str | Path, suites: bool = False, allow=(), read_only: bool = Fal
         raise ConfigError(f"{path}: not a text file; expected TOML") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to read; a config is a few levels of tables") from None
     if not raw:
         raise ConfigError(f"{path}: the config is empty; see experiments/quickstart.toml for an example")
     if "problems" in raw and not suites:
@@ -358,6 +360,9 @@ class _Checker:
 
     def fail(self, key: str, message: str) -> ConfigError:
         key = key if key.isprintable() else repr(key)  # a key may hold a newline: keep one line
+        key = key if len(key) <= 100 else key[:97] + "..."
+        message = " ".join(message.split())
+        message = message if len(message) <= 600 else message[:597] + "..."
         return ConfigError(f"{self.source}: {key}: {message}")
 
     def keys(self, table: Any, key: str, allowed: tuple[str, ...] | list[str]) -> dict:

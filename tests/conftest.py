@@ -162,6 +162,16 @@ def experiments() -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _run_in_tmp(tmp_path, monkeypatch):
-    """Default run folders (results/...) land in the test's own folder."""
+def _run_in_tmp(tmp_path, tmp_path_factory, monkeypatch):
+    """Default run folders (results/...) land in the test's own folder, and no test reads or writes
+    the user's data folder (~/hpsearch_data: a catalog, a calibration cached there): the data
+    folder is the test's own, empty but for the population crossover pinned at batch 128."""
+    import json
+
+    from hpsearch.models.calibration import FILE, machine_key
+
     monkeypatch.chdir(tmp_path)
+    folder = tmp_path_factory.mktemp("hpsearch_data")
+    (folder / FILE).write_text(json.dumps({machine_key(): {"max_batch": 128}}))
+    monkeypatch.setenv("HPSEARCH_DATA", str(folder))
+    monkeypatch.setenv("HPSEARCH_OFFLINE", "1")  # a test never reaches the internet

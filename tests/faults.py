@@ -1,6 +1,7 @@
 """Objectives that misbehave on purpose (module-level, so worker processes import them)."""
 
 import os
+import sys
 from pathlib import Path
 
 from hpsearch.execution.objective import train_and_score
@@ -67,3 +68,37 @@ def interrupting(train, at_call: int, counter: Path):
         return train(params, data, seed, report)
 
     return wrapped
+
+
+# -- objectives that end their process, or leave one behind, for x < 0.5 -----------------------------
+def misbehaving_sys_exit(params, data, seed, report):
+    if params["x"] < 0.5:
+        sys.exit(3)
+    return params["x"]
+
+
+def misbehaving_keyboardinterrupt(params, data, seed, report):
+    if params["x"] < 0.5:
+        raise KeyboardInterrupt
+    return params["x"]
+
+
+def misbehaving_baseexception(params, data, seed, report):
+    if params["x"] < 0.5:
+        raise BaseException("an objective's own BaseException")
+    return params["x"]
+
+
+def misbehaving_os__exit(params, data, seed, report):
+    if params["x"] < 0.5:
+        os._exit(4)
+    return params["x"]
+
+
+def misbehaving_fork(params, data, seed, report):
+    if params["x"] < 0.5 and os.fork() == 0:  # the child never ends by itself
+        import time
+
+        while True:
+            time.sleep(1)
+    return params["x"]

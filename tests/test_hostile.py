@@ -494,3 +494,258 @@ def test_a_suite_whose_problem_fails_exits_3_naming_it(tmp_path, capsys):
     status = main(["run", str(tmp_path / "s.toml"), "--out", str(tmp_path / "r"), "--quiet", "--figures", "none"])
     err = capsys.readouterr().err
     assert status == 3 and "no trial succeeded in problem broken" in err, err
+
+
+# -- round two: tables, working folders and run folders grant nothing; user files never touched ---------
+REFERENCE_TABLE = Path(__file__).resolve().parents[1] / "results" / "reference" / "tables" / "diabetes"
+SENTINEL_PAYLOAD = "import pathlib, os\npathlib.Path(os.environ['SENTINEL']).write_text('ran')\n"
+
+
+def _shared_table(tmp_path: Path, change) -> Path:
+    """A copy of a recorded table with ``change(header)`` applied to its table.json."""
+    folder = tmp_path / "T"
+    folder.mkdir()
+    (folder / "table.npz").write_bytes((REFERENCE_TABLE / "table.npz").read_bytes())
+    header = json.loads((REFERENCE_TABLE / "table.json").read_text())
+    change(header)
+    (folder / "table.json").write_text(json.dumps(header).replace('"DEEP"', "[" * 100_000 + "]" * 100_000))
+    return folder
+
+
+def _replay(tmp_path: Path, capsys, expected: int = 2, match: str = "") -> str:
+    (tmp_path / "r.toml").write_text('strategies = ["random"]\n[budget]\nseconds = 5\n[table]\npath = "T"\n')
+    status = main(["run", str(tmp_path / "r.toml"), "--out", str(tmp_path / "out"), "--quiet", "--figures", "none"])
+    return one_line_error(capsys, status, expected, match)
+
+
+@pytest.mark.parametrize("model", [{"packages": ["T"], "estimator": "T.payload.R"},
+                                   {"packages": ["this"], "estimator": "this.R"},
+                                   {"packages": ["T"], "objective": "T.payload:train"}])
+def test_a_shared_table_imports_nothing_it_names(tmp_path, capsys, monkeypatch, model):
+    monkeypatch.setenv("SENTINEL", str(tmp_path / "sentinel"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    folder = _shared_table(tmp_path, lambda h: h["config"]["model"].update(model))
+    (folder / "__init__.py").write_text(SENTINEL_PAYLOAD)
+    (folder / "payload.py").write_text(SENTINEL_PAYLOAD)
+    _replay(tmp_path, capsys, match="a replay imports nothing a table names")
+    assert not (tmp_path / "sentinel").exists()
+    assert ZEN not in capsys.readouterr().out
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_table_that_lists_packages_for_the_network_grants_none(tmp_path, capsys, monkeypatch):
+    """packages beside the network's own estimator: described, not granted; the replay runs."""
+    monkeypatch.setenv("SENTINEL", str(tmp_path / "sentinel"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    folder = _shared_table(tmp_path, lambda h: h["config"]["model"].update(packages=["T"], path="."))
+    (folder / "__init__.py").write_text(SENTINEL_PAYLOAD)
+    (tmp_path / "r.toml").write_text('strategies = ["random"]\n[budget]\ntrials = 3\n[table]\npath = "T"\n')
+    assert main(["run", str(tmp_path / "r.toml"), "--out", str(tmp_path / "out"), "--quiet", "--figures", "none"]) == 0
+    assert not (tmp_path / "sentinel").exists()
+    assert "packages" not in (tmp_path / "out" / "config.toml").read_text()
+
+
+def _delete(key):
+    return lambda h: h.pop(key)
+
+
+TAMPERED_TABLES = {
+    "no config": (_delete("config"), "no 'config' key"),
+    "no levels": (_delete("levels"), "no 'levels' key"),
+    "no space": (_delete("space"), "no 'space' key"),
+    "no baselines": (_delete("baselines"), "no 'baselines' key"),
+    "no task": (_delete("task"), "no 'task' key"),
+    "short baselines": (lambda h: h.update(baselines=h["baselines"][:2]), "baselines: expected 5"),
+    "mis-keyed baselines": (lambda h: h.update(baselines=[{"x": 1}] * 5), "baselines: expected 5"),
+    "string points": (lambda h: h.update(points="abc"), "points: expected"),
+    "deep nesting": (lambda h: h.update(meta="DEEP"), "damaged table (RecursionError"),
+    "a level of 1e9 values": (lambda h: h["levels"].update(hidden_width=list(range(2000))), "levels.hidden_width"),
+    "a task of its own": (lambda h: h.update(task="poetry"), "task: expected one of"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TAMPERED_TABLES))
+def test_a_tampered_table_header_is_one_line(tmp_path, capsys, case):
+    change, match = TAMPERED_TABLES[case]
+    _shared_table(tmp_path, change)
+    _replay(tmp_path, capsys, match=match)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("seconds", [0.0, -1.0, np.nan, np.inf, 1e300])
+def test_tampered_seconds_are_refused_before_a_seconds_budget_could_hang(tmp_path, capsys, seconds):
+    _shared_table(tmp_path, lambda h: None)
+    with np.load(tmp_path / "T" / "table.npz") as saved:
+        arrays = dict(saved)
+    arrays["seconds"] = np.full_like(arrays["seconds"], seconds)
+    np.savez(tmp_path / "T" / "table.npz", **arrays)
+    started = time.perf_counter()
+    _replay(tmp_path, capsys, match="seconds")
+    assert time.perf_counter() - started < 30
+
+
+def test_a_run_folder_grants_itself_no_package(tmp_path, monkeypatch):
+    import hpsearch
+    from hpsearch.errors import ConfigError
+
+    run = _finished_run(tmp_path)
+    monkeypatch.setenv("SENTINEL", str(tmp_path / "sentinel"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "evilrun").mkdir()
+    (tmp_path / "evilrun" / "__init__.py").write_text("")
+    (tmp_path / "evilrun" / "payload.py").write_text(SENTINEL_PAYLOAD + "class R: pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = (run / "config.toml").read_text().replace(
+        'estimator = "sklearn.linear_model.Ridge"', 'packages = ["evilrun"]\nestimator = "evilrun.payload.R"')
+    (run / "config.toml").write_text(config)
+    loaded = hpsearch.load(run)
+    with pytest.raises(ConfigError, match=r"allow_packages=\[\"evilrun\"\]"):
+        loaded.best_estimator()
+    assert not (tmp_path / "sentinel").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("module", ["numpy", "joblib", "json"])
+def test_modules_in_the_working_folder_never_run_in_the_workers(tmp_path, module):
+    (tmp_path / f"{module}.py").write_text(f"open({str(tmp_path / 'sentinel')!r}, 'w').write('{module}')\n")
+    (tmp_path / "c.toml").write_text('n_jobs = 2\n[budget]\ntrials = 4\n[data]\ndataset = "diabetes"\n'
+                                     '[space.epochs]\ntype = "int"\nlow = 2\nhigh = 3\n'
+                                     '[space.hidden_width]\ntype = "int"\nlow = 2\nhigh = 4\n'
+                                     '[space.learning_rate]\ntype = "float"\nlow = 0.01\nhigh = 0.1\n')
+    import shutil
+
+    script = shutil.which("hpsearch")  # the console script: its sys.path starts with its own folder
+    if script is None:
+        pytest.skip("the hpsearch console script is not on PATH")
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONSAFEPATH"}
+    done = subprocess.run([script, "run", "c.toml", "--out", "out", "--quiet", "--figures", "none"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=240, env=environment)
+    assert done.returncode == 0, done.stderr
+    assert len((tmp_path / "out" / "trials.csv").read_text().splitlines()) == 5
+    assert not (tmp_path / "sentinel").exists()
+
+
+@pytest.mark.parametrize("name", ["_data", "_running", "report.html", "summary.csv", "comparison.tex", "config.toml"])
+def test_a_users_file_of_a_name_hpsearch_writes_is_never_touched(tmp_path, capsys, name):
+    table(tmp_path / "d.csv", frame())
+    (tmp_path / "c.toml").write_text(f'n_jobs = 2\n[budget]\ntrials = 3\n[data]\npath = "d.csv"\ntarget = "y"\n'
+                                     f'[model]\n{RIDGE}')
+    out = tmp_path / "out"
+    out.mkdir()
+    if name.startswith("_"):
+        (out / name).mkdir()
+        (out / name / "mine.txt").write_text("mine")
+    else:
+        (out / name).write_text("mine")
+    before = snapshot(tmp_path)
+    status = main(["run", str(tmp_path / "c.toml"), "--out", str(out), "--quiet", "--figures", "none", "--force"])
+    one_line_error(capsys, status, match=f"{name}{'/' if name.startswith('_') else ''}, which hpsearch did not write")
+    assert snapshot(tmp_path) == before
+
+
+def test_an_export_never_replaces_a_users_journal(tmp_path, capsys):
+    run = _finished_run(tmp_path)
+    (run / "optuna-journal.log").write_text("mine")
+    before = snapshot(tmp_path)
+    status = main(["export", str(run), "--format", "optuna"])
+    one_line_error(capsys, status, match="optuna-journal.log exists and hpsearch did not write it")
+    assert snapshot(tmp_path) == before
+
+
+def test_a_hard_linked_store_is_refused(tmp_path, capsys):
+    run = _finished_run(tmp_path)
+    os.link(run / "trials.jsonl", tmp_path / "outside.jsonl")
+    before = snapshot(tmp_path)
+    status = main(["run", str(tmp_path / "c.toml"), "--out", str(run), "--quiet", "--figures", "none"])
+    one_line_error(capsys, status, match="trials.jsonl (a hard link to a file elsewhere)")
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("name", ["table.json", "table.npz"])
+def test_table_record_never_overwrites_a_users_file(tmp_path, capsys, name):
+    (tmp_path / "c.toml").write_text('[data]\ndataset = "diabetes"\n[space.epochs]\ntype = "int"\nlow = 2\nhigh = 3\n'
+                                     '[space.learning_rate]\ntype = "float"\nlow = 0.01\nhigh = 0.1\n')
+    (tmp_path / "D").mkdir()
+    (tmp_path / "D" / name).write_text("mine")
+    before = snapshot(tmp_path)
+    status = main(["table", "record", str(tmp_path / "c.toml"), "--out", str(tmp_path / "D"), "--seeds", "1",
+                   "--levels", "2", "--quiet"])
+    one_line_error(capsys, status, match=f"{name} exists and hpsearch did not write it")
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("args,config,match", [
+    (["--seeds", "1000000000"], "", "table.seeds: 1 to 1000 seeds"),
+    (["--levels", "1000000000"], "", "1 to 1000 levels"),
+    ([], "[table]\nlevels = 1000000000\n", "table.levels: at most 1000 levels"),
+])
+def test_table_record_is_under_the_limits_of_runs(tmp_path, capsys, args, config, match):
+    (tmp_path / "c.toml").write_text(config + '[data]\ndataset = "diabetes"\n[space.epochs]\ntype = "int"\nlow = 2\n'
+                                     'high = 3\n[space.learning_rate]\ntype = "float"\nlow = 0.01\nhigh = 0.1\n')
+    status = main(["table", "record", str(tmp_path / "c.toml"), "--out", str(tmp_path / "D"), *args, "--quiet"])
+    one_line_error(capsys, status, match=match)
+    assert not (tmp_path / "D").exists()
+
+
+@pytest.mark.parametrize("option,match", [("grid]\npoints = 1000000000000", "points: expected"),
+                                          ("pbt]\npopulation_size = 1000000000", "population_size: expected")])
+def test_huge_strategy_options_are_one_line(tmp_path, capsys, option, match):
+    strategy = option.split("]")[0]
+    (tmp_path / "c.toml").write_text(f'strategies = ["{strategy}"]\n[data]\ndataset = "diabetes"\n[strategy.{option}\n')
+    status = main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "o"), "--quiet"])
+    one_line_error(capsys, status, match=match)
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("how", ["sys.exit", "KeyboardInterrupt", "BaseException", "os._exit", "fork"])
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_an_objective_that_ends_its_process_fails_its_trial_and_the_run_goes_on(tmp_path, how, n_jobs):
+    import hpsearch
+
+    run = hpsearch.run({"n_jobs": n_jobs, "strategies": ["random"], "budget": {"trials": 4},
+                        "data": {"dataset": "diabetes"}, "space": {"x": {"type": "float", "low": 0.0, "high": 1.0}}},
+                       objective=getattr(faults, "misbehaving_" + how.replace(".", "_").lower()), out=tmp_path / "o",
+                       figures="none")
+    trials = run.trials.sort_values("trial")
+    assert len(trials) == 4
+    bad = trials[trials["x"] < 0.5]
+    assert len(bad) and (bad["status"] == "failed").all(), trials[["x", "status", "message"]]
+    assert (trials[trials["x"] >= 0.5]["status"] == "ok").all(), trials[["x", "status", "message"]]
+    assert bad["message"].str.len().gt(0).all()
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda: (pd.DataFrame({"a": [[1, 2]] * 30, "y": range(30)}), "y"), "column 'a' holds a list in row 0"),
+    (lambda: ((np.zeros((30, 2, 2)), np.arange(30.0)), None), "X must be 2-D"),
+    (lambda: (pd.DataFrame({"a": range(30), "y": [np.inf] * 30}), "y"), "the target 'y' holds inf in row 0"),
+    (lambda: ((np.zeros((20, 10_001)), np.arange(20.0)), None), "at most 10,000"),
+])
+def test_data_in_memory_is_checked_like_a_file(tmp_path, make, match):
+    import hpsearch
+    from hpsearch.errors import DataError
+
+    data, target = make()
+    started = time.perf_counter()
+    with pytest.raises(DataError, match=match):
+        hpsearch.run({"budget": {"trials": 2}}, data=data, target=target, out=tmp_path / "o")
+    assert time.perf_counter() - started < 10
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_function_given_earlier_is_no_permission_for_a_config(tmp_path, capsys):
+    import hpsearch
+
+    hpsearch.run({"budget": {"trials": 1}, "data": {"dataset": "diabetes"},
+                  "space": {"x": {"type": "float", "low": 0.0, "high": 1.0}}},
+                 objective=faults.misbehaving_sys_exit, out=tmp_path / "given", figures="none")
+    (tmp_path / "c.toml").write_text('[data]\ndataset = "diabetes"\n[model]\nobjective = "faults:misbehaving_sys_exit"\n'
+                                     '[space.x]\ntype = "float"\nlow = 0.0\nhigh = 1.0\n')
+    status = main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "o"), "--quiet"])
+    one_line_error(capsys, status, match="[model] packages")
+
+
+def test_a_long_objective_path_is_a_short_line(tmp_path, capsys):
+    (tmp_path / "c.toml").write_text(f'[data]\ndataset = "diabetes"\n[model]\nobjective = "{"a" * 20000}:f"\n'
+                                     '[space.x]\ntype = "float"\nlow = 0.0\nhigh = 1.0\n')
+    status = main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "o"), "--quiet"])
+    assert len(one_line_error(capsys, status)) < 1000

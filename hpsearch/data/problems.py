@@ -92,7 +92,12 @@ def in_memory(data, target: str | None) -> tuple[str, str, dict]:
         frame = data
     elif isinstance(data, tuple) and len(data) == 2:
         X, y = data
-        X = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X)).rename(columns=lambda i: f"x{i}")
+        if not isinstance(X, pd.DataFrame):
+            X = np.asarray(X)
+            if X.ndim != 2:
+                raise DataError(f"data: X must be 2-D (rows x columns), got shape {X.shape}")
+            _check_width(X.shape[1])
+            X = pd.DataFrame(X).rename(columns=lambda i: f"x{i}")
         name = target or (y.name if isinstance(y, pd.Series) and y.name is not None else "y")
         if name in X.columns:
             raise DataError(f"data: the target's name '{name}' is also a column of X; pass target=... to rename it")
@@ -104,6 +109,20 @@ def in_memory(data, target: str | None) -> tuple[str, str, dict]:
         raise DataError(f"data: expected a pandas DataFrame (with target=...) or (X, y), got {type(data).__name__}")
     if not all(isinstance(c, str) for c in frame.columns) or frame.columns.duplicated().any():
         raise DataError("data: column names must be distinct strings")
+    _check_width(frame.shape[1] - 1)
+    for column in frame.columns[frame.dtypes == object]:
+        nested = frame[column].map(lambda v: isinstance(v, (list, tuple, dict, set, np.ndarray)))
+        if nested.any():
+            row = int(np.flatnonzero(nested.to_numpy())[0])
+            raise DataError(f"data: column '{column}' holds a {type(frame[column].iloc[row]).__name__} in row {row}; "
+                            f"a cell holds one number or one category")
+    y = frame[target]
+    if pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y):
+        values = y.to_numpy(dtype=float, na_value=np.nan)
+        if np.isinf(values).any():
+            row = int(np.flatnonzero(np.isinf(values))[0])
+            raise DataError(f"data: the target '{target}' holds {values[row]} in row {row}; a target is finite "
+                            f"(a missing value, NaN, drops its row)")
     import hashlib
 
     values = pd.util.hash_pandas_object(frame, index=False).to_numpy()
@@ -114,6 +133,15 @@ def in_memory(data, target: str | None) -> tuple[str, str, dict]:
     _IN_MEMORY[key] = frame
     _FINGERPRINTS[key] = fingerprint
     return MEMORY + key, target, fingerprint
+
+
+#: the most feature columns a table may have (each is a network input, a column of every split)
+MAX_COLUMNS = 10_000
+
+
+def _check_width(columns: int) -> None:
+    if columns > MAX_COLUMNS:
+        raise DataError(f"data: {columns:,} feature columns; at most {MAX_COLUMNS:,} (select the columns to use)")
 
 
 def fingerprint(path: str) -> dict | None:

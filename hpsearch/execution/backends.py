@@ -207,6 +207,10 @@ class LokyBackend(Backend):
 
     def __enter__(self):
         shutil.rmtree(self.markers, ignore_errors=True)  # the run claimed _running/ and _data/ first
+        # the helper processes loky and multiprocessing start from here (resource trackers, run
+        # with -c) must not put the working folder on sys.path either: set while the run lasts
+        self._safe_path = os.environ.get("PYTHONSAFEPATH")
+        os.environ["PYTHONSAFEPATH"] = "1"
         return self
 
     def close(self):
@@ -221,6 +225,10 @@ class LokyBackend(Backend):
         self._futures.clear()
         for folder in (DATA_FOLDER, RUNNING_FOLDER):
             shutil.rmtree(self.work_dir / folder, ignore_errors=True)
+        if getattr(self, "_safe_path", "unset") is None:
+            os.environ.pop("PYTHONSAFEPATH", None)
+        elif getattr(self, "_safe_path", "unset") != "unset":
+            os.environ["PYTHONSAFEPATH"] = self._safe_path
 
     def share(self, datasets):
         for key, dataset in datasets.items():

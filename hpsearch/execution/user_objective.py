@@ -29,6 +29,8 @@ a lambda or a closure is refused on Dask, whose workers may be other machines.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import importlib
 import math
 import re
@@ -46,8 +48,19 @@ LOSSES = {f.name for f in fields(TrialResult) if f.name.endswith("_loss")}
 OWN_KEYS = ("objective", "fidelity", "packages")
 
 
-#: names of functions given from Python in this process (hpsearch.run(objective=...)): never imported
-GIVEN: set[str] = set()
+#: the name of the function given from Python to the run being set up (hpsearch.run(objective=...)),
+#: never imported; only that run's config may name it without [model] packages
+_GIVEN: contextvars.ContextVar = contextvars.ContextVar("hpsearch_given_objective", default=None)
+
+
+@contextlib.contextmanager
+def giving(function):
+    """While a run of ``function`` (given from Python) is set up, its config may name it."""
+    token = _GIVEN.set(name_of(function))
+    try:
+        yield
+    finally:
+        _GIVEN.reset(token)
 
 
 def check_path(path, packages=()) -> None:
@@ -55,7 +68,7 @@ def check_path(path, packages=()) -> None:
     package (hpsearch, or one of ``packages``); a function given from Python is not imported."""
     from hpsearch.models.estimators import check_path as check_module
 
-    if path in GIVEN:
+    if path is not None and path == _GIVEN.get():
         return
     if not isinstance(path, str) or not _PATH.fullmatch(path):
         raise ConfigError(f"expected 'package.module:function', got {str(path)[:80]!r}")
@@ -64,10 +77,8 @@ def check_path(path, packages=()) -> None:
 
 
 def name_of(function) -> str:
-    """``module:qualname`` of a function, as a config records it (registered as given)."""
-    name = f"{getattr(function, '__module__', None) or '?'}:{getattr(function, '__qualname__', type(function).__name__)}"
-    GIVEN.add(name)
-    return name
+    """``module:qualname`` of a function, as a config records it."""
+    return f"{getattr(function, '__module__', None) or '?'}:{getattr(function, '__qualname__', type(function).__name__)}"
 
 
 def is_portable(function) -> bool:

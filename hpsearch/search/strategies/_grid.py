@@ -179,8 +179,8 @@ class GridStrategy(Strategy):
         problem = super().check_options(name, options)
         points = options.get("points", "auto")
         if problem is None and points != "auto" and not (
-                isinstance(points, int) and not isinstance(points, bool) and points >= 1):
-            problem = f"points: expected \"auto\" or an integer >= 1, got {points!r}"
+                isinstance(points, int) and not isinstance(points, bool) and 1 <= points <= MAX_POINTS):
+            problem = f"points: expected \"auto\" or an integer from 1 to {MAX_POINTS:,}, got {str(points)[:40]}"
         if problem is None and not isinstance(options.get("epoch_curves", True), bool):
             problem = f"epoch_curves: expected true or false, got {options['epoch_curves']!r}"
         return problem

@@ -49,6 +49,10 @@ def bound_and_interval(space, fidelity: str, options: dict) -> tuple[int, int]:
     return bound, min(divisors, key=lambda d: (abs(d - low), d))
 
 
+#: the most members a population may have (each is a network in memory)
+MAX_POPULATION = 10_000
+
+
 class PBTStrategy(Strategy):
     option_names = ("population_size", "interval", "quantile", "resample_probability")
     schedules_fidelity = True
@@ -154,13 +158,13 @@ class PBTStrategy(Strategy):
         problem = super().check_options(name, options)
         if problem:
             return problem
-        for key, rule in (("population_size", lambda v: isinstance(v, int) and v >= 2),
+        for key, rule in (("population_size", lambda v: isinstance(v, int) and 2 <= v <= MAX_POPULATION),
                           ("interval", lambda v: isinstance(v, int) and v >= 1),
                           ("quantile", lambda v: isinstance(v, (int, float)) and 0 < v <= 0.5),
                           ("resample_probability", lambda v: isinstance(v, (int, float)) and 0 <= v <= 1)):
             value = options.get(key)
             if value is not None and (isinstance(value, bool) or not rule(value)):
-                what = {"population_size": "an integer >= 2", "interval": "an integer >= 1",
+                what = {"population_size": f"an integer from 2 to {MAX_POPULATION:,}", "interval": "an integer >= 1",
                         "quantile": "a number in (0, 0.5]", "resample_probability": "a number from 0 to 1"}[key]
-                return f"{key}: expected {what}, got {value!r}"
+                return f"{key}: expected {what}, got {str(value)[:40]}"
         return None
