@@ -102,3 +102,14 @@ def misbehaving_fork(params, data, seed, report):
         while True:
             time.sleep(1)
     return params["x"]
+
+
+def thread_pools(params, data, seed, report):
+    """The most threads any pool of this worker has, after scikit-learn's OpenMP code has run."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from threadpoolctl import threadpool_info
+
+    HistGradientBoostingRegressor(max_iter=2).fit(data.X_train, data.y_train)
+    pools = threadpool_info()
+    assert any(p["user_api"] == "openmp" for p in pools), pools
+    return float(max(p["num_threads"] for p in pools))

@@ -191,3 +191,17 @@ def test_without_dask_installed_the_install_command_is_named(small_catalog, tmp_
     with pytest.raises(RunError, match=r"pip install 'hpsearch\[dask\]'"):
         run_experiment(experiment(backend="dask"), tmp_path / "n", progress=False)
     assert not (tmp_path / "n").exists()
+
+
+@pytest.mark.parametrize("n_jobs,threads", [(1, 1), (2, 1), (2, 2)])
+def test_every_thread_pool_of_a_worker_is_limited_whenever_it_is_created(tmp_path, n_jobs, threads):
+    """scikit-learn's OpenMP pool, created after the worker started, has [model] threads too."""
+    import faults
+
+    import hpsearch
+
+    run = hpsearch.run({"n_jobs": n_jobs, "budget": {"trials": 2}, "data": {"dataset": "diabetes"},
+                        "model": {"threads": threads}, "space": {"x": {"type": "float", "low": 0.0, "high": 1.0}}},
+                       objective=faults.thread_pools, out=tmp_path / "o", figures="none")
+    assert (run.trials["status"] == "ok").all(), run.trials["message"]
+    assert (run.trials["val_rmse"] == threads).all()

@@ -97,3 +97,31 @@ def test_a_stopped_objective_and_a_resumed_run(tmp_path):
     resumed = hpsearch.run({**example.CONFIG, "strategies": ["random"]}, objective=cut, out=tmp_path / "cut", figures="none")
     columns = ["repetition", "trial", "epochs", "learning_rate", "val_rmse", "epochs_trained", "status"]
     pd.testing.assert_frame_equal(whole.trials[columns], resumed.trials[columns])
+
+
+def test_your_module_beside_the_config_is_found_with_model_path_or_refused_before_any_trial(tmp_path, capsys):
+    from hpsearch.cli import main
+
+    code = tmp_path / "project"
+    (code / "mypkg").mkdir(parents=True)
+    (code / "mypkg" / "__init__.py").write_text("")
+    (code / "mypkg" / "own.py").write_text("def train(params, data, seed, report):\n    return params['x']\n")
+    (code / "json.py").write_text("raise SystemExit('a json.py beside the config must shadow nothing')\n")
+    config = ('[budget]\ntrials = 3\n[data]\ndataset = "diabetes"\n[model]\nobjective = "mypkg.own:train"\n'
+              'packages = ["mypkg"]\n{path}[space.x]\ntype = "float"\nlow = 0.0\nhigh = 1.0\n')
+    (code / "without.toml").write_text(config.format(path=""))
+    status = main(["run", str(code / "without.toml"), "--out", str(tmp_path / "a"), "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and len(err.strip().splitlines()) == 1, err
+    assert "cannot import 'mypkg.own'" in err and 'path = "."' in err and "Python looked in" in err
+    assert not (tmp_path / "a").exists()
+    (code / "with.toml").write_text(config.format(path='path = "."\n'))
+    for n_jobs in ("1", "2"):
+        out = tmp_path / f"b{n_jobs}"
+        assert main(["run", str(code / "with.toml"), "--out", str(out), "--quiet", "--figures", "none",
+                     "--n-jobs", n_jobs]) == 0, capsys.readouterr().err
+        trials = pd.read_csv(out / "trials.csv")
+        assert (trials["status"] == "ok").all() and len(trials) == 3
+    import sys
+
+    assert str(code) not in sys.path  # for that run only

@@ -21,7 +21,7 @@ import numpy as np
 
 from hpsearch.data.dataset import Dataset
 from hpsearch.data.metrics import classification_scores, rmse
-from hpsearch.execution.worker import Objective, Together, report_epoch
+from hpsearch.execution.worker import Objective, Together, limit_threads, report_epoch
 from hpsearch.models import estimators
 from hpsearch.models.calibration import population_max_batch
 from hpsearch.models.checkpoints import load_state, save_state
@@ -232,6 +232,7 @@ def fit_and_score(spec: TrialSpec, dataset: Dataset) -> TrialResult:
     """
     result = TrialResult.from_spec(spec)
     cls = estimators.imported(spec.estimator)  # the driver checked the path
+    limit_threads()  # a pool its import created (OpenMP), where the environment did not reach (Dask)
     fidelity = estimators.fidelity(cls)
     params = {**spec.model, **spec.params}
     if fidelity is not None:
