@@ -131,3 +131,14 @@ def test_the_html_report_is_self_contained_and_renders(small_catalog, tmp_path):
     with Image.open(shot) as image:
         pixels = np.asarray(image.convert("L"))
     assert pixels.std() > 10, done.stderr[-500:]  # text and figures, not a blank page
+
+
+def test_names_outside_ascii_compile(tmp_path):
+    """A target or a category named with a check mark, an accent or a Greek letter: the table compiles."""
+    from conftest import compile_latex
+
+    from hpsearch.results.export import render
+
+    table = pd.DataFrame({"strategy": ["✓ random", "café", "Ω-search"], "val_rmse": [0.5, 0.4, 0.3]})
+    (tmp_path / "u.tex").write_text(render(table, "latex", caption="magnitude ✓ ≥ 5 — Ω"), encoding="utf-8")
+    compile_latex(tmp_path / "u.tex")

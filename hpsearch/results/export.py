@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 import warnings
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -58,8 +59,17 @@ _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$",
 
 def latex_escape(text) -> str:
     """``text`` as LaTeX prints it literally: no command, no math, no comment can come through
-    (a column or caption naming ``\\input{...}`` prints as text)."""
-    return "".join(_LATEX_SPECIAL.get(ch, ch) if ch.isprintable() or ch in "\n\r" else "?" for ch in str(text))
+    (a column or caption naming ``\\input{...}`` prints as text). Other characters outside ASCII
+    are transliterated (``é`` -> ``e``; ``?`` where there is no ASCII form, a check mark say), so
+    the table compiles with any font encoding."""
+    return "".join(_LATEX_SPECIAL.get(ch, _ascii(ch)) if ch.isprintable() or ch in "\n\r" else "?"
+                   for ch in str(text))
+
+
+def _ascii(ch: str) -> str:
+    if ch.isascii():
+        return ch
+    return unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode() or "?"
 
 
 def _latex_label(label: str) -> str:
