@@ -179,7 +179,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
         if not folder.is_run():
             raise RunError(f"{args.run_dir}: no finished trials to export (is it an hpsearch run folder?)")
-        path, counts = export.to_optuna(args.run_dir, read_run_config(folder / folder.CONFIG), args.output)
+        try:
+            path, counts = export.to_optuna(args.run_dir, read_run_config(folder / folder.CONFIG), args.output)
+        except ValueError as exc:  # a stored value Optuna refuses (outside its distribution, say)
+            raise RunError(f"{args.run_dir}: cannot export to Optuna: {' '.join(str(exc).split())[:200]}") from None
         studies = f"{len(counts)} stud{'y' if len(counts) == 1 else 'ies'}"
         print(f"wrote {sum(counts.values())} trial{'' if sum(counts.values()) == 1 else 's'} in {studies} to {path}; "
               f"open with: optuna-dashboard {path}")

@@ -297,7 +297,7 @@ def record_table(exp: Experiment, out: Path, seeds: int | None = None, levels: i
         raise ConfigError(f"{exp.source}: table.seeds: 1 to {LIMITS['repetitions']} seeds, got {seeds}")
     given = exp.table.get("levels", {})
     if isinstance(given, int):  # a count for every numeric dimension
-        given, levels = {}, given
+        given, levels = {}, levels or given
     for name, level in {**given, "(default)": levels or 8}.items():
         count = len(level) if isinstance(level, (list, tuple)) else level
         if not 1 <= count <= MAX_LEVELS:

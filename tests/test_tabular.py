@@ -196,3 +196,12 @@ def test_a_trial_the_table_cannot_answer_fails_alone(table):
     assert [r.status for r in results] == ["failed", "ok", "ok"] and "outside the recorded" in results[0].message
     assert results[1].finished_at is None and results[2].started_at > results[1].started_at  # one worker: in turn
     assert backend.in_flight == 0
+
+
+def test_levels_as_one_count_for_every_numeric_dimension_is_accepted():
+    from hpsearch.config import parse
+
+    exp = parse({"data": {"dataset": "diabetes"}, "table": {"levels": 3}})
+    assert exp.table["levels"] == 3
+    with pytest.raises(ConfigError, match=r"expected a count such as 8 .* or a table such as"):
+        parse({"data": {"dataset": "diabetes"}, "table": {"levels": "three"}})
