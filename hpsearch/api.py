@@ -21,7 +21,7 @@ import pandas as pd
 from hpsearch.config import Experiment, Suite, parse_any, read_run_config
 from hpsearch.config import load as load_config
 from hpsearch.data.metrics import metric_of
-from hpsearch.errors import ConfigError, RunError
+from hpsearch.errors import ConfigError, HpsearchError, RunError
 from hpsearch.execution.runfolder import RunFolder
 from hpsearch.models import estimators
 
@@ -69,7 +69,7 @@ def run(config=None, *, text: str | None = None, out=None, n_jobs: int | None = 
     if function is not None and not callable(function):
         raise ConfigError(f"objective: expected a function, got {type(function).__name__}")
     # this run's config may name the function given here (never imported), and only it
-    with giving(function) if function is not None else contextlib.nullcontext():
+    with giving(function) if function is not None else contextlib.nullcontext(), _python_words():
         if data is not None or function is not None:  # the config rewritten, read from where it is (its folder)
             raw, source = _raw(config, text)
             if data is not None:
@@ -99,6 +99,25 @@ def run(config=None, *, text: str | None = None, out=None, n_jobs: int | None = 
             return Run(output.run_dir)
         output = run_experiment(exp, folder, progress=not quiet, force=force)
         return Run(output.run_dir)
+
+
+#: the command line's words in messages, as a caller of hpsearch.run says them
+_PYTHON_WORDS = (("pass --force", "pass force=True"), ("--force", "force=True"), ("--out", "out=..."),
+                 ("--allow-package ", "allow_packages=[...]: "), ("--n-jobs", "n_jobs="))
+
+
+@contextlib.contextmanager
+def _python_words():
+    """Errors raised under hpsearch.run speak Python (``force=True``, not ``--force``)."""
+    try:
+        yield
+    except HpsearchError as exc:
+        text = str(exc)
+        for cli, python in _PYTHON_WORDS:
+            text = text.replace(cli, python)
+        if text == str(exc):
+            raise
+        raise type(exc)(text) from None
 
 
 def _raw(config, text) -> tuple[dict, str]:

@@ -105,3 +105,13 @@ def test_a_dataframe_in_memory_gives_the_trials_of_the_same_table_on_disk(tmp_pa
     with pytest.raises(RunError, match="different config"):  # a resume with other data
         hpsearch.run(config, data=frame.assign(target=frame["target"] + 1), target="target", out=tmp_path / "memory", figures="none")
     assert len(hpsearch.run(config, data=frame, target="target", out=tmp_path / "memory", figures="none").trials) == 16
+
+
+def test_a_refusal_under_hpsearch_run_speaks_python(tmp_path):
+    from hpsearch.errors import RunError
+
+    config = {"budget": {"trials": 1}, "data": {"dataset": "diabetes"}}
+    hpsearch.run({**config, "seed": 1}, out=tmp_path / "o", figures="none")
+    with pytest.raises(RunError, match=r"pass force=True") as caught:
+        hpsearch.run({**config, "seed": 2}, out=tmp_path / "o", figures="none")
+    assert "--" not in str(caught.value)
