@@ -113,3 +113,18 @@ def thread_pools(params, data, seed, report):
     pools = threadpool_info()
     assert any(p["user_api"] == "openmp" for p in pools), pools
     return float(max(p["num_threads"] for p in pools))
+
+
+def end_loky_workers() -> None:
+    """Kill this process's loky worker processes (after a Ctrl-C test, so that none is left for the
+    interpreter to wait for at exit)."""
+    import signal
+
+    for children in Path("/proc/self/task").glob("*/children"):
+        for pid in children.read_text().split():
+            try:
+                if b"loky" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    os.kill(int(pid), signal.SIGKILL)
+                    os.waitpid(int(pid), 0)
+            except OSError:
+                pass
