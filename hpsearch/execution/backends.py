@@ -199,6 +199,7 @@ class LokyBackend(Backend):
     def __init__(self, workers: int, work_dir: Path, setup: WorkerSetup = WorkerSetup()):
         self.workers = workers
         self.setup = setup
+        self._safe_path: tuple[str | None, bool] = (None, False)  # PYTHONSAFEPATH before __enter__, entered
         self.work_dir = Path(work_dir)
         self.markers = str(self.work_dir / RUNNING_FOLDER)
         self._folders: dict[str, str] = {}
@@ -209,7 +210,7 @@ class LokyBackend(Backend):
         shutil.rmtree(self.markers, ignore_errors=True)  # the run claimed _running/ and _data/ first
         # the helper processes loky and multiprocessing start from here (resource trackers, run
         # with -c) must not put the working folder on sys.path either: set while the run lasts
-        self._safe_path = os.environ.get("PYTHONSAFEPATH")
+        self._safe_path = os.environ.get("PYTHONSAFEPATH"), True
         os.environ["PYTHONSAFEPATH"] = "1"
         return self
 
@@ -225,10 +226,11 @@ class LokyBackend(Backend):
         self._futures.clear()
         for folder in (DATA_FOLDER, RUNNING_FOLDER):
             shutil.rmtree(self.work_dir / folder, ignore_errors=True)
-        if getattr(self, "_safe_path", "unset") is None:
+        before, entered = self._safe_path
+        if entered and before is None:
             os.environ.pop("PYTHONSAFEPATH", None)
-        elif getattr(self, "_safe_path", "unset") != "unset":
-            os.environ["PYTHONSAFEPATH"] = self._safe_path
+        elif entered:
+            os.environ["PYTHONSAFEPATH"] = before
 
     def share(self, datasets):
         for key, dataset in datasets.items():
