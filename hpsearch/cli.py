@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--table", default="comparison", choices=("trials", "summary", "comparison"),
                         help="default: comparison")
     export.add_argument("--columns", default="paper", choices=("paper", "all"),
-                        help="latex comparison: the columns a paper needs (default, at most 8) or all")
+                        help="latex comparison: the columns a paper needs (default: 7, with the baselines as rows) or all")
     export.add_argument("--output", "-o", type=Path, help="file to write (default: stdout)")
     export.set_defaults(handler=cmd_export)
 
@@ -197,8 +197,9 @@ def cmd_export(args: argparse.Namespace) -> int:
                                          if folder.is_run() else "the target")
     with folder.reading(f"{args.table}.csv"):
         if args.format == "latex" and args.table == "comparison" and args.columns == "paper":
-            table = export.paper_columns(table)
-        text = export.render(table, args.format, caption, f"tab:{args.table}" if args.format == "latex" else None)
+            text = export.latex_table(*export.paper_table(table, caption), f"tab:{args.table}")
+        else:
+            text = export.render(table, args.format, caption, f"tab:{args.table}" if args.format == "latex" else None)
     _emit(text, args.output)
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -58,22 +59,27 @@ SPACE = {
 ALL_STRATEGIES = sorted(__import__("hpsearch.search.strategies", fromlist=["BUILT_IN"]).BUILT_IN)
 
 
-def compile_latex(tex: Path) -> None:
+def compile_latex(tex: Path, fits: bool = True) -> None:
     """Compile ``tex`` (a generated table) with pdflatex inside a minimal document with booktabs;
-    skip where pdflatex is absent (Debian: texlive-latex-base, texlive-latex-recommended)."""
+    skip where pdflatex is absent (Debian: texlive-latex-base, texlive-latex-recommended). ``fits``:
+    the table must fit the article's text width (pdflatex's "Overfull \\hbox" at most 5 pt)."""
     import shutil
     import subprocess
 
     if shutil.which("pdflatex") is None:
         pytest.skip("no pdflatex here (Debian packages texlive-latex-base texlive-latex-recommended)")
     document = tex.parent / f"doc-{tex.stem}.tex"
-    document.write_text("\\documentclass{article}\\usepackage{booktabs}\\begin{document}"
+    document.write_text("\\documentclass{article}\\usepackage[T1]{fontenc}\\usepackage[utf8]{inputenc}"
+                        "\\usepackage{booktabs}\\begin{document}"
                         f"\\input{{{tex.name}}}\\end{{document}}\n")
     done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape",
                            document.name], cwd=tex.parent, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout[-2000:]
     log = document.with_suffix(".log").read_text(errors="replace")
     assert "Missing character" not in log, "a character the font does not have"
+    if fits:  # an article's text width: nothing sticks out by more than 5 pt
+        wide = [float(w) for w in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", log)]
+        assert max(wide, default=0) <= 5, f"{tex.name}: {max(wide)} pt wider than the text"
 
 
 def experiment(**overrides):

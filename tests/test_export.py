@@ -2,6 +2,7 @@
 
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -60,7 +61,7 @@ def test_side_by_side_and_caption(tmp_path):
         TABLE.to_csv(tmp_path / name / "comparison.csv", index=False)
     table = side_by_side([tmp_path / "a", tmp_path / "b"])
     assert table["run"].tolist() == ["a", "a", "b", "b"] and (table["features"] == "?").all()
-    assert "smallest possible p-value is 0.25" in caption_for(TABLE)
+    assert "smallest possible p is 0.25" in caption_for(TABLE)
 
 
 def test_the_papers_latex_table_has_at_most_8_columns_and_compiles(tmp_path):
@@ -76,13 +77,32 @@ def test_the_papers_latex_table_has_at_most_8_columns_and_compiles(tmp_path):
     write_all_formats(table, tmp_path / "comparison", caption_for(table))
     tex = (tmp_path / "comparison.tex").read_text()
     spec = tex[tex.index("\\begin{tabular}{") + len("\\begin{tabular}{"):].split("}", 1)[0]
-    assert len(spec) == len(paper_columns(table).columns) <= 8
+    assert spec == "lrrrrrr" and len(paper_columns(table).columns) == 7
     assert "booktabs" in tex and "\\toprule" in tex and "\\label{tab:comparison}" in tex and "\\caption{" in tex
+    head = tex[tex.index("\\toprule") + len("\\toprule"):tex.index("\\midrule")].strip().splitlines()
+    assert [c.strip() for c in head[1].rstrip("\\ ").split(" & ")] == ["Strategy", "RMSE", "RMSE", "Skill", "Epochs",
+                                                                        "rank", "random"]
     body = tex[tex.index("\\midrule") + len("\\midrule"):tex.index("\\bottomrule")].strip().splitlines()
-    assert [row.split(" & ")[0] for row in body] == ["random", "tpe"]
-    assert "0.5050 \\ensuremath{\\pm} 0.0919" in body[0]  # (0.44 + 0.57) / 2 and its sd
-    assert "0.5150 (0.6000)" in body[0]  # test loss (0.45 + 0.58) / 2 beside the baseline's
+    rows = [[c.strip() for c in row.rstrip("\\ ").split(" & ")] for row in body if row != "\\midrule"]
+    assert [row[0] for row in rows] == ["random", "tpe", "training mean", "linear model"]
+    assert rows[0][1:3] == ["0.5050", "0.5150"]  # (0.44 + 0.57) / 2; test loss (0.45 + 0.58) / 2
+    assert rows[2][2:4] == ["0.6000", "+0.00\\%"]  # the baseline, under the strategies
     compile_latex(tmp_path / "comparison.tex")
+
+
+def test_every_committed_latex_table_fits_an_articles_page(tmp_path):
+    """The reference tables as a paper would include them: each compiles in an article with booktabs
+    (T1, utf8) and no line is more than 5 pt wider than the text."""
+    import shutil
+
+    from conftest import compile_latex
+
+    committed = sorted((Path(__file__).parents[1] / "results" / "reference").rglob("*.tex"))
+    assert len(committed) >= 10
+    for number, tex in enumerate(committed):
+        copy = tmp_path / f"t{number}.tex"
+        shutil.copyfile(tex, copy)
+        compile_latex(copy)
 
 
 def test_latex_cannot_be_injected_and_compiles(tmp_path):
@@ -95,7 +115,7 @@ def test_latex_cannot_be_injected_and_compiles(tmp_path):
     tex = render(table, "latex", caption=hostile, label=f"tab:{hostile}")
     assert "\\input{" not in tex and "$\\foo$" not in tex and " 95% " not in tex
     (tmp_path / "t.tex").write_text(tex)
-    compile_latex(tmp_path / "t.tex")
+    compile_latex(tmp_path / "t.tex", fits=False)  # a cell of 50 characters: wide, and it compiles
     assert "root:" not in (tmp_path / "doc-t.log").read_text(errors="replace")
 
 

@@ -87,43 +87,90 @@ def render(table: pd.DataFrame, fmt: str, caption: str | None = None, label: str
         align = ["right" if pd.api.types.is_numeric_dtype(table[c]) else "left" for c in table.columns]
         text = shown.to_markdown(index=False, disable_numparse=True, colalign=align) + "\n"
         return text + (f"\n{caption}\n" if caption else "")
-    if fmt == "latex":  # every string escaped here, none by pandas: one rule for cells, headers, caption
-        shown = shown.map(latex_escape)
-        shown.columns = [latex_escape(c) for c in shown.columns]
-        styler = shown.style.hide(axis="index")
-        return ("% hpsearch table; needs \\usepackage{booktabs} for its rules\n"
-                + styler.to_latex(hrules=True, caption=latex_escape(caption) if caption else None,
-                                  label=_latex_label(label) if label else None, position_float="centering"))
+    if fmt == "latex":
+        return latex_table([(None, shown)], caption, label)
     raise RunError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
-def write_all_formats(table: pd.DataFrame, stem: Path, caption: str | None = None) -> None:
-    """``stem.csv`` and ``stem.md`` (every column), ``stem.tex`` (the columns a paper needs)."""
+def latex_table(sections: list[tuple[str | None, pd.DataFrame]], caption: str | None = None,
+                label: str | None = None) -> str:
+    """A booktabs table of already formatted cells: one block of rows per section (a titled
+    section opens with its title across the table), the first column left-aligned and the
+    rest right-aligned, a header wider than its column's widest cell broken over two lines.
+    Every string is escaped here, headers, cells and caption alike: nothing in a table can
+    be a LaTeX command."""
+    columns = list(sections[0][1].columns)
+    sections = [(title, frame) for title, frame in sections if len(frame)] or sections[:1]
+    cells = [[str(v) for v in row] for _, frame in sections for row in frame.itertuples(index=False)]
+    widths = [max([len(row[i]) for row in cells] + [1]) for i in range(len(columns))]
+    heads = [_header_lines(str(c), w) for c, w in zip(columns, widths)]
+    depth = max(len(h) for h in heads)
+    heads = [[""] * (depth - len(h)) + h for h in heads]  # one-line headers sit on the lower line
+    lines = ["% hpsearch table; needs \\usepackage{booktabs} for its rules", "\\begin{table}", "\\centering", "\\small",
+             "\\setlength{\\tabcolsep}{4pt}"]
+    if caption:
+        lines.append(f"\\caption{{{latex_escape(caption)}}}")
+    if label:
+        lines.append(f"\\label{{{_latex_label(label)}}}")
+    lines += [f"\\begin{{tabular}}{{l{'r' * (len(columns) - 1)}}}", "\\toprule"]
+    lines += [" & ".join(latex_escape(h[line]) for h in heads) + " \\\\" for line in range(depth)]
+    for title, frame in sections:
+        lines.append("\\midrule")
+        if title:
+            lines.append(f"\\multicolumn{{{len(columns)}}}{{l}}{{\\emph{{{latex_escape(title)}}}}} \\\\")
+        lines += [" & ".join(latex_escape(v) for v in row) + " \\\\" for row in frame.itertuples(index=False)]
+    return "\n".join(lines + ["\\bottomrule", "\\end{tabular}", "\\end{table}"]) + "\n"
+
+
+def _header_lines(header: str, width: int) -> list[str]:
+    """A header on one line, or on two where it is wider than the column's cells and has a space."""
+    spaces = [i for i, ch in enumerate(header) if ch == " "]
+    if len(header) <= width or not spaces:
+        return [header]
+    cut = min(spaces, key=lambda i: max(i, len(header) - i - 1))
+    return [header[:cut], header[cut + 1:]]
+
+
+def write_all_formats(table: pd.DataFrame, stem: Path, caption: str | None = None,
+                      paper: tuple[list, str] | None = None) -> None:
+    """``stem.csv`` and ``stem.md`` (every column, ``caption`` under the markdown), ``stem.tex``:
+    ``paper`` (its sections and caption) where given, else the comparison's paper columns."""
     write_atomic(stem.with_suffix(".csv"), render(table, "csv"))
     write_atomic(stem.with_suffix(".md"), render(table, "md", caption))
-    write_atomic(stem.with_suffix(".tex"), render(paper_columns(table), "latex", caption, f"tab:{stem.name}"))
+    sections, paper_caption = paper or paper_table(table, caption)
+    write_atomic(stem.with_suffix(".tex"), latex_table(sections, paper_caption, f"tab:{stem.name}"))
 
 
 def paper_columns(table: pd.DataFrame) -> pd.DataFrame:
-    """A comparison table cut to what a paper needs (8 columns): strategy, best
-    validation loss mean ± sd, test loss beside the baseline's, skill, epochs spent,
-    expected running time to 90% of the achievable gain, mean rank, p."""
+    """A comparison table cut to what a paper needs (7 columns, formatted): strategy, mean best
+    validation loss, mean test loss, skill, epochs trained, mean rank, p; the baseline and the
+    linear model's test loss in rows under the strategies. Other tables: every column, formatted."""
     if "repetitions" not in table.columns:
-        return table
+        return rounded(table)
     m = metric_of(table.columns)
-    best = f"{m.best_val}_mean"
-    out = pd.DataFrame({"strategy": table["strategy"]})
-    out[f"best val {m.label} (mean ± sd)"] = [
-        f"{a:.4f} ± {b:.4f}" if pd.notna(b) else f"{a:.4f}" for a, b in zip(table[best], table[f"{m.best_val}_std"])]
-    base = "mean" if m.baseline == "mean" else "prior"
-    out[f"test {m.label} ({base})"] = [f"{a:.4f} ({b:.4f})" for a, b in zip(table[f"{m.loss('test')}_mean"],
-                                                                       table[f"baseline_{m.name}"])]
-    out["skill"] = table["skill"]
-    out["epochs"] = table["epochs_trained_mean"]
-    out["ERT 90%"] = table["ert_90"]
-    out["mean rank"] = table["mean_rank"]
-    out["p vs random"] = table["p_value_vs_random"]
-    return out
+    out = pd.DataFrame({"Strategy": table["strategy"].astype(str)})
+    out[f"Validation {m.label}"] = [f"{v:.4f}" for v in table[f"{m.best_val}_mean"]]
+    out[f"Test {m.label}"] = [f"{v:.4f}" for v in table[f"{m.loss('test')}_mean"]]
+    out["Skill"] = [_format_value("skill", v) for v in table["skill"]]
+    out["Epochs"] = [f"{v:,.0f}" for v in table["epochs_trained_mean"]]
+    out["Mean rank"] = [_format_value("mean_rank", v) for v in table["mean_rank"]]
+    out["p vs random"] = [_format_value("p_value", v) for v in table["p_value_vs_random"]]
+    rows = []
+    for name, column in (("training mean" if m.baseline == "mean" else "class frequencies", f"baseline_{m.name}"),
+                         (f"{m.reference} model", f"{m.reference}_{m.name}")):
+        if column in table.columns:
+            loss = float(table[column].mean())
+            skill = 1 - loss / float(table[f"baseline_{m.name}"].mean())
+            rows.append([name, "", f"{loss:.4f}", _format_value("skill", skill), "", "", ""])
+    return pd.concat([out, pd.DataFrame(rows, columns=out.columns)], ignore_index=True)
+
+
+def paper_table(table: pd.DataFrame, caption: str | None) -> tuple[list, str | None]:
+    """The comparison's LaTeX table: the strategies, then the baselines below a rule."""
+    shown = paper_columns(table)
+    if "repetitions" not in table.columns:
+        return [(None, shown)], caption
+    return [(None, shown.iloc[:len(table)]), (None, shown.iloc[len(table):])], caption
 
 
 def side_by_side(run_dirs: list[Path], labels: list[str] | None = None) -> pd.DataFrame:
@@ -160,14 +207,17 @@ def _features_of(folder: RunFolder) -> str:
 
 
 def caption_for(table: pd.DataFrame, target: str = "magnitude") -> str:
-    """The caption under a comparison table; ``target``: what is predicted."""
+    """The caption of a comparison's paper table; ``target``: what is predicted."""
     reps = int(table["repetitions"].max()) if "repetitions" in table else 0
     m = metric_of(table.columns)
-    base = "predict the training mean" if m.baseline == "mean" else "predict the training class frequencies"
-    return (f"Validation and test {m.label} of {target} over {reps} paired repetitions. baseline_{m.name}: "
-            f"{base}; skill = 1 - test {m.label} / baseline {m.label}. p_value_vs_random: "
-            f"two-sided paired Wilcoxon signed-rank test on the per-repetition best validation {m.label} "
-            f"(with {reps} repetitions the smallest possible p-value is {2 / 2 ** reps:.3g}).")
+    base = "the training mean" if m.baseline == "mean" else "the training class frequencies"
+    times = f"{reps} paired repetition{'s' if reps != 1 else ''}"
+    smallest = f" (with {times} the smallest possible p is {2 / 2 ** reps:.3g})" if reps >= 1 else ""
+    return (f"{m.label} of {target}, mean over {times}: validation, the best found; test, the chosen "
+            f"configuration's. Skill: 1 - test {m.label} / the baseline's (predicting {base}), shown below "
+            f"the strategies with the {m.reference} model. Epochs: trained per repetition. Mean rank of the "
+            f"best validation {m.label} (1 is best). p: two-sided paired Wilcoxon signed-rank test of the best "
+            f"validation {m.label} against random search{smallest}.")
 
 
 def study_name(strategy: str, repetition: int) -> str:

@@ -315,6 +315,33 @@ def _by_problem(rows: pd.DataFrame, pooled_verdict: int, alpha: float) -> str:
                    else "")
 
 
+def paper_table(table: pd.DataFrame) -> tuple[list, str]:
+    """suite.tex: per outcome, each strategy's mean rank, wins/ties/losses against random search,
+    mean relative difference with its interval, and p; the other columns are in suite.csv."""
+    sections = []
+    for outcome in OUTCOMES:
+        rows = table[table["outcome"] == outcome]
+        if not len(rows):
+            continue
+        shown = pd.DataFrame({"Strategy": rows["strategy"].astype(str), "Mean rank": [f"{v:.2f}" for v in rows["mean_rank"]]})
+        other = rows["strategy"] != REFERENCE
+        shown["Wins, ties, losses"] = [f"{w:.0f}/{t:.0f}/{l:.0f}" if o else "" for w, t, l, o in
+                                     zip(rows["wins_vs_random"], rows["ties_vs_random"], rows["losses_vs_random"], other)]
+        shown["Difference (%)"] = [f"{v:+.2f}" if o else "" for v, o in zip(rows["rel_diff_pct_mean"], other)]
+        shown["95% interval (%)"] = [f"[{a:+.2f}, {b:+.2f}]" if o and pd.notna(a) else "" for a, b, o in
+                                     zip(rows["rel_diff_pct_ci_low"], rows["rel_diff_pct_ci_high"], other)]
+        shown["p (Holm)"] = [f"{v:.2g}" if o and pd.notna(v) else "" for v, o in zip(rows["p_holm_vs_random"], other)]
+        sections.append((f"{outcome} outcome" + (" (primary)" if outcome == "test" else ""), shown))
+    problems, blocks = int(table["problems"].max()), int(table["blocks"].max())
+    caption = (f"Strategies against random search over {blocks} block{'s' if blocks != 1 else ''} (problem, "
+               f"repetition) of {problems} problem{'s' if problems != 1 else ''}; test outcome: the test loss of each "
+               f"repetition's chosen configuration; validation: the best validation loss. Mean rank among the "
+               f"strategies (1 is best). Difference: mean relative difference of the loss to random search's in the "
+               f"same block (negative is better), with its 95% bootstrap (BCa) interval. p: two-sided Wilcoxon "
+               f"signed-rank test of the differences, Holm-corrected within each outcome.")
+    return sections, caption
+
+
 def write_suite(blocks_by_outcome: dict[str, pd.DataFrame], run_dir: Path, title: str,
                 figures: bool = True) -> pd.DataFrame:
     """suite.csv/.md/.tex (both outcomes, the verdicts under the markdown table), problems.csv,
@@ -331,7 +358,7 @@ def write_suite(blocks_by_outcome: dict[str, pd.DataFrame], run_dir: Path, title
                f"validation loss. p: two-sided Wilcoxon signed-rank test of the per-block relative differences "
                f"to random search, Holm-corrected per outcome; interval: 95% bootstrap (BCa) of the mean "
                f"relative difference; detectable: the shift the test detects with 80% power.")
-    export.write_all_formats(table, run_dir / "suite", caption)
+    export.write_all_formats(table, run_dir / "suite", caption, paper_table(table))
     from hpsearch.results.report import write_csv
 
     write_csv(per_problem, run_dir / "problems.csv")
