@@ -12,6 +12,7 @@ import os
 import shlex
 import signal
 import sys
+from unittest import mock
 from pathlib import Path
 
 from hpsearch.errors import HpsearchError, RunError
@@ -50,8 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="hpsearch",
         description="Hyperparameter search and fair comparisons of search strategies: a NumPy network or "
                     "any scikit-learn estimator, on the USGS earthquake catalog or your own table.",
-        epilog="Start with: hpsearch data import FILE (or hpsearch data fetch), then hpsearch run "
-               "experiments/quickstart.toml. Exit status: 0 success, 2 bad input, 3 no trial succeeded, "
+        epilog="Start with: hpsearch run experiments/quickstart.toml (the earthquake catalog is fetched on "
+               "first use; hpsearch data import FILE uses a file you have). Exit status: 0 success, 2 bad input, 3 no trial succeeded, "
                "1 internal error, 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
@@ -81,7 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--figures", metavar="FORMATS",
                      help="figure formats: png (default), pdf, png,pdf, or none (tables only; overrides "
                           "the config's [output] figures)")
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--quiet", action="store_true", help="no progress bar, no notices")
+    run.add_argument("--offline", action="store_true",
+                     help="never reach the network: a missing earthquake catalog is an error, not fetched "
+                          "(also HPSEARCH_OFFLINE=1)")
     run.add_argument("--force", action="store_true",
                      help="continue a run folder even though its config differs")
     run.set_defaults(handler=cmd_run)
@@ -283,8 +287,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     run_dir = args.out or default_run_dir(exp)
     signal.signal(signal.SIGTERM, _interrupt)  # a scheduler's stop: like Ctrl-C, resumable
     runner = run_suite if isinstance(exp, Suite) else run_experiment
-    try:
-        output = runner(exp, run_dir, progress=not args.quiet, force=args.force)
+    try:  # --offline for this run only (an in-process caller's environment is left as it was)
+        with mock.patch.dict(os.environ, {"HPSEARCH_OFFLINE": "1"} if args.offline else {}):
+            output = runner(exp, run_dir, progress=not args.quiet, force=args.force)
     except KeyboardInterrupt:
         again = [a for a in sys.argv[1:] if a not in ("--force",)]
         if "--out" not in again:
@@ -363,11 +368,11 @@ def cmd_table_check(args: argparse.Namespace) -> int:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    from hpsearch.data.fetch import fetch_catalog
+    from hpsearch.data.fetch import fetch_catalog, fetched_words
 
     path, table, pages = fetch_catalog(args.start, args.end, args.min_magnitude, url=args.url,
                                        progress=not args.quiet)
-    print(f"fetched {len(table)} events in {pages} requests into {path}")
+    print(fetched_words(path, table, pages))
     return 0
 
 

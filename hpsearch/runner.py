@@ -21,6 +21,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from hpsearch.config import LIMITS, MAX_LEVELS, Experiment
+from hpsearch.data.fetch import ensure_catalog
 from hpsearch.data.prepared import data_key, prepare_problem, repetition_of
 from hpsearch.errors import ConfigError, DataError
 from hpsearch.execution.backends import make_backend
@@ -152,7 +153,7 @@ def _run_locked(exp: Experiment, run_dir: Path, progress: bool, force: bool, obj
         objective = UserObjective(path=exp.user_objective, fidelity=exp.fidelity_name)
         objective.check_import(exp.worker_setup.paths, exp.source)  # here, before any trial: one line
     objective = objective or evaluate
-    problem = problem_of(exp)  # reads the data: fails before anything is written if it is unusable
+    problem = problem_of(exp, progress)  # reads the data: fails before anything is written if it is unusable
     estimator = estimator_for(exp, problem.task)
     workers = exp.table["workers"] if exp.replays else worker_count(exp)
     searches = make_searches(exp, workers)
@@ -191,12 +192,15 @@ def _run_locked(exp: Experiment, run_dir: Path, progress: bool, force: bool, obj
     return output
 
 
-def problem_of(exp: Experiment):
-    """The run's problem: its data prepared, or a recorded table's (a replay)."""
+def problem_of(exp: Experiment, progress: bool = False):
+    """The run's problem: its data prepared (the earthquake catalog fetched first where the
+    data folder has none, unless offline), or a recorded table's (a replay)."""
     if exp.replays:
         from hpsearch.execution.tabular import Table, TableProblem
 
         return TableProblem(Table.load(exp.table["path"]))
+    if exp.data.dataset == "earthquake":
+        ensure_catalog(progress)
     return prepare_problem(exp.data, exp.seed)
 
 
@@ -235,7 +239,7 @@ def run_suite(suite, run_dir: Path | None = None, progress: bool = True, force: 
     with folder.locked():
         folder.resumes(suite.to_dict(), force)
         for name, exp in suite.problems:  # every problem's data, before anything is written
-            problem_of(exp)
+            problem_of(exp, progress)
         folder.claim(*RUN_NAMES)
         folder.write_text(folder.CONFIG, suite.to_toml())
         folder.write_manifest()

@@ -94,3 +94,27 @@ def test_fetch_command_and_unreachable_service(data_dir, capsys, monkeypatch):
     assert "cannot download" in err and err.count("\n") == 1
     assert main(["data", "fetch", "--start", "2001-13-01", "--quiet"]) == 2
     assert "--start" in capsys.readouterr().err
+
+
+def test_a_first_run_fetches_the_catalog_it_needs(data_dir, experiments, tmp_path, capsys, monkeypatch):
+    """Two commands to a first result: install, then `hpsearch run`; the catalog comes on first use from
+    $HPSEARCH_FDSN_URL (here a local server), unless told not to; unreachable, one line names both routes."""
+    monkeypatch.delenv("HPSEARCH_OFFLINE", raising=False)
+    quick = ["run", str(experiments / "quickstart.toml"), "--trials", "3", "--repetitions", "1", "--n-jobs", "1",
+             "--strategies", "random", "--figures", "none"]
+    monkeypatch.setattr("hpsearch.data.fetch.time.sleep", lambda s: None)
+    monkeypatch.setenv("HPSEARCH_FDSN_URL", "http://127.0.0.1:9/fdsnws/event/1/query")
+    assert main([*quick, "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err.splitlines()[-1]  # under the progress bar
+    assert err.startswith("hpsearch: error: cannot download") and "`hpsearch data fetch`" in err
+    assert "`hpsearch data import FILE`" in err
+    with FdsnServer(synthetic_events(300)) as server:
+        monkeypatch.setenv("HPSEARCH_FDSN_URL", server.url)
+        assert main([*quick, "--out", str(tmp_path / "b"), "--offline"]) == 2
+        assert "hpsearch data fetch" in capsys.readouterr().err and not server.requests
+        assert main([*quick, "--out", str(tmp_path / "c")]) == 0
+        assert server.requests
+    out = capsys.readouterr().out
+    assert "fetching it once from " + server.url in out and "fetched 300 events" in out and "rows kept: 300" in out
+    assert len(pd.read_csv(tmp_path / "c" / "trials.csv")) == 3
+    assert len(load_catalog()[0]) == 300

@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from hpsearch.data.catalog import save_catalog, tidy_comcat
+from hpsearch.data.catalog import CACHE_NAME, NO_CATALOG, data_dir, load_catalog, save_catalog, tidy_comcat
 from hpsearch.errors import DataError
 
 USGS_QUERY_URL = "https://earthquake.usgs.gov/fdsnws/event/1/query"
@@ -54,7 +54,8 @@ def _get(url: str, params: dict, retries: int = 3, timeout: float = 60.0) -> tup
         if attempt + 1 < retries:
             time.sleep(0.5 * 2**attempt)
     raise DataError(f"cannot download from {url}: {problem} (after {retries} tries); "
-                    f"check the network, or use `hpsearch data import FILE`")
+                    f"check the network and try again (`hpsearch data fetch`), or use a file you have "
+                    f"(`hpsearch data import FILE`)")
 
 
 def fetch_pages(start: datetime, end: datetime, min_magnitude: float, url: str,
@@ -120,3 +121,34 @@ def fetch_catalog(start: str = "1965-01-01", end: str = "2016-12-31", min_magnit
     origin = {"origin": url, "layout": "comcat", "start": start, "end": end,
               "min_magnitude": min_magnitude, "requests": len(pages)}
     return save_catalog(table, origin, folder), table, len(pages)
+
+
+def offline() -> bool:
+    """Whether hpsearch may reach the network on its own: not when ``HPSEARCH_OFFLINE`` is set
+    (to anything but ``0`` or nothing; ``hpsearch run --offline`` sets it)."""
+    return os.environ.get("HPSEARCH_OFFLINE", "").strip() not in ("", "0")
+
+
+def ensure_catalog(progress: bool = True) -> None:
+    """The earthquake catalog in the data folder, fetched first if it is not there (as
+    scikit-learn's ``fetch_*`` download on first use): the same download, progress bar and
+    cleaning report as ``hpsearch data fetch``. Offline, or when the service cannot be reached,
+    one line names both routes (``hpsearch data fetch``, ``hpsearch data import FILE``)."""
+    folder = data_dir()
+    if (folder / CACHE_NAME).is_file():
+        return
+    if offline():
+        raise DataError(NO_CATALOG.format(folder=folder) + " (not fetched now: HPSEARCH_OFFLINE is set)")
+    url = os.environ.get("HPSEARCH_FDSN_URL") or USGS_QUERY_URL
+    if progress:
+        print(f"no earthquake catalog in {folder}: fetching it once from {url} "
+              f"(--offline or HPSEARCH_OFFLINE=1 not to)", flush=True)
+    path, table, pages = fetch_catalog(url=url, progress=progress)
+    if progress:
+        print(fetched_words(path, table, pages), flush=True)
+
+
+def fetched_words(path: Path, table: pd.DataFrame, pages: int) -> str:
+    """What a fetch did, and the cleaning report of the catalog it cached."""
+    _, report, _ = load_catalog()
+    return f"fetched {len(table)} events in {pages} requests into {path}\ncleaning: {'; '.join(report.lines())}"
