@@ -129,6 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--all-types", action="store_true", help="keep events other than earthquakes")
     info.set_defaults(handler=cmd_info)
 
+    calibrate = commands.add_parser("calibrate", help="measure where population training pays on this machine",
+                                    description="Measure (about a second) up to which batch size training "
+                                                "networks together beats one at a time here, and store it in "
+                                                "the data folder; `hpsearch data info` shows the decision.")
+    calibrate.set_defaults(handler=cmd_calibrate)
+
     export = commands.add_parser("export",
                                  help="write a run's table as csv, md, latex or json, or an Optuna study",
                                  description="Write one table of a run folder in another format.")
@@ -395,6 +401,16 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"magnitude: min {m.min():.2f}, max {m.max():.2f}, mean {m.mean():.4f}, "
           f"std {m.std():.4f}, median {m.median():.2f}")
     print("cleaning: " + "; ".join(report.lines()))
+    from hpsearch.models import calibration
+
+    print(calibration.describe(calibration.entry()))
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from hpsearch.models import calibration
+
+    print(calibration.describe(calibration.calibrate()))
     return 0
 
 
