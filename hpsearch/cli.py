@@ -232,8 +232,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         summary = folder.table("summary")
         with folder.reading("summary.csv"):
             print(report.results_text(summary, _param_names(folder)))
-    else:
-        print("no summary yet: the run has not written its tables (it writes them when it ends or stops)")
+    elif records:  # a run still going (or stopped hard): its trials so far
+        print("no summary yet (written when the run ends or stops); the trials so far:")
+        print("\n".join(report.trials_so_far(records, _param_names(folder), folder.metric())))
     return 0
 
 
@@ -361,8 +362,10 @@ def cmd_table_record(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 130
         table = Table.load(out)
+        spent = table.header["train_seconds"]
+        spent = f"{spent:.1f}" if spent < 10 else f"{spent:,.0f}"  # a 0.2 s recording is not "0 s"
         print(f"recorded {table.val.shape[0]} points x {table.seeds} seeds x {table.bound} {table.fidelity} "
-              f"({table.header['train_seconds']:.0f} s of training): {out}", flush=True)
+              f"({spent} s of training): {out}", flush=True)
     return 0
 
 

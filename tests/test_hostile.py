@@ -385,6 +385,21 @@ def test_show_and_export_count_a_duplicated_store_line_once(tmp_path, capsys):
     assert "wrote 3 trials in 1 study" in capsys.readouterr().out
 
 
+def test_show_on_a_run_still_going_lists_its_trials_so_far(tmp_path, capsys):
+    """README: `hpsearch show` gives the trials so far of a run that has not written its tables yet."""
+    run = _finished_run(tmp_path)
+    for name in ("summary.csv", "comparison.csv"):
+        (run / name).unlink()
+    capsys.readouterr()
+    assert main(["show", str(run)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith("3 trials stored (3 ok)") and "the trials so far" in out[1]
+    assert out[2].split() == ["strategy", "repetition", "trials", "best", "val", "RMSE", "at"]
+    cells = out[3].split()
+    assert cells[:3] == ["random", "0", "3"] and cells[3] == f"{pd.read_csv(run / 'trials.csv')['val_rmse'].min():.4f}"
+    assert cells[4].startswith("alpha=")
+
+
 record_values = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=5),
                           st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(),
                                                                                 max_size=2))

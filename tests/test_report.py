@@ -42,6 +42,23 @@ def test_summary_picks_the_best_validation_lowest_trial_and_scores_its_test():
     assert "predict the mean" in text and "0.6100" in text and "+49.18%" in text
 
 
+def test_the_terminal_table_stays_aligned_for_any_magnitude():
+    """Losses in the tens of thousands (house prices, say): every column as wide as its widest cell, two
+    spaces between cells, nothing run together (was ``21186.3044 ± 114.748721111.6757 ± 297.7610``)."""
+    rows = []
+    for repetition, (val, test) in enumerate([(21186.3, 21111.6), (21300.2, 21500.7), (9.5, 9.25)]):
+        for strategy in ("random", "a-rather-long-strategy-name"):
+            rows.append({"strategy": strategy, "repetition": repetition, "best_val_rmse": val * (1 + repetition),
+                         "test_rmse": test, "baseline_mean_val_rmse": 30000.0, "baseline_mean_test_rmse": 31000.0,
+                         "linear_val_rmse": 25000.0, "linear_test_rmse": 25500.0, "trials": 4})
+    text = report.results_text(pd.DataFrame(rows), [])
+    table = text.splitlines()[1:]
+    assert len({len(line) for line in table}) == 1  # right-aligned columns end together
+    for line in table[1:]:
+        cells = [c for c in line.strip().split("  ") if c]
+        assert len(cells) == 4 and all(c.strip().count("±") == 1 for c in cells[1:3]), line
+
+
 def test_write_csv_is_atomic(tmp_path):
     report.write_csv(pd.DataFrame({"a": [1.0 / 3]}), tmp_path / "t.csv")
     assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]
@@ -85,3 +102,15 @@ def test_the_report_renders_with_readable_figures_and_no_overflow(small_catalog,
     sizes = [float(w) for w in widths.group(1).split(",")]
     assert len(sizes) == 5 and min(sizes) >= 400, sizes
     assert float(overflow.group(1)) <= 0
+
+
+def test_the_reports_subtitle_says_what_the_run_did_not_what_the_file_said():
+    from conftest import experiment
+
+    from hpsearch.results.html import subtitle
+
+    exp = experiment(description="Random search over 5 repetitions", repetitions=5, strategies=["random", "tpe"])
+    exp = exp.with_overrides(repetitions=2)
+    words = subtitle(exp, 16)
+    assert words.startswith("2 strategies (random, tpe), 2 repetitions, a budget of 8 trials each, on the earthquake")
+    assert words.endswith("16 trials stored.") and "5 repetitions" not in words

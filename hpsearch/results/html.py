@@ -25,8 +25,7 @@ def html_report(run_dir: Path, exp) -> str:
     run_dir = folder.path
     esc = html.escape
     parts = [f"<h1>{esc(exp.name)}</h1>"]
-    if exp.description:
-        parts.append(f"<p class=lead>{esc(exp.description)}</p>")
+    parts.append(f"<p class=lead>{esc(subtitle(exp, len(folder.records())))}</p>")
     parts.append(f"<p class=caption>hpsearch run folder {esc(str(run_dir))}</p>")
     comparison_csv = run_dir / "comparison.csv"
     summary_csv = run_dir / "summary.csv"
@@ -68,6 +67,21 @@ def html_report(run_dir: Path, exp) -> str:
              "pre{background:#f4f4f4;padding:1em;overflow-x:auto;white-space:pre-wrap}")
     return (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{esc(exp.name)}: hpsearch report"
             f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
+
+
+def subtitle(exp, trials: int) -> str:
+    """What the run did, from its own config (as run, overrides included) and store: never the
+    config's description, which a ``--repetitions`` or ``--strategies`` on the command line outdates."""
+    names = list(exp.strategies)
+    reps, budget = exp.repetitions, exp.budget
+    data = exp.data
+    where = (f"the earthquake catalog ({data.features} features)" if data.dataset == "earthquake"
+             else f"the table {Path(str(data.path)).name}" if data.dataset == "table" else f"the {data.dataset} problem")
+    if exp.replays:
+        where = f"the recorded table {Path(str(exp.table['path'])).name} (a replay)"
+    return (f"{len(names)} strateg{'y' if len(names) == 1 else 'ies'} ({', '.join(names)}), {reps} "
+            f"repetition{'' if reps == 1 else 's'}, a budget of {budget.amount:g} {budget.kind} each, on {where}: "
+            f"{trials} trial{'' if trials == 1 else 's'} stored.")
 
 
 def figure_caption(name: str, metric: str, repetitions: int, fidelity: str = "epochs") -> str:

@@ -95,14 +95,13 @@ def results_text(summary: pd.DataFrame, param_names: list[str]) -> str:
         best = valid.sort_values(m.best_val).iloc[0]
         params = ", ".join(f"{n}={_fmt(best[n])}" for n in param_names)
         skill = 1 - best[m.loss("test")] / best[m.baseline_loss("test")]
-        lines += [
-            f"{strategy}: best of {int(best['trials'])} trials: {params}",
-            f"  {'':26}{'validation':>11}{'test':>9}",
-            f"  {'tuned':26}{best[m.best_val]:>11.4f}{best[m.loss('test')]:>9.4f}",
-            f"  {base:26}{best[m.baseline_loss('val')]:>11.4f}{best[m.baseline_loss('test')]:>9.4f}",
-            f"  {ref:26}{best[m.reference_loss('val')]:>11.4f}{best[m.reference_loss('test')]:>9.4f}",
-            f"  skill vs the {m.baseline} on test (1 - {m.label}/{m.label}_{m.baseline}): {skill:+.2%}",
-        ]
+        lines.append(f"{strategy}: best of {int(best['trials'])} trials: {params}")
+        lines += aligned([["", "validation", "test"],
+                          ["tuned", f"{best[m.best_val]:.4f}", f"{best[m.loss('test')]:.4f}"],
+                          [base, f"{best[m.baseline_loss('val')]:.4f}", f"{best[m.baseline_loss('test')]:.4f}"],
+                          [ref, f"{best[m.reference_loss('val')]:.4f}", f"{best[m.reference_loss('test')]:.4f}"]],
+                         first=26)
+        lines.append(f"  skill vs the {m.baseline} on test (1 - {m.label}/{m.label}_{m.baseline}): {skill:+.2%}")
         lines += [f"  {e.replace('_', ' ')} of the tuned model: validation {best[f'val_{e}']:.4f}, "
                   f"test {best[f'test_{e}']:.4f}" for e in m.extras]
     return "\n".join(lines)
@@ -111,22 +110,34 @@ def results_text(summary: pd.DataFrame, param_names: list[str]) -> str:
 def _repetitions_text(summary: pd.DataFrame, m: Metric) -> str:
     reps = summary["repetition"].nunique()
     test, base_test = m.loss("test"), m.baseline_loss("test")
-    lines = [f"mean {m.label} over {reps} repetitions (± standard deviation); test = the configuration "
-             f"validation chose, scored once",
-             f"  {'':20}{'validation':>18}{'test':>18}{'skill':>9}"]
+    rows = [["", "validation", "test", "skill"]]
     for strategy, g in summary.groupby("strategy", sort=False):
-        skill = 1 - g[test].mean() / g[base_test].mean()
-        lines.append(f"  {strategy:20}{_pm(g[m.best_val]):>18}{_pm(g[test]):>18}{skill:>+9.2%}")
+        rows.append([str(strategy), _pm(g[m.best_val]), _pm(g[test]), f"{1 - g[test].mean() / g[base_test].mean():+.2%}"])
     first = summary.drop_duplicates("repetition")
-    lines.append(f"  {NAMES[m.baseline]:20}{_pm(first[m.baseline_loss('val')]):>18}"
-                 f"{_pm(first[base_test]):>18}{0:>+9.2%}")
-    lines.append(f"  {NAMES[m.reference]:20}{_pm(first[m.reference_loss('val')]):>18}"
-                 f"{_pm(first[m.reference_loss('test')]):>18}"
-                 f"{1 - first[m.reference_loss('test')].mean() / first[base_test].mean():>+9.2%}")
+    rows.append([NAMES[m.baseline], _pm(first[m.baseline_loss('val')]), _pm(first[base_test]), f"{0:+.2%}"])
+    rows.append([NAMES[m.reference], _pm(first[m.reference_loss('val')]), _pm(first[m.reference_loss('test')]),
+                 f"{1 - first[m.reference_loss('test')].mean() / first[base_test].mean():+.2%}"])
+    lines = [f"mean {m.label} over {reps} repetitions (± standard deviation); test = the configuration "
+             f"validation chose, scored once", *aligned(rows, first=20)]
     for extra in m.extras:
         means = ", ".join(f"{s} {g[f'test_{extra}'].mean():.4f}" for s, g in summary.groupby("strategy", sort=False))
         lines.append(f"  test {extra.replace('_', ' ')}: {means}")
     return "\n".join(lines)
+
+
+def trials_so_far(records: list[dict], param_names: list[str], metric: Metric) -> list[str]:
+    """Per strategy and repetition of a run still going: trials stored, the best validation loss so far
+    and its hyperparameters, as aligned lines."""
+    table = trials_table(records, param_names, list(dict.fromkeys(r["strategy"] for r in records)), metric)
+    val = metric.loss("val")
+    rows = [["strategy", "repetition", "trials", f"best val {metric.label}", "at"]]
+    for (strategy, repetition), group in table.groupby(["strategy", "repetition"], sort=False):
+        done = group.dropna(subset=[val])
+        best = done.sort_values([val, "trial"]).iloc[0] if len(done) else None
+        rows.append([str(strategy), str(repetition), str(len(group)),
+                     "-" if best is None else f"{best[val]:.4f}",
+                     "" if best is None else ", ".join(f"{n}={_fmt(best[n])}" for n in param_names if n in best)])
+    return aligned(rows)
 
 
 def status_line(trials: pd.DataFrame) -> str:
@@ -141,6 +152,15 @@ def status_line(trials: pd.DataFrame) -> str:
     if len(bad):
         line += f" (most common failure: {bad.value_counts().index[0]})"
     return line
+
+
+def aligned(rows: list[list[str]], first: int = 0) -> list[str]:
+    """Rows of cells as indented lines in columns as wide as their widest cell (two spaces apart):
+    the first column left-aligned (at least ``first`` wide), the others right-aligned."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    widths[0] = max(widths[0], first)
+    return ["  " + "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in
+                             enumerate(zip(row, widths))).rstrip() for row in rows]
 
 
 def _pm(values: pd.Series) -> str:

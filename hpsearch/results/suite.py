@@ -276,8 +276,9 @@ def verdicts(table: pd.DataFrame, per_problem: pd.DataFrame | None = None, leade
                     f"after Holm's correction; {record}.")
         else:
             line = (f"{row.strategy} vs random ({scope}{what}): the data cannot tell (p = {row.p_holm_vs_random:.2g} "
-                    f"after Holm's correction; {_interval(row)}; {record}); these blocks could detect a shift "
-                    f"of about {row.detectable_diff_pct:.2f}%.")
+                    f"after Holm's correction; {_interval(row)}; {record})" +
+                    (f"; these blocks could detect a shift of about {row.detectable_diff_pct:.2f}%."
+                     if np.isfinite(row.detectable_diff_pct) else "."))
         if per_problem is not None and pooled:
             line += " " + _by_problem(per_problem[(per_problem["strategy"] == row.strategy)
                                                   & (per_problem["outcome"] == outcome)], verdict, alpha)
