@@ -199,14 +199,15 @@ def cmd_export(args: argparse.Namespace) -> int:
         return 0
     table = folder.table(args.table)
     caption = None
+    paper = args.format == "latex" and args.table == "comparison" and args.columns == "paper"
     if args.table == "comparison":
         from hpsearch.config import read_run_config
 
         with folder.reading("comparison.csv"):
             caption = export.caption_for(table, read_run_config(folder / folder.CONFIG).data.target_name
-                                         if folder.is_run() else "the target")
+                                         if folder.is_run() else "the target", paper)
     with folder.reading(f"{args.table}.csv"):
-        if args.format == "latex" and args.table == "comparison" and args.columns == "paper":
+        if paper:
             text = export.latex_table(*export.paper_table(table, caption), f"tab:{args.table}")
         else:
             text = export.render(table, args.format, caption, f"tab:{args.table}" if args.format == "latex" else None)

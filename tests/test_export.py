@@ -69,12 +69,12 @@ def test_the_papers_latex_table_has_at_most_8_columns_and_compiles(tmp_path):
     from test_comparison import hand_made
 
     from hpsearch.results import comparison
-    from hpsearch.results.export import paper_columns, write_all_formats
+    from hpsearch.results.export import paper_columns, paper_table, write_all_formats
 
     trials, summary = hand_made()
     table = comparison.comparison_table(trials, summary, ["random", "tpe"])
     assert len(table.columns) > 20
-    write_all_formats(table, tmp_path / "comparison", caption_for(table))
+    write_all_formats(table, tmp_path / "comparison", caption_for(table), paper_table(table, caption_for(table, paper=True)))
     tex = (tmp_path / "comparison.tex").read_text()
     spec = tex[tex.index("\\begin{tabular}{") + len("\\begin{tabular}{"):].split("}", 1)[0]
     assert spec == "lrrrrrr" and len(paper_columns(table).columns) == 7

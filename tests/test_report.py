@@ -67,8 +67,9 @@ def test_write_csv_is_atomic(tmp_path):
 
 @pytest.mark.slow
 def test_the_report_renders_with_readable_figures_and_no_overflow(small_catalog, tmp_path):
-    """report.html of a run with three searched dimensions, in headless Chromium at 1000 px:
-    every figure at least 400 px wide, nothing wider than the page; the title is the experiment's."""
+    """report.html of a run with five searched dimensions (two rows of hyperparameter panels), in headless
+    Chromium at 1280 px: every figure's smallest text at least 8 px high as shown, nothing wider than the page;
+    the title is the experiment's, the subtitle what the run did."""
     import re
     import shutil
     import subprocess
@@ -80,27 +81,33 @@ def test_the_report_renders_with_readable_figures_and_no_overflow(small_catalog,
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         pytest.skip("no headless Chromium here (Debian package chromium)")
-    run_experiment(experiment(name="three-dims", strategies=["random", "tpe"], repetitions=3, output={"figures": "png"},
-                              budget={"trials": 5}, description="a report a colleague can read"),
+    from conftest import SPACE
+
+    space = {**SPACE, "init_scale": {"type": "float", "low": 0.01, "high": 0.5, "log": True},
+             "activation": {"type": "categorical", "choices": ["sigmoid", "tanh"]}}
+    run_experiment(experiment(name="five-dims", strategies=["random", "tpe"], repetitions=3, output={"figures": "png"},
+                              budget={"trials": 5}, description="a report a colleague can read", space=space),
                    tmp_path / "r", progress=False)
     page = (tmp_path / "r" / "report.html").read_text()
-    assert "<h1>three-dims</h1>" in page and "a report a colleague can read" in page
+    assert "<h1>five-dims</h1>" in page and "<p class=lead>2 strategies (random, tpe), 3 repetitions" in page
     assert "Best validation RMSE so far against trials" in page and "3 repetitions" in page
     probe = ("<script>window.addEventListener('load', () => { const w = [...document.images].map(i => "
-             "i.getBoundingClientRect().width); document.body.setAttribute('data-widths', w.join(','));"
+             "i.getBoundingClientRect().width / i.naturalWidth); document.body.setAttribute('data-widths', w.join(','));"
              "document.body.setAttribute('data-overflow', document.documentElement.scrollWidth - "
              "document.documentElement.clientWidth); });</script>")
     (tmp_path / "probe.html").write_text(page.replace("</body>", probe + "</body>"))
     done = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                            "--disable-background-networking", "--disable-component-update",
-                           f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1000,3000",
+                           f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,3000",
                            "--virtual-time-budget=5000", "--dump-dom", (tmp_path / "probe.html").as_uri()],
                           capture_output=True, text=True, timeout=120)
     widths = re.search(r'data-widths="([^"]*)"', done.stdout)
     overflow = re.search(r'data-overflow="([^"]*)"', done.stdout)
     assert widths and overflow, done.stderr[-500:]
-    sizes = [float(w) for w in widths.group(1).split(",")]
-    assert len(sizes) == 5 and min(sizes) >= 400, sizes
+    from hpsearch.results.plots import DPI, MIN_FONT
+
+    scales = [float(w) for w in widths.group(1).split(",")]  # shown pixels per pixel of the PNG
+    assert len(scales) == 5 and min(MIN_FONT / 72 * DPI * s for s in scales) >= 8, scales
     assert float(overflow.group(1)) <= 0
 
 

@@ -131,14 +131,12 @@ def _header_lines(header: str, width: int) -> list[str]:
     return [header[:cut], header[cut + 1:]]
 
 
-def write_all_formats(table: pd.DataFrame, stem: Path, caption: str | None = None,
-                      paper: tuple[list, str] | None = None) -> None:
-    """``stem.csv`` and ``stem.md`` (every column, ``caption`` under the markdown), ``stem.tex``:
-    ``paper`` (its sections and caption) where given, else the comparison's paper columns."""
+def write_all_formats(table: pd.DataFrame, stem: Path, caption: str, paper: tuple[list, str]) -> None:
+    """``stem.csv`` and ``stem.md`` (every column, ``caption`` under the markdown), ``stem.tex``
+    (``paper``: the sections a paper needs and their caption)."""
     write_atomic(stem.with_suffix(".csv"), render(table, "csv"))
     write_atomic(stem.with_suffix(".md"), render(table, "md", caption))
-    sections, paper_caption = paper or paper_table(table, caption)
-    write_atomic(stem.with_suffix(".tex"), latex_table(sections, paper_caption, f"tab:{stem.name}"))
+    write_atomic(stem.with_suffix(".tex"), latex_table(*paper, f"tab:{stem.name}"))
 
 
 def paper_columns(table: pd.DataFrame) -> pd.DataFrame:
@@ -206,13 +204,17 @@ def _features_of(folder: RunFolder) -> str:
     return "?"
 
 
-def caption_for(table: pd.DataFrame, target: str = "magnitude") -> str:
-    """The caption of a comparison's paper table; ``target``: what is predicted."""
+def caption_for(table: pd.DataFrame, target: str = "magnitude", paper: bool = False) -> str:
+    """The caption of a comparison table (``paper``: of its paper columns); ``target``: what is predicted."""
     reps = int(table["repetitions"].max()) if "repetitions" in table else 0
     m = metric_of(table.columns)
     base = "the training mean" if m.baseline == "mean" else "the training class frequencies"
     times = f"{reps} paired repetition{'s' if reps != 1 else ''}"
     smallest = f" (with {times} the smallest possible p is {2 / 2 ** reps:.3g})" if reps >= 1 else ""
+    if not paper:
+        return (f"Validation and test {m.label} of {target} over {times}. baseline_{m.name}: predict {base}; "
+                f"skill = 1 - test {m.label} / baseline {m.label}. p_value_vs_random: two-sided paired Wilcoxon "
+                f"signed-rank test on the per-repetition best validation {m.label}{smallest}.")
     return (f"{m.label} of {target}, mean over {times}: validation, the best found; test, the chosen "
             f"configuration's. Skill: 1 - test {m.label} / the baseline's (predicting {base}), shown below "
             f"the strategies with the {m.reference} model. Epochs: trained per repetition. Mean rank of the "

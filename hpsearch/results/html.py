@@ -38,7 +38,7 @@ def html_report(run_dir: Path, exp) -> str:
         target = exp.data.target_name
         with folder.reading("comparison.csv"):
             parts += ["<h2>Strategies compared</h2>", _html_table(paper_columns(table)),
-                      f"<p class=caption>{esc(caption_for(table, target))}</p>"]
+                      f"<p class=caption>{esc(caption_for(table, target, paper=True))}</p>"]
             if len(table) > 1:
                 parts.append(f"<p><b>Verdict.</b> {esc(_verdict(table))}</p>")
     metric = folder.metric()

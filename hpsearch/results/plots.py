@@ -72,11 +72,33 @@ def ratio_label(metric) -> str:
 
 FIGSIZE = (3.6, 2.7)  # inches: one column of a paper, fonts of 7-8 points readable as printed
 DPI = 200
+MIN_FONT = 7  # points: the smallest text of any figure (tick labels, legends)
+PANELS_PER_ROW = 3  # hyperparameter panels side by side: wider figures shrink their text on a page
 
 
 def _colours(order: list[str]) -> dict[str, str]:
     """One colour per strategy, the same in every figure of a run (config order)."""
     return {name: f"C{i % 10}" for i, name in enumerate(order)}
+
+
+def _wrapped(text: str, width: int) -> str:
+    """A title broken into lines of at most ``width`` characters, so it is never cut at the edge."""
+    import textwrap
+
+    return "\n".join(textwrap.fill(line, width) for line in text.split("\n"))
+
+
+def _legend_below(fig, handles: list, names: list[str], title: str | None = None) -> None:
+    """The legend outside the data, under the axes (constrained layout makes room for it)."""
+    from matplotlib.legend_handler import HandlerTuple
+
+    fig.legend(handles, names, loc="outside lower center", ncol=2 if len(names) > 1 else 1, fontsize=MIN_FONT,
+               frameon=False, title=title, title_fontsize=MIN_FONT, handler_map={tuple: HandlerTuple(ndivide=1)})
+
+
+def _height(base: float, entries: int) -> float:
+    """Figure height with room for a legend of ``entries`` in two columns under the axes."""
+    return base + 0.16 * ((entries + 1) // 2) + 0.1
 
 
 def anytime_plot(curve: pd.DataFrame, x: str, path: Path, title: str, order: list[str],
@@ -85,81 +107,85 @@ def anytime_plot(curve: pd.DataFrame, x: str, path: Path, title: str, order: lis
 
     Dividing by the baseline of the same split (paired) takes the split-to-split
     spread out of the band, which would otherwise hide any difference between
-    strategies; the CSV beside the plot also has the raw RMSE.
+    strategies; the CSV beside the plot also has the raw RMSE. Each strategy's legend
+    swatch is its line over its band's colour.
     """
-    fig, ax = plt.subplots(figsize=FIGSIZE, dpi=DPI)
+    shown = [s for s in order if (curve["strategy"] == s).any()]
+    fig, ax = plt.subplots(figsize=(FIGSIZE[0], _height(FIGSIZE[1], len(shown) + 1)), dpi=DPI, layout="constrained")
     colours = _colours(order)
     repetitions = int(curve["n"].max()) if "n" in curve and len(curve) else 0
-    for strategy in order:
+    handles = []
+    for strategy in shown:
         c = curve[curve["strategy"] == strategy]
-        if c.empty:
-            continue
-        ax.plot(c[x], c["ratio_mean"], label=strategy, lw=1.4, drawstyle="steps-post", color=colours[strategy])
+        line, = ax.plot(c[x], c["ratio_mean"], lw=1.4, drawstyle="steps-post", color=colours[strategy])
         every = (c["n"] >= repetitions).to_numpy() if "n" in c else None  # the band once all repetitions count
         ax.fill_between(c[x], c["ratio_low"], c["ratio_high"], where=every, color=colours[strategy],
                         alpha=0.15, lw=0, step="post")
-    ax.axhline(1.0, color="0.3", ls="--", lw=1, label=_baseline_name(label))
+        handles.append((matplotlib.patches.Patch(color=colours[strategy], alpha=0.15, lw=0), line)
+                       if repetitions > 1 else line)
+    handles.append(ax.axhline(1.0, color="0.3", ls="--", lw=1))
     lows = curve["ratio_low"].to_numpy()
     _zoom(ax, np.append(curve["ratio_mean"].to_numpy(), np.nanquantile(lows, 0.1) if lows.size else np.nan), 1.0)
     if x != "trials" and (curve[x] > 0).any():
         ax.set_xscale("log")
-        _decade_ticks(ax, curve[x].to_numpy())
+        _log_ticks(ax.xaxis, curve[x].to_numpy())
     ax.set_xlabel(f"{fidelity} trained" if x == "epochs" and fidelity != "epochs" else X_LABELS[x], fontsize=8)
-    ax.set_ylabel("best so far: " + label, fontsize=7)
-    fig.subplots_adjust(left=0.2)
-    ax.set_title(title, fontsize=8)
-    handles, names = ax.get_legend_handles_labels()
-    if repetitions > 1:
-        handles.append(matplotlib.patches.Patch(color="0.5", alpha=0.3, lw=0))
-        names.append(f"95% bootstrap interval of the mean ({repetitions} repetitions)")
-    ax.legend(handles, names, fontsize=7, frameon=False)
+    ax.set_ylabel("best so far: " + label, fontsize=MIN_FONT)
+    ax.set_title(_wrapped(title, 45), fontsize=8)
+    band = f"shaded: 95% bootstrap interval of the mean ({repetitions} repetitions)" if repetitions > 1 else None
+    _legend_below(fig, handles, shown + [_baseline_name(label)], band)
     return _finish(fig, ax, path)
 
 
 def _finish(fig, ax, path: Path) -> Path:
     """Small ticks, a light grid, saved (PNG and PDF) and closed."""
-    ax.tick_params(labelsize=7)
+    ax.tick_params(labelsize=MIN_FONT)
     ax.grid(alpha=0.3)
     _literal_text(fig)
-    fig.tight_layout()
     _save(fig, path)
     plt.close(fig)
     return path
 
 
-def _decade_ticks(ax, values: np.ndarray) -> None:
-    """Major ticks at every decade; minor tick labels too where the range is under two decades."""
+def _log_ticks(axis, values: np.ndarray) -> None:
+    """Plain labels (0.01, 20, 500) on a log axis, at least 3 of them over the data's range:
+    every decade, or 1-2-5 in each decade, or every integer multiple, whichever first gives 3."""
+    values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values) & (values > 0)]
-    plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
-    ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10))
-    ax.xaxis.set_major_formatter(plain)
-    if len(values) and np.log10(values.max() / values.min()) < 2:
-        ax.xaxis.set_minor_locator(matplotlib.ticker.LogLocator(base=10, subs=(2, 5)))
-        ax.xaxis.set_minor_formatter(plain)
-    else:
-        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    ax.tick_params(axis="x", which="both", labelsize=7)
+    locator = matplotlib.ticker.LogLocator(base=10, numticks=30)
+    if len(values):
+        low, high = values.min(), values.max()
+        decades = np.arange(np.floor(np.log10(low)) - 1, np.ceil(np.log10(high)) + 1)
+        locator = matplotlib.ticker.MaxNLocator(nbins=4)  # under a decade: evenly spaced, 3.25, 3.5, ...
+        for subs in ((1.0,), (1.0, 2.0, 5.0), tuple(float(m) for m in range(1, 10))):
+            ticks = [m * 10 ** d for d in decades for m in subs]
+            if sum(low * (1 - 1e-9) <= t <= high * (1 + 1e-9) for t in ticks) >= 3:
+                locator = matplotlib.ticker.LogLocator(base=10, subs=subs, numticks=30)
+                break
+    axis.set_major_locator(locator)
+    axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_locator(matplotlib.ticker.LogLocator(base=10, subs=tuple(range(1, 10)), numticks=30))
+    axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
 
 def ecdf_plot(profile: pd.DataFrame, unit: str, path: Path, title: str, order: list[str]) -> Path:
     """The data profile: share of (repetition, target level) pairs reached against cost."""
-    fig, ax = plt.subplots(figsize=FIGSIZE, dpi=DPI)
+    shown = [s for s in order if (profile["strategy"] == s).any()]
+    fig, ax = plt.subplots(figsize=(FIGSIZE[0], _height(FIGSIZE[1], len(shown))), dpi=DPI, layout="constrained")
     colours = _colours(order)
-    for strategy in order:
-        p = profile[profile["strategy"] == strategy]
-        if len(p):
-            ax.plot(p["cost"], p["share"], drawstyle="steps-post", lw=1.4, label=strategy, color=colours[strategy])
+    handles = [ax.plot(p["cost"], p["share"], drawstyle="steps-post", lw=1.4, color=colours[s])[0]
+               for s, p in ((s, profile[profile["strategy"] == s]) for s in shown)]
     ax.set_xscale("log")
-    _decade_ticks(ax, profile["cost"].to_numpy())
+    _log_ticks(ax.xaxis, profile["cost"].to_numpy())
     ax.set_ylim(0, 1.02)
     first = profile.groupby("strategy")["share"].apply(lambda s: s[s > 0].iloc[0] if (s > 0).any() else 0)
     if len(first) and (first >= 1).all():
         ax.text(0.5, 0.5, "every target reached by the first evaluation", transform=ax.transAxes,
                 ha="center", fontsize=8, color="0.3")
     ax.set_xlabel(f"{unit} trained" if unit not in ("seconds", "trials") else f"training {unit}", fontsize=8)
-    ax.set_ylabel("share of (repetition, target) pairs\nreached (targets 50-99% of the gain)", fontsize=7)
-    ax.set_title(title, fontsize=8)
-    ax.legend(fontsize=7, frameon=False)
+    ax.set_ylabel("share of (repetition, target) pairs\nreached (targets 50-99% of the gain)", fontsize=MIN_FONT)
+    ax.set_title(_wrapped(title, 45), fontsize=8)
+    _legend_below(fig, handles, shown)
     return _finish(fig, ax, path)
 
 
@@ -183,17 +209,22 @@ def _zoom(ax, values: np.ndarray, baseline: float) -> None:
 def hyperparameter_plots(trials: pd.DataFrame, space: tuple[Dimension, ...], path: Path,
                          title: str, order: list[str], label: str = RATIO_LABEL) -> Path:
     """Validation RMSE (relative to the mean baseline of its split, column ``val_ratio``)
-    against each hyperparameter, every strategy's trials."""
+    against each hyperparameter, every strategy's trials; at most :data:`PANELS_PER_ROW`
+    panels a row, so the figure's text stays legible at a page's width."""
     dims = list(space)
-    fig, axes = plt.subplots(1, len(dims), figsize=(2.4 * len(dims), 2.6), dpi=DPI, sharey=True,
-                             squeeze=False)
     ok = trials[trials["status"] == "ok"]
+    shown = [s for s in order if (ok["strategy"] == s).any()]
+    columns = min(len(dims), PANELS_PER_ROW)
+    rows = -(-len(dims) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.4 * columns, _height(2.2 * rows + 0.3, len(shown))), dpi=DPI,
+                             sharey=True, squeeze=False, layout="constrained")
     colours = _colours(order)
     limits = _limits(ok["val_ratio"].to_numpy(dtype=float), 1.0)
     top = limits[1] if limits else np.inf
     above = int((ok["val_ratio"] > top).sum())
-    for ax, dim in zip(axes[0], dims):
-        for strategy in order:
+    handles = {}
+    for ax, dim in zip(axes.flat, dims):
+        for strategy in shown:
             t = ok[ok["strategy"] == strategy]
             x = t[dim.name]
             if dim.kind == "categorical":
@@ -201,8 +232,8 @@ def hyperparameter_plots(trials: pd.DataFrame, space: tuple[Dimension, ...], pat
                 x = x.map(lambda v: codes.get(v, codes.get(str(v), np.nan)))
                 x = x + np.random.default_rng(0).uniform(-0.15, 0.15, len(x))  # jitter, fixed
             inside = (t["val_ratio"] <= top).to_numpy()
-            ax.scatter(x[inside], t["val_ratio"][inside], s=7, alpha=0.6, label=strategy, lw=0,
-                       color=colours[strategy])
+            handles[strategy] = ax.scatter(x[inside], t["val_ratio"][inside], s=7, alpha=0.6, lw=0,
+                                           color=colours[strategy])
             if (~inside).any():  # above the range: at the top edge, as triangles
                 ax.scatter(x[~inside], np.full((~inside).sum(), top), s=14, marker="^", alpha=0.8, lw=0,
                            color=colours[strategy], clip_on=False)
@@ -210,21 +241,21 @@ def hyperparameter_plots(trials: pd.DataFrame, space: tuple[Dimension, ...], pat
             ax.set_xticks(range(len(dim.choices)), [str(c) for c in dim.choices])
         elif dim.log:
             ax.set_xscale("log")
-            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+            _log_ticks(ax.xaxis, ok[dim.name].to_numpy(dtype=float))
         ax.axhline(1.0, color="0.3", ls="--", lw=1)
-        ax.set_xlabel(dim.name)
+        ax.set_xlabel(dim.name, fontsize=8)
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel(label, fontsize=7)
+        ax.tick_params(labelsize=MIN_FONT)
+    for ax in axes.flat[len(dims):]:
+        ax.set_visible(False)
+    for row in axes:
+        row[0].set_ylabel(label, fontsize=MIN_FONT)
     if limits is not None:
         axes[0][0].set_ylim(*limits)
-    for ax in axes[0]:
-        ax.tick_params(labelsize=7)
-        ax.xaxis.label.set_size(8)
-    axes[0][-1].legend(fontsize=7, frameon=False)
+    _legend_below(fig, [handles[s] for s in shown if s in handles], [s for s in shown if s in handles])
     note = f"; {above} of {len(ok)} trials above the range, drawn at the top edge (\u25b2)" if above else ""
-    fig.suptitle(title + note, fontsize=8)
+    fig.suptitle(_wrapped(title + note, 40 * columns), fontsize=8)
     _literal_text(fig)
-    fig.tight_layout()
     _save(fig, path)
     plt.close(fig)
     return path
@@ -232,20 +263,34 @@ def hyperparameter_plots(trials: pd.DataFrame, space: tuple[Dimension, ...], pat
 
 def cd_diagram(ranks: pd.Series, p_values: pd.DataFrame, cd: float, path: Path, title: str) -> Path:
     """The critical-difference diagram: mean ranks (1 is best), strategies the Nemenyi
-    test cannot tell apart joined by a bar, and the critical difference itself."""
+    test cannot tell apart joined by a bar, and the critical difference itself. Tied mean
+    ranks are drawn a little apart (each label gives the exact rank), so no strategy hides
+    behind another."""
     import scikit_posthocs
 
-    fig, ax = plt.subplots(figsize=(1.6 * FIGSIZE[0], 1.2 + 0.3 * len(ranks)), dpi=DPI)
-    scikit_posthocs.critical_difference_diagram(ranks, p_values, ax=ax, alpha=0.05,
-                                                color_palette=_colours(list(ranks.index)),
-                                                label_fmt_left="{label} ({rank:.2f})",
-                                                label_fmt_right="({rank:.2f}) {label}",
+    names = {s: f"{s} ({r:.2f})" for s, r in ranks.items()}
+    shown = _untied(ranks).rename(index=names)
+    p_values = p_values.rename(index=names, columns=names)
+    colours = {names[s]: c for s, c in _colours(list(ranks.index)).items()}
+    fig, ax = plt.subplots(figsize=(1.6 * FIGSIZE[0], 1.2 + 0.3 * len(ranks)), dpi=DPI, layout="constrained")
+    scikit_posthocs.critical_difference_diagram(shown, p_values, ax=ax, alpha=0.05, color_palette=colours,
+                                                label_fmt_left="{label}", label_fmt_right="{label}",
                                                 label_props={"fontsize": 8})
     ax.tick_params(labelsize=7)
-    ax.set_title(f"{title}\nmean rank (1 is best); a bar joins strategies Nemenyi cannot separate "
-                 f"(alpha 0.05, CD = {cd:.2f})", fontsize=7)
+    tied = " (tied ranks drawn side by side)" if ranks.duplicated().any() else ""
+    ax.set_title(_wrapped(f"{title}\nmean rank (1 is best){tied}; a bar joins strategies Nemenyi cannot separate "
+                          f"(alpha 0.05, CD = {cd:.2f})", 100), fontsize=7)
     _literal_text(fig)
-    fig.tight_layout()
     _save(fig, path)
     plt.close(fig)
     return path
+
+
+def _untied(ranks: pd.Series) -> pd.Series:
+    """Ranks to draw: equal ones spread around their value by 3% of the range each."""
+    step = 0.03 * max(float(ranks.max() - ranks.min()), 1.0)
+    out = ranks.astype(float).copy()
+    for _, group in ranks.groupby(ranks.round(9)):
+        if len(group) > 1:
+            out[group.index] = group.iloc[0] + step * (np.arange(len(group)) - (len(group) - 1) / 2)
+    return out

@@ -80,7 +80,9 @@ def write_comparison(trials: pd.DataFrame, summary: pd.DataFrame, exp, run_dir: 
 
     targets = comparison.targets_table(trials, summary)
     table = comparison.comparison_table(trials, summary, list(exp.strategies), targets)
-    export.write_all_formats(table, run_dir / "comparison", export.caption_for(table, exp.data.target_name))
+    target = exp.data.target_name
+    export.write_all_formats(table, run_dir / "comparison", export.caption_for(table, target),
+                             export.paper_table(table, export.caption_for(table, target, paper=True)))
     report.write_csv(targets, run_dir / "targets.csv")
     if exp.budget.kind == "trials" and len(table) > 1:  # compute-fair? say when it is not
         spent = table.set_index("strategy")["epochs_trained_mean"]
