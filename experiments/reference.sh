@@ -2,8 +2,9 @@
 # Regenerate the reference results (results/reference/) on the real catalog:
 # experiments/compare-strategies.toml and experiments/multi-fidelity.toml on both
 # feature sets, then the side-by-side tables; diabetes.toml and earthquake-hgb.toml.
-# seed-toy.toml; earthquake-strong.toml on both feature sets. About 23 minutes on 2 cores
-# (13 of them earthquake-hgb.toml).
+# seed-toy.toml; earthquake-strong.toml on both feature sets. 23 minutes on a 2-core AMD
+# EPYC when earthquake-hgb.toml took 13 of them (its workers' OpenMP pools unlimited); it
+# now takes 49 s.
 # Usage: bash experiments/reference.sh [OUT_ROOT]
 set -euo pipefail
 out=${1:-results/reference}
