@@ -111,3 +111,45 @@ def test_optuna_tpe_with_hyperband_pruner_stops_trials_early(small_catalog, tmp_
     spent = t["epochs_trained"].sum()
     assert 300 <= spent < 300 + 2 * 18  # the budget counts epochs trained, not epochs asked
     assert not (tmp_path / "p" / "_optuna").exists()
+
+
+def _waves(strategy, iterations: int = 1) -> list[tuple[int, int]]:
+    """(configurations, epochs) of each wave Hyperband asks for, told made-up results in trial order."""
+    import numpy as np
+
+    from hpsearch.search.strategies import WAIT
+    from hpsearch.search.trial import TrialResult
+
+    waves, trial, rng = [], 0, np.random.default_rng(0)
+    while len(waves) < iterations * 100:
+        asked = []
+        while (proposal := strategy.ask(trial)) is not WAIT:
+            asked.append((trial, proposal))
+            trial += 1
+        epochs = {p.params["epochs"] for _, p in asked}
+        assert len(epochs) == 1  # a wave is one rung
+        waves.append((len(asked), epochs.pop()))
+        for number, proposal in asked:
+            strategy.tell(TrialResult("hyperband", 0, number, proposal.config, 0, proposal.params,
+                                      val_loss=float(rng.random()), status="ok"))
+        if all(b.done for b in strategy.brackets):
+            break
+    return waves
+
+
+@pytest.mark.parametrize("low, high, table", [
+    # Li et al. (2018), Table 1: R = 81, eta = 3; brackets s = 4..0 as (n_i, r_i) per rung
+    (1, 81, [(81, 1), (27, 3), (9, 9), (3, 27), (1, 81), (34, 3), (11, 9), (3, 27), (1, 81), (15, 9), (5, 27),
+             (1, 81), (8, 27), (2, 81), (5, 81)]),
+    # the reference suite's settings: epochs 5 to 45, eta 3 (9/5/3 configurations, rounded up)
+    (5, 45, [(9, 5), (3, 15), (1, 45), (5, 15), (1, 45), (3, 45)]),
+])
+def test_hyperband_schedule_is_the_papers_table(low, high, table):
+    import numpy as np
+
+    from hpsearch.search.strategies import make_strategy
+
+    space = parse({"space": {"epochs": {"type": "int", "low": low, "high": high},
+                             "learning_rate": {"type": "float", "low": 0.01, "high": 1.0, "log": True}}}, "t").space
+    strategy = make_strategy("hyperband", space, np.random.SeedSequence(0), {"eta": 3})
+    assert _waves(strategy) == table

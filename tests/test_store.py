@@ -3,6 +3,8 @@
 import json
 import math
 
+import pytest
+
 from hpsearch.execution.store import TrialStore
 
 BASE = {"strategy": "random", "repetition": 0, "params": {}, "status": "ok"}
@@ -36,3 +38,20 @@ def test_damaged_lines_are_listed_with_their_numbers(tmp_path):
     assert [d.split("trials.jsonl ", 1)[1] for d in store.damaged] == [
         "line 2: not JSON (Expecting value); skipped", "line 3: no valid 'strategy'; skipped",
         "line 4: not a trial record; skipped"]
+
+
+@pytest.mark.parametrize("sync_each, per_record, at_close", [(True, 1, 0), (False, 0, 1)])
+def test_the_store_fsyncs_each_record_or_once_at_close(tmp_path, monkeypatch, sync_each, per_record, at_close):
+    """Durability a kill test cannot see (written lines survive a killed process in the OS cache; a power cut
+    loses what was not synced): one fsync per record when each is synced, one at close otherwise."""
+    import hpsearch.execution.store as store_module
+
+    calls = []
+    real = store_module.os.fsync
+    monkeypatch.setattr(store_module.os, "fsync", lambda fd: calls.append(fd) or real(fd))
+    store = store_module.TrialStore(tmp_path, sync_each=sync_each)
+    for trial in range(3):
+        store.append({**BASE, "trial": trial, "val_loss": 0.5})
+        assert len(calls) == per_record * (trial + 1)
+    store.close()
+    assert len(calls) == 3 * per_record + at_close

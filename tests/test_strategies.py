@@ -491,3 +491,50 @@ def test_bohb_splits_and_samples_as_the_paper_does():
     assert np.abs(proposals - best).max(axis=1).min() > 0.01  # no proposal is the incumbent x (1 +- 0.003)
     assert len({tuple(np.round(p, 6)) for p in proposals}) == 20
     assert bohb.split(observations[:4])[0].shape[0] == 3  # N_min + 1 results: no model yet (needs N_min + 2)
+
+
+def test_median_stop_uses_the_median_of_running_averages_on_skewed_curves():
+    """Golovin et al.'s rule on curves where the median, the mean, the last values and the best values disagree:
+    running averages at epoch 2 of 0.1, 0.2 and 0.9 (median 0.2, mean 0.4; last values 0.0, 0.3, 0.9, median 0.3)."""
+    from hpsearch.search.trial import CONTINUE, STOP
+
+    rule = make_strategy("median-stop", MF3, np.random.SeedSequence(0), {"n_startup_trials": 3})
+    for t, curve in enumerate(([0.2, 0.0], [0.1, 0.3], [0.9, 0.9])):
+        rule.tell(told(t, rule.ask(t).params, min(curve), curve=curve))
+    for t in (3, 4, 5):
+        rule.ask(t)
+    assert rule.on_epoch(3, 2, 0.3) is STOP  # 0.3 > median 0.2 (the mean, 0.4, or the last values' 0.3: go on)
+    assert rule.on_epoch(4, 2, 0.19) is CONTINUE  # under the median
+    assert rule.on_epoch(5, 1, 0.45) is STOP  # epoch 1: averages 0.2, 0.1, 0.9, median 0.2
+
+
+@pytest.mark.parametrize("resample", [0.0, 1.0])
+def test_pbt_perturbs_an_exploited_members_values_by_the_factors(resample):
+    """After an exploit the member's learning rate and batch size are the donor's x0.8 or x1.2 (inside the space,
+    integers rounded), or, resampled, fresh draws; never the donor's value unchanged (both factors apply)."""
+    pbt = make_strategy("pbt", MF3, np.random.SeedSequence(1), {"population_size": 8, "interval": 3,
+                                                                "resample_probability": resample})
+    asked = _drive(pbt, lambda p: p["learning_rate"], trials=8 * 6)
+    by_trial = {t: p for t, p in asked}
+    factors = []
+    for t, p in asked[8:]:
+        donor = by_trial[p.parent]
+        if donor.config == p.config:
+            continue  # carried on with its own values
+        for dim in (d for d in MF3 if d.name in ("learning_rate", "batch_size")):
+            mine, theirs = p.params[dim.name], donor.params[dim.name]
+            assert dim.low <= mine <= dim.high
+            if resample:
+                continue
+            expected = [min(max(theirs * f, dim.low), dim.high) for f in (0.8, 1.2)]
+            if dim.kind == "int":
+                expected = [int(round(v)) for v in expected]
+            assert mine == pytest.approx(expected[0]) or mine == pytest.approx(expected[1]), (dim.name, mine, theirs)
+            if dim.low < theirs * 0.8 and theirs * 1.2 < dim.high and dim.kind != "int":
+                factors.append(round(mine / theirs, 9))
+    if resample:
+        exploited = [p for t, p in asked[8:] if by_trial[p.parent].config != p.config]
+        assert exploited and all(p.params["learning_rate"] != by_trial[p.parent].params["learning_rate"]
+                                 for p in exploited)  # fresh draws
+    else:
+        assert set(factors) == {0.8, 1.2}  # both factors, never 1

@@ -238,3 +238,31 @@ def test_the_python_api_runs_a_suite(tmp_path):
     assert set(runs.problems) == {"a", "b"} and len(runs.problems["a"].trials) == 2 * 2 * 3
     assert set(runs.table["outcome"]) == {"test", "validation"} and runs.verdict and len(runs.per_problem)
     assert (tmp_path / "s" / "suite.csv").is_file() and (tmp_path / "s" / "cd-diagram.png").is_file()
+
+
+def test_friedman_of_the_test_outcome_is_computed_on_the_test_blocks(tmp_path):
+    """friedman.json's test entry from the test losses, its validation entry from the validation losses (which
+    rank the strategies in one order every time here, the test losses not), in the fast subset."""
+    rng = np.random.default_rng(0)
+    summaries = {}
+    for problem in ("a", "b"):
+        rows = []
+        for repetition in range(6):
+            for k, strategy in enumerate(("random", "x", "y")):
+                rows.append({"strategy": strategy, "repetition": repetition,
+                             "test_rmse": 1 + 0.01 * k + 0.02 * rng.random(),  # ranks that vary
+                             "best_val_rmse": 1 - 0.1 * k + 0.01 * rng.random()})
+        summaries[problem] = pd.DataFrame(rows)
+    blocks = {o: suites.blocks_table(summaries, ["random", "x", "y"], o) for o in suites.OUTCOMES}
+    assert blocks["test"].loc[("a", 0), "x"] == summaries["a"].iloc[1]["test_rmse"]
+    assert blocks["validation"].loc[("a", 0), "x"] == summaries["a"].iloc[1]["best_val_rmse"]
+    suites.write_suite(blocks, tmp_path, "t", figures=False)
+    written = json.loads((tmp_path / "friedman.json").read_text())
+    for outcome, column in (("test", "test_rmse"), ("validation", "best_val_rmse")):
+        wide = pd.concat([s.pivot(index="repetition", columns="strategy", values=column) for s in summaries.values()])
+        expected = stats.friedmanchisquare(*[wide[s].to_numpy() for s in ("random", "x", "y")])
+        assert written[outcome]["statistic"] == pytest.approx(expected.statistic)
+        assert written[outcome]["p_value"] == pytest.approx(expected.pvalue)
+    assert written["test"]["statistic"] < written["validation"]["statistic"] == pytest.approx(24.0)  # n (k - 1): 12 x 2
+    table = pd.read_csv(tmp_path / "suite.csv").set_index(["outcome", "strategy"])
+    assert table.loc[("validation", "random"), "mean_rank"] == 3.0 and table.loc[("test", "random"), "mean_rank"] < 3
