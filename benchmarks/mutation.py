@@ -121,7 +121,7 @@ def report(session: Path, clone: Path, command: str, seconds: float, sample: int
         lines = lines_of.setdefault(relative, (clone / relative).read_text(encoding="utf-8").splitlines())
         line = lines[row - 1] if row else ""
         key = _key(relative, definition, operator, line)
-        state = outcome or worker or "not run"
+        state = (outcome or worker or "not run").lower()
         if state == "survived" and key in equivalent:
             state = "equivalent"
         out.append({"module": relative, "function": definition or "", "line": row, "operator": operator,
