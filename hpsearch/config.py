@@ -27,6 +27,7 @@ from hpsearch.execution.backends import BACKENDS, DEFAULT_BACKEND, SCHEDULER_BAC
 from hpsearch.execution.worker import WorkerSetup, extended_path
 from hpsearch.models import estimators
 from hpsearch.models.estimators import NETWORK
+from hpsearch.results import verdict
 from hpsearch.search.budget import Budget
 from hpsearch.search.space import KINDS, Dimension
 
@@ -122,6 +123,7 @@ class Experiment:
     allow: tuple[str, ...] = field(default=(), compare=False)  # --allow-package: the same, not written
     read_only: bool = field(default=False, compare=False)  # read from a run folder: the estimator unchecked
     table: dict = field(default_factory=dict)  # [table]: path (replay) and workers; levels, seeds (record)
+    rope: float = verdict.ROPE  # [verdict] rope: the region of practical equivalence (relative)
     threads: int = 1  # [model] threads: per thread pool (BLAS, OpenMP) per worker
     code_path: str | None = None  # [model] path: the folder of the config's own code (absolute)
 
@@ -212,6 +214,8 @@ class Experiment:
             out["max_failures"] = self.max_failures
         if self.population is not None:
             out["population"] = self.population
+        if self.rope != verdict.ROPE:
+            out["verdict"] = {"rope": self.rope}
         out["budget"] = {self.budget.kind: self.budget.amount}
         out["data"] = self.data.to_dict()
         # TOML has no null: a full batch is written "full"
@@ -279,7 +283,7 @@ class Suite:
 
 
 SUITE_KEYS = ("name", "description", "seed", "n_jobs", "backend", "scheduler", "strategies", "repetitions",
-              "max_failures", "population", "budget", "strategy", "output", "problems")
+              "max_failures", "population", "budget", "strategy", "output", "verdict", "problems")
 PROBLEM_KEYS = ("description", "data", "model", "space", "budget", "strategy", "table")
 
 
@@ -416,14 +420,15 @@ def _show(value: Any) -> str:
     return f"{text[:60]}... ({type(value).__name__})" if len(text) > 60 else f"{text} ({type(value).__name__})"
 
 
-TOP_KEYS = ("name", "description", "seed", "n_jobs", "backend", "scheduler", "strategies", "repetitions", "max_failures",
-            "population", "budget", "data", "model", "space", "strategy", "output", "table")
+TOP_KEYS = ("name", "description", "seed", "n_jobs", "backend", "scheduler", "strategies", "repetitions", "verdict",
+            "max_failures", "population", "budget", "data", "model", "space", "strategy", "output", "table")
 FIGURE_FORMATS = ("png", "pdf")
 
 
 def parse(raw: dict, source: str = "<config>", allow=(), read_only: bool = False) -> Experiment:
     """Validate a config given as data (what TOML gives) into an :class:`Experiment`
     (``allow`` and ``read_only``: see :func:`load`)."""
+    from hpsearch.search import strategies as strategies_module
     from hpsearch.search.strategies import check_strategy_name, check_strategy_options
 
     c = _Checker(source)
@@ -466,6 +471,9 @@ def parse(raw: dict, source: str = "<config>", allow=(), read_only: bool = False
         problem = check_strategy_name(strategy)
         if problem:
             raise c.fail("strategies", problem)
+        if "path" in table_section and strategies_module.not_replayable(strategy):
+            raise c.fail("strategies", f"{strategy} cannot be replayed from a table: "
+                         f"{strategies_module.not_replayable(strategy)}")
 
     budget_raw = c.keys(raw.get("budget", {"trials": 20}), "budget", BUDGET_KINDS)
     if len(budget_raw) != 1:
@@ -541,7 +549,8 @@ def parse(raw: dict, source: str = "<config>", allow=(), read_only: bool = False
                       budget=Budget(kind, amount), data=data, model=model, estimator=estimator, space=space,
                       strategy_options=options, source=source, packages=packages, allow=tuple(allow),
                       read_only=read_only, figures=figures, description=raw.get("description", ""),
-                      table=table_section, threads=threads, code_path=code_path)
+                      table=table_section, threads=threads, code_path=code_path,
+                      rope=verdict.rope_of(raw.get("verdict", {}), c.fail))
 
 
 #: the most threads per pool a worker may be given

@@ -58,15 +58,6 @@ def test_best_so_far_never_rises_and_carries_over_failures():
         assert (c["low"] <= c["mean"]).all() and (c["mean"] <= c["high"]).all()
 
 
-def test_paired_wilcoxon():
-    assert comparison.paired_wilcoxon(np.ones(5), np.ones(5)) == 1.0
-    assert comparison.paired_wilcoxon(np.arange(5.0), np.arange(5.0) + 1) == pytest.approx(0.0625)
-    # differences 1, 2, 3, 4, -5, 6: W- = 5; 10 of the 64 sign patterns have W- <= 5,
-    # so the exact two-sided p-value is 2 * 10 / 64
-    reference = np.zeros(6)
-    assert comparison.paired_wilcoxon(np.array([1, 2, 3, 4, -5, 6.0]), reference) == pytest.approx(20 / 64)
-
-
 def test_runtime_to_target_on_a_hand_made_table():
     """Repetition 0: base 0.6, best_any 0.39, the 90% target 0.6 - 0.9 * 0.21 = 0.411: random
     never reaches it (cost: its 30 epochs), tpe at its second trial (20 epochs). Repetition 1:

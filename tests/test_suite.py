@@ -70,35 +70,59 @@ def test_a_small_suite_from_scratch_recomputes(tmp_path):
     compile_latex(out / "suite.tex")
 
 
-def recompute_from_summary(summary: pd.DataFrame, out) -> None:
-    """The issue's check, written out independently of the code: from summary.csv alone, the
-    test outcome's mean ranks, relative-difference Wilcoxon p-values with Holm's correction
-    and Friedman statistic equal suite.csv and friedman.json."""
+def stratified_p(groups: list[np.ndarray]) -> float:
+    """The stratified signed-rank test written out independently: per problem, signed ranks over the root of
+    the sum of squared ranks; summed over problems over root P; exact over every sign pattern up to 16
+    non-zero differences, the normal approximation above."""
+    import itertools
+
+    weights = []
+    for g in groups:
+        ranks, nonzero = stats.rankdata(np.abs(g)), g != 0
+        weights += list(np.sign(g[nonzero]) * ranks[nonzero] / np.sqrt(np.sum(ranks[nonzero] ** 2)) / np.sqrt(len(groups)))
+    z = abs(sum(weights))
+    if len(weights) > 16:
+        return 2 * stats.norm.sf(z)
+    sizes = np.abs(weights)
+    return float(np.mean([abs(np.dot(signs, sizes)) >= z - 1e-12 for signs in itertools.product((-1, 1), repeat=len(sizes))]))
+
+
+def recompute_from_summary(summary: pd.DataFrame, out, strategies=("random", "grid", "tpe")) -> None:
+    """The issue's check, written out independently of the code: from summary.csv alone, blocks grouped by
+    their recorded seed (the ``unit`` column; repetitions sharing one averaged), the mean ranks, the
+    stratified signed-rank p-values with Holm's correction, the verdicts and the Friedman statistic equal
+    suite.csv and friedman.json."""
     table = pd.read_csv(out / "suite.csv")
     friedman = json.loads((out / "friedman.json").read_text())
+    unit = "unit" if "unit" in summary.columns else "repetition"
     for outcome, column in (("test", "test_rmse"), ("validation", "best_val_rmse")):
-        blocks = summary.pivot_table(index=["problem", "repetition"], columns="strategy", values=column)
-        blocks = blocks[["random", "grid", "tpe"]]
+        blocks = summary.pivot_table(index=["problem", unit], columns="strategy", values=column, aggfunc="mean")
+        blocks = blocks[list(strategies)]
         mine = table[table["outcome"] == outcome].set_index("strategy")
         expected = stats.friedmanchisquare(*[blocks[s].to_numpy() for s in blocks.columns])
         assert friedman[outcome]["statistic"] == pytest.approx(expected.statistic)
         assert friedman[outcome]["p_value"] == pytest.approx(expected.pvalue)
-        assert friedman[outcome]["blocks"] == len(blocks)
+        assert friedman[outcome]["blocks"] == len(blocks) == mine["blocks"].iloc[0]
         ranks = blocks.rank(axis=1).mean()
         p = {}
-        for strategy in ("grid", "tpe"):
+        for strategy in strategies[1:]:
             relative = (blocks[strategy] - blocks["random"]) / blocks["random"]
             assert mine.loc[strategy, "mean_rank"] == pytest.approx(ranks[strategy])
             assert mine.loc[strategy, "wins_vs_random"] == (relative < 0).sum()
             assert mine.loc[strategy, "losses_vs_random"] == (relative > 0).sum()
-            assert mine.loc[strategy, "rel_diff_pct_mean"] == pytest.approx(100 * relative.mean())
-            assert mine.loc[strategy, "rel_diff_pct_ci_low"] <= mine.loc[strategy, "rel_diff_pct_mean"]
-            assert mine.loc[strategy, "rel_diff_pct_mean"] <= mine.loc[strategy, "rel_diff_pct_ci_high"]
-            p[strategy] = stats.wilcoxon(relative, zero_method="zsplit").pvalue
+            assert mine.loc[strategy, "rel_diff_pct_ci_low"] <= mine.loc[strategy, "rel_diff_pct"]
+            assert mine.loc[strategy, "rel_diff_pct"] <= mine.loc[strategy, "rel_diff_pct_ci_high"]
+            p[strategy] = stratified_p([g.to_numpy() for _, g in relative.groupby(level=0)])
             assert mine.loc[strategy, "p_value_vs_random"] == pytest.approx(p[strategy])
-        low, high = sorted(p, key=p.get)  # Holm by hand: the smaller p times 2, the larger at least that
-        assert mine.loc[low, "p_holm_vs_random"] == pytest.approx(min(1, 2 * p[low]))
-        assert mine.loc[high, "p_holm_vs_random"] == pytest.approx(max(min(1, 2 * p[low]), p[high]))
+        order = sorted(p, key=p.get)  # Holm by hand
+        running = 0.0
+        for k, strategy in enumerate(order):
+            running = max(running, min(1.0, (len(order) - k) * p[strategy]))
+            assert mine.loc[strategy, "p_holm_vs_random"] == pytest.approx(running)
+            low, high = mine.loc[strategy, "rel_diff_pct_ci_low"], mine.loc[strategy, "rel_diff_pct_ci_high"]
+            expected_verdict = ("equivalent" if -1 < low and high < 1 else "better" if running < 0.05 and high < 0
+                                else "worse" if running < 0.05 and low > 0 else "cannot tell")
+            assert mine.loc[strategy, "verdict"] == expected_verdict
 
 
 def hand_made(scale_b: float = 1.0) -> pd.DataFrame:
@@ -117,27 +141,37 @@ def test_suite_statistics_on_a_hand_made_table():
     table = suites.suite_table(blocks).set_index("strategy")
     p = table["p_value_vs_random"]
     assert table.loc["good", "p_holm_vs_random"] == pytest.approx(3 * p["good"])  # Holm: 3, 2, 1 times
-    assert table.loc["mid", "p_holm_vs_random"] == pytest.approx(2 * p["mid"])
+    assert table.loc["mid", "p_holm_vs_random"] == pytest.approx(max(2 * p["mid"], 3 * p["good"]))
     assert table.loc["same", "p_holm_vs_random"] == 1.0
     assert table.loc["good", "wins_vs_random"] == 20 and table.loc["good", "mean_rank"] == 1.0
     assert table.loc["same", "mean_rank"] == pytest.approx(blocks.rank(axis=1).mean()["same"])
     relative = 100 * (blocks["good"] - blocks["random"]) / blocks["random"]
-    assert table.loc["good", "rel_diff_pct_mean"] == pytest.approx(relative.mean())
-    assert table.loc["good", "rel_diff_pct_ci_low"] < relative.mean() < table.loc["good", "rel_diff_pct_ci_high"]
+    assert relative.min() < table.loc["good", "rel_diff_pct"] < relative.max()
+    assert table.loc["good", "rel_diff_pct_ci_low"] < table.loc["good", "rel_diff_pct"] < table.loc["good", "rel_diff_pct_ci_high"]
     assert table.loc["same", "ties_vs_random"] == 20 and table.loc["same", "p_value_vs_random"] == 1.0
-    assert table.loc["good", "p_holm_vs_random"] < 0.05
+    assert table.loc["good", "verdict"] == "better" and table.loc["same", "verdict"] == "equivalent"
+    assert table.loc["good", "survives_leave_one_problem_out"] == True  # noqa: E712 (a numpy bool)
     lines = suites.verdicts(table.reset_index())
-    assert lines[0].startswith("good beats random (pooled over 2 problems") and "cannot tell" in lines[-1]
+    assert lines[0].startswith("good beats random (pooled over 2 problems") and "equivalent" in lines[-1]
     assert suites.critical_difference(3, 20) == pytest.approx(2.343 * np.sqrt(3 * 4 / (6 * 20)), rel=1e-3)
     assert suites.friedman(blocks[["random", "good"]])["p_value"] is None
+
+
+def test_repetitions_that_share_a_seed_are_one_unit():
+    """A replay of 3 seeds over 9 repetitions: 3 units per problem, each the mean of its repetitions."""
+    rows = [{"strategy": s, "repetition": r, "unit": r % 3, "test_rmse": 1 + 0.1 * k + 0.01 * r,
+             "best_val_rmse": 1.0} for r in range(9) for k, s in enumerate(("random", "x"))]
+    blocks = suites.blocks_table({"p": pd.DataFrame(rows)}, ["random", "x"])
+    assert list(blocks.index) == [("p", 0), ("p", 1), ("p", 2)]
+    assert blocks.loc[("p", 1), "x"] == pytest.approx(1.1 + 0.01 * (1 + 4 + 7) / 3)
+    assert suites.suite_table(blocks).set_index("strategy").loc["x", "blocks"] == 3
 
 
 @pytest.mark.slow
 def test_a_problems_scale_changes_no_p_value():
     """Relative differences have no unit: one problem's losses times 100 (its target times 100
     for a scale-equivariant model) leave every p-value and interval as it was."""
-    columns = ["p_value_vs_random", "p_holm_vs_random", "rel_diff_pct_mean", "rel_diff_pct_ci_low",
-               "detectable_diff_pct", "mean_rank"]
+    columns = ["p_value_vs_random", "p_holm_vs_random", "rel_diff_pct", "rel_diff_pct_ci_low", "mean_rank"]
     one, scaled = suites.suite_table(hand_made()), suites.suite_table(hand_made(100.0))
     pd.testing.assert_frame_equal(one[columns], scaled[columns], rtol=1e-3)  # BCa: rounding in its jackknife
     per_one = suites.problems_table({"test": hand_made()})
@@ -173,29 +207,34 @@ def test_a_real_suite_with_one_target_times_100_has_the_same_p_values(tmp_path):
 
 
 def test_words_follow_from_the_numbers():
+    base = {"outcome": "test", "blocks": 20, "problems": 2, "ties_vs_random": 0, "p_value_vs_random": 0.01,
+            "p_holm_vs_random": 0.02, "survives_leave_one_problem_out": True}
     table = pd.DataFrame([
         {"outcome": "test", "strategy": "random", "blocks": 20, "problems": 2, "mean_rank": 2.0},
-        {"outcome": "test", "strategy": "x", "blocks": 20, "problems": 2, "mean_rank": 1.0, "wins_vs_random": 15,
-         "ties_vs_random": 0, "losses_vs_random": 5, "p_value_vs_random": 0.01, "p_holm_vs_random": 0.02,
-         "rel_diff_pct_mean": -1.0, "rel_diff_pct_ci_low": -1.5, "rel_diff_pct_ci_high": -0.5,
-         "detectable_diff_pct": 0.4},
-        {"outcome": "test", "strategy": "y", "blocks": 20, "problems": 2, "mean_rank": 3.0, "wins_vs_random": 8,
-         "ties_vs_random": 0, "losses_vs_random": 12, "p_value_vs_random": 0.01, "p_holm_vs_random": 0.02,
-         "rel_diff_pct_mean": 0.1, "rel_diff_pct_ci_low": -0.2, "rel_diff_pct_ci_high": 0.4,
-         "detectable_diff_pct": 0.4}])
-    per = pd.DataFrame([{"problem": "a", "outcome": "test", "strategy": "x", "p_holm_vs_random": 0.01,
-                         "rel_diff_pct_mean": -2.0, "rel_diff_pct_ci_low": -3.0, "rel_diff_pct_ci_high": -1.0},
-                        {"problem": "b", "outcome": "test", "strategy": "x", "p_holm_vs_random": 0.6,
-                         "rel_diff_pct_mean": 0.1, "rel_diff_pct_ci_low": -0.5, "rel_diff_pct_ci_high": 0.6}])
-    validation = table.assign(outcome="validation", p_holm_vs_random=[np.nan, 0.5, 0.5])
-    lines = suites.verdicts(table, per, ["x"], "test", validation)
-    assert lines[0].startswith("x beats random (pooled over 2 problems, test loss")
-    assert "beats random on a" in lines[0] and "cannot be told from random on b" in lines[0]
+        {**base, "strategy": "x", "mean_rank": 1.0, "wins_vs_random": 15, "losses_vs_random": 5, "rel_diff_pct": -1.0,
+         "rel_diff_pct_ci_low": -1.5, "rel_diff_pct_ci_high": -0.5, "verdict": "better"},
+        {**base, "strategy": "y", "mean_rank": 3.0, "wins_vs_random": 8, "losses_vs_random": 12, "rel_diff_pct": 0.1,
+         "rel_diff_pct_ci_low": -0.2, "rel_diff_pct_ci_high": 1.4, "verdict": "cannot tell", "p_holm_vs_random": 0.3,
+         "survives_leave_one_problem_out": False}])
+    per = pd.DataFrame([{"problem": "a", "outcome": "test", "strategy": "x", "verdict": "better"},
+                        {"problem": "b", "outcome": "test", "strategy": "x", "verdict": "cannot tell"}])
+    validation = table.assign(outcome="validation", verdict=[None, "cannot tell", "cannot tell"])
+    lines = suites.verdicts(table, per, "test", validation)
+    assert lines[0].startswith("x beats random (pooled over 2 problems with equal weights, test loss")
+    assert "-1.00% relative to random, interval -1.50% to -0.50%, p = 0.02 after Holm's correction" in lines[0]
+    assert "better on a" in lines[0] and "cannot tell on b" in lines[0]
     assert "The pooled verdict does not hold on b" in lines[0]
-    assert "On the validation outcome it cannot be told from random" in lines[0]
-    assert lines[1].startswith("y vs random") and "cannot tell" in lines[1]  # p < 0.05 but the interval holds 0
-    assert lines[2].startswith("Leading group") and ": x, separated" in lines[2]
-    assert "No group" in suites.verdicts(table, leaders=[])[-1]
+    assert "On the validation outcome: cannot tell" in lines[0]
+    assert lines[1].startswith("y vs random") and "cannot tell" in lines[1]
+    assert "changes when one problem is left out" in lines[1] and "changes" not in lines[0]
+
+
+def test_nemenyi_names_the_pairs_it_separates():
+    blocks = hand_made()
+    text = suites.nemenyi_lines(blocks, "test")[0]
+    p = suites.nemenyi(blocks)
+    separated = [(a, b) for a in blocks.columns for b in blocks.columns if a < b and p.loc[a, b] < 0.05]
+    assert f"separates {len(separated)} pair" in text and "good from" in text
 
 
 def test_a_leading_group_is_named_only_when_nemenyi_separates_it():

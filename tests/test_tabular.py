@@ -40,7 +40,7 @@ log = true
 levels = {hidden_width = 3, learning_rate = 4}
 seeds = 3
 """
-STRATEGIES = '["random", "asha", "tpe-hyperband", "median-stop", "hyperband", "grid", "tpe", "bohb", "pbt"]'
+STRATEGIES = '["random", "asha", "tpe-hyperband", "median-stop", "hyperband", "grid", "tpe", "bohb"]'
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +125,17 @@ def test_a_replayed_problem_takes_data_model_and_space_from_its_table(table, tmp
     exp = load(replay_config(tmp_path, table))
     assert exp.replays and exp.data.dataset == "friedman1" and {d.name for d in exp.space} == {
         "epochs", "hidden_width", "learning_rate"}
+
+
+def test_pbt_is_not_replayed_from_a_table(table, tmp_path):
+    """A table holds curves trained from scratch; PBT's members inherit weights: its replay would be another
+    algorithm, so it is refused with one line."""
+    config = replay_config(tmp_path, table).read_text().replace(STRATEGIES, '["random", "pbt"]')
+    (tmp_path / "pbt.toml").write_text(config)
+    with pytest.raises(ConfigError, match="strategies: pbt cannot be replayed from a table: a table holds curves "
+                                          "trained from scratch") as refused:
+        load(tmp_path / "pbt.toml")
+    assert "\n" not in str(refused.value)
 
 
 @pytest.mark.slow

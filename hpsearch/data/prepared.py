@@ -48,6 +48,10 @@ class Problem:
     def dataset(self, repetition: int) -> Dataset:
         return self.split(repetition)
 
+    def unit(self, repetition: int) -> int:
+        """The independent unit of a repetition: its own (each has its split and network seeds)."""
+        return repetition
+
     def baselines(self, repetition: int) -> Baselines:
         """The baselines of a repetition's split (computed once)."""
         if repetition not in self._baselines:

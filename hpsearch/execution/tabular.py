@@ -487,6 +487,10 @@ class TableProblem:
     def dataset(self, repetition: int):
         return None
 
+    def unit(self, repetition: int) -> int:
+        """The independent unit of a repetition: the recorded seed it replays (r % S)."""
+        return repetition % self.table.seeds
+
     def baselines(self, repetition: int):
         from hpsearch.data.prepared import Baselines
 

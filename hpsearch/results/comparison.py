@@ -36,10 +36,14 @@ and ``logistic`` for linear, and ``test_accuracy_mean`` and
   is the data profile: the share of (repetition, level) pairs reached against
   cost.
 * ``p_value_vs_random``: two-sided paired Wilcoxon signed-rank test of the
-  per-repetition best validation RMSE against random search's (pairs are the
-  repetitions, which share split and seeds). With R repetitions the smallest
-  possible p-value is 2 / 2^R (0.0625 for 5): few repetitions cannot show
-  significance, whatever the difference.
+  relative differences of the best validation RMSE to random search's, per
+  independent unit (a repetition; repetitions replaying one recorded seed are one
+  unit), exact up to 16 units (:mod:`hpsearch.results.verdict`). With R units the
+  smallest possible p-value is 2 / 2^R (0.0625 for 5): few repetitions cannot show
+  significance, whatever the difference. ``p_holm_vs_random``: Holm over the
+  strategies; ``rel_diff_pct`` and its ``_ci_low/_high``: the relative shift and its
+  Holm-consistent interval; ``verdict``: better, worse, equivalent (the interval within
+  +-``[verdict] rope``) or cannot tell, the one rule of every hpsearch verdict.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 from hpsearch.data.metrics import REGRESSION, Metric, metric_of
+from hpsearch.results import verdict
 from hpsearch.search.trial import FAILED
 
 TARGET_TOLERANCE = 0.005
@@ -61,7 +66,8 @@ def columns(m: Metric = REGRESSION) -> list[str]:
         "skill", *[f"test_{e}_mean" for e in m.extras], "trials_mean",
         "trials_to_target", "seconds_to_target", "epochs_to_target", "reached_target",
         "trials_per_second", "epochs_trained_mean", "failures", "mean_rank", "p_value_vs_random",
-        "train_seconds_mean", "success_90", "ert_90",
+        "train_seconds_mean", "success_90", "ert_90", "p_holm_vs_random", "rel_diff_pct", "rel_diff_pct_ci_low",
+        "rel_diff_pct_ci_high", "verdict",
     ]
 
 
@@ -106,21 +112,22 @@ def _to_target(curves: pd.DataFrame, best: pd.DataFrame, m: Metric) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
-def paired_wilcoxon(values: np.ndarray, reference: np.ndarray) -> float:
-    """Two-sided Wilcoxon signed-rank p-value; 1.0 when every pair is equal."""
-    ok = np.isfinite(values) & np.isfinite(reference)
-    diff = values[ok] - reference[ok]
-    if len(diff) == 0:
-        return np.nan
-    if np.all(diff == 0):
-        return 1.0
-    from scipy import stats  # about 0.8 s to import: only where a test is computed
-
-    return float(stats.wilcoxon(values[ok], reference[ok], zero_method="zsplit").pvalue)
+def _verdicts(summary: pd.DataFrame, m: Metric, rope: float) -> dict:
+    """Each strategy against random search on the best validation loss, per independent unit
+    (repetitions replaying one recorded seed averaged), by :func:`hpsearch.results.verdict.compare`."""
+    unit = "unit" if "unit" in summary.columns else "repetition"
+    wide = summary.pivot_table(index=unit, columns="strategy", values=m.best_val, aggfunc="mean")
+    if "random" not in wide.columns:
+        return {}
+    relative = wide.sub(wide["random"], axis=0).div(wide["random"], axis=0)
+    family = {s: [relative[s].dropna().to_numpy()] for s in wide.columns
+              if s != "random" and relative[s].notna().any()}
+    return verdict.compare(family, rope=rope) if family else {}
 
 
 def comparison_table(trials: pd.DataFrame, summary: pd.DataFrame,
-                     strategy_order: list[str] | None = None, targets: pd.DataFrame | None = None) -> pd.DataFrame:
+                     strategy_order: list[str] | None = None, targets: pd.DataFrame | None = None,
+                     rope: float = verdict.ROPE) -> pd.DataFrame:
     """One row per strategy; see the module doc for each column (``targets``: the
     :func:`targets_table` of these trials, when the caller has it already)."""
     order = strategy_order or list(dict.fromkeys(summary["strategy"]))
@@ -133,6 +140,7 @@ def comparison_table(trials: pd.DataFrame, summary: pd.DataFrame,
     curves = progress_curves(trials)
     target = _to_target(curves, best, m)
     ert = ert_table(targets_table(trials, summary, curves=curves) if targets is None else targets)
+    decided = _verdicts(summary, m, rope)
     rows = []
     for strategy in order:
         mine = best[best["strategy"] == strategy]
@@ -140,9 +148,7 @@ def comparison_table(trials: pd.DataFrame, summary: pd.DataFrame,
         reach = target[target["strategy"] == strategy]
         base = float(mine[base_test].mean())
         tested = float(mine[test].mean())
-        p = np.nan
-        if "random" in wide.columns and strategy != "random":
-            p = paired_wilcoxon(wide[strategy].to_numpy(), wide["random"].to_numpy())
+        said = decided.get(strategy, {})
         rows.append({
             "strategy": strategy,
             "repetitions": len(mine),
@@ -164,7 +170,9 @@ def comparison_table(trials: pd.DataFrame, summary: pd.DataFrame,
             "epochs_trained_mean": t["epochs_trained"].sum() / max(len(mine), 1),
             "failures": int(t["status"].isin(FAILED).sum()),
             "mean_rank": ranks[strategy].mean() if strategy in ranks else np.nan,
-            "p_value_vs_random": p,
+            "p_value_vs_random": said.get("p_value", np.nan), "p_holm_vs_random": said.get("p_holm", np.nan),
+            "rel_diff_pct": said.get("estimate_pct", np.nan), "rel_diff_pct_ci_low": said.get("ci_low_pct", np.nan),
+            "rel_diff_pct_ci_high": said.get("ci_high_pct", np.nan), "verdict": said.get("verdict"),
         })
         rows[-1]["train_seconds_mean"] = float(t["seconds"].sum()) / max(len(mine), 1)
         at_90 = ert[(ert["strategy"] == strategy) & (ert["level"] == 0.9)]

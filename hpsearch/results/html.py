@@ -110,12 +110,14 @@ def _verdict(table: pd.DataFrame) -> str:
     m = metric_of(table.columns)
     best = table.sort_values(f"{m.best_val}_mean").iloc[0]
     reps = int(table["repetitions"].max())
-    significant = table[table["p_value_vs_random"] < 0.05]["strategy"].tolist()
     words = (f"lowest mean best validation {m.label}: {best['strategy']} "
              f"({best[f'{m.best_val}_mean']:.4f}, skill {best['skill']:+.2%} on test). ")
-    if significant:
-        words += f"Different from random search at p < 0.05 (uncorrected): {', '.join(significant)}."
+    said = table[table["verdict"].isin(["better", "worse", "equivalent"])] if "verdict" in table else table.iloc[:0]
+    if len(said):
+        words += "Against random search (best validation, Holm over the strategies): " + "; ".join(
+            f"{r.strategy} {r.verdict} ({r.rel_diff_pct:+.2f}%, interval {r.rel_diff_pct_ci_low:+.2f}% to "
+            f"{r.rel_diff_pct_ci_high:+.2f}%, p = {r.p_holm_vs_random:.2g})" for r in said.itertuples()) + "."
     else:
-        words += (f"No strategy differs from random search at p < 0.05 over {reps} paired repetitions "
+        words += (f"No strategy is told from random search over {reps} paired repetitions "
                   f"(the smallest possible p-value is {2 / 2 ** reps:.3g}).")
     return words

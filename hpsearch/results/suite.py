@@ -11,39 +11,37 @@ Each block has two outcomes per strategy:
   split is touched once, for the chosen one.
 * ``validation``: the final best validation loss, the value the search selected by.
 
-Per outcome, over the blocks (Demšar 2006):
+A block is an independent unit: repetitions that share a recorded seed (a tabular
+replay with more repetitions than its table has seeds) share their split and their
+networks' seeds, so they are averaged into one unit before anything is computed; the
+``blocks`` columns and ``friedman.json`` count units.
 
-* ``mean_rank``: rank within each block (1 is best, ties share the mean rank),
-  averaged over the blocks.
-* ``wins``, ``ties``, ``losses`` against random search: blocks where the
+Per outcome, over the units (Demšar 2006):
+
+* ``mean_rank``: rank within each unit (1 is best, ties share the mean rank),
+  averaged over the units.
+* ``wins``, ``ties``, ``losses`` against random search: units where the
   strategy's loss is lower, equal (within 1e-12 relative), higher.
-* Tests against random search run on the per-block relative differences
-  ``(loss - random's) / random's``, which have no unit, so that problems of
-  different scales (an RMSE of 54 beside one of 0.42) weigh alike and a problem's
-  target multiplied by 100 changes no p-value. ``p_value_vs_random``: two-sided
-  Wilcoxon signed-rank test of the relative differences against 0;
-  ``p_holm_vs_random``: Holm's correction over the strategies compared with random
-  (per outcome).
-* ``rel_diff_pct_mean``: the mean relative difference in percent (negative: lower
-  loss than random); ``rel_diff_pct_ci_low/high``: its 95% bootstrap interval
-  (BCa, 9,999 resamples of the blocks).
-* ``detectable_diff_pct``: the smallest shift of the observed relative
-  differences (centred on 0) at which the Wilcoxon test at the first level of Holm's
-  procedure (alpha / m, m the strategies compared with random) rejects with 80%
-  probability, estimated by resampling the blocks (400 resamples per shift,
-  bisection; the test on a resample, which repeats blocks, takes the normal
-  approximation with the tie correction): the difference these blocks could have
-  detected, for the test reported. Empty where even n differences of one sign
-  cannot reach the level (2 / 2^n >= alpha / m).
+* Against random search, on the per-unit relative differences
+  ``(loss - random's) / random's`` (no unit): ``p_value_vs_random``, the stratified
+  Wilcoxon signed-rank test in which every problem weighs the same;
+  ``p_holm_vs_random``, Holm's correction over the strategies compared with random
+  (per outcome); ``rel_diff_pct`` and ``rel_diff_pct_ci_low/high``, the relative shift
+  in percent (negative: lower loss than random) and its Holm-consistent interval;
+  ``verdict``: better, worse, equivalent or cannot tell, by the one rule of
+  :mod:`hpsearch.results.verdict`; ``survives_leave_one_problem_out``: whether the
+  verdict stays the same with any one problem left out.
 
 ``problems.csv`` has one row per (problem, strategy, outcome) with the same
-quantities within each problem, Holm's correction over the strategies of that
-problem. ``friedman.json`` has ``scipy.stats.friedmanchisquare`` per outcome;
+quantities within each problem, Holm's correction over every per-problem comparison
+of every problem together (per outcome), and the mean difference in the problem's own
+metric. ``friedman.json`` has ``scipy.stats.friedmanchisquare`` per outcome;
 ``cd-diagram.png`` is the critical-difference diagram of the test outcome (mean
 ranks, strategies joined where the Nemenyi test,
 ``scikit_posthocs.posthoc_nemenyi_friedman`` at alpha 0.05, cannot tell them
 apart), ``cd-diagram-validation.png`` the same for the validation outcome. The
-verdicts in words (:func:`verdicts`) are generated from these tables only.
+verdicts in words (:func:`verdicts`) are generated from these tables only, and the
+pairs Nemenyi separates are listed.
 """
 
 from __future__ import annotations
@@ -57,151 +55,115 @@ import pandas as pd
 from scipy import stats
 
 from hpsearch.data.metrics import metric_of
+from hpsearch.results import verdict
 
 REFERENCE = "random"
 ALPHA = 0.05
 TIE = 1e-12
-POWER = 0.8
 OUTCOMES = ("test", "validation")
 
 
 def blocks_table(summaries: dict[str, pd.DataFrame], order: list[str], outcome: str = "test") -> pd.DataFrame:
-    """The loss per block (rows: problem, repetition) and strategy (columns): the chosen
-    configuration's test loss (``outcome = "test"``) or its validation loss (``"validation"``)."""
-    parts = []
+    """The loss per unit (rows: problem, unit) and strategy (columns): the chosen configuration's
+    test loss (``outcome = "test"``) or its validation loss (``"validation"``). A unit is what is
+    independent: repetitions that share their recorded seed (a replay's ``unit`` column) are
+    averaged into one; ``attrs["metrics"]`` names each problem's metric."""
+    parts, metrics = [], {}
     for problem, summary in summaries.items():
         m = metric_of(summary.columns)
+        metrics[problem] = m.label
         column = m.loss("test") if outcome == "test" else m.best_val
-        wide = summary.pivot(index="repetition", columns="strategy", values=column)
-        wide.index = pd.MultiIndex.from_product([[problem], wide.index], names=["problem", "repetition"])
+        unit = "unit" if "unit" in summary.columns else "repetition"
+        wide = summary.pivot_table(index=unit, columns="strategy", values=column, aggfunc="mean", dropna=False)
+        wide.index = pd.MultiIndex.from_product([[problem], wide.index], names=["problem", "unit"])
         parts.append(wide)
     table = pd.concat(parts)
-    return table[[s for s in order if s in table.columns]].dropna()
-
-
-def relative_differences(blocks: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
-    """Per block and strategy: ``(loss - reference's) / reference's`` (no unit)."""
-    return blocks.sub(blocks[reference], axis=0).div(blocks[reference], axis=0)
-
-
-def suite_table(blocks: pd.DataFrame, reference: str = REFERENCE, outcome: str = "test",
-                seed: int = 0) -> pd.DataFrame:
-    """One row per strategy; see the module doc for each column."""
-    ranks = blocks.rank(axis=1, method="average")
-    others = [s for s in blocks.columns if s != reference] if reference in blocks.columns else []
-    relative = relative_differences(blocks, reference) if others else None
-    rows = []
-    for strategy in blocks.columns:
-        row = {"outcome": outcome, "strategy": strategy, "blocks": len(blocks),
-               "problems": blocks.index.get_level_values(0).nunique(), "mean_rank": float(ranks[strategy].mean())}
-        if strategy in others:
-            row.update(against(relative[strategy].to_numpy(), len(others), seed))
-        rows.append(row)
-    return holm(pd.DataFrame(rows, columns=COLUMNS))
-
-
-COLUMNS = ["outcome", "strategy", "blocks", "problems", "mean_rank", "wins_vs_random", "ties_vs_random",
-           "losses_vs_random", "p_value_vs_random", "p_holm_vs_random", "rel_diff_pct_mean", "rel_diff_pct_ci_low",
-           "rel_diff_pct_ci_high", "detectable_diff_pct"]
-
-
-def holm(table: pd.DataFrame) -> pd.DataFrame:
-    """Fill ``p_holm_vs_random`` from ``p_value_vs_random`` (Holm over the rows tested)."""
-    from statsmodels.stats.multitest import multipletests
-
-    tested = table["p_value_vs_random"].notna()
-    if tested.any():
-        table.loc[tested, "p_holm_vs_random"] = multipletests(table.loc[tested, "p_value_vs_random"],
-                                                              method="holm")[1]
+    table = table[[s for s in order if s in table.columns]].dropna()
+    table.attrs["metrics"] = metrics
     return table
 
 
-def signed_rank_p(relative: np.ndarray, method: str = "auto") -> np.ndarray | float:
-    """Two-sided Wilcoxon signed-rank p of relative differences against 0 (rows: samples);
-    1.0 where every difference is 0. ``method``: scipy's (``auto``: exact for small samples
-    without ties; ``approx``: the normal approximation with the tie correction)."""
-    relative = np.atleast_2d(relative)
-    zero = np.all(relative == 0, axis=1)
-    p = np.ones(len(relative))
-    if (~zero).any():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            p[~zero] = stats.wilcoxon(relative[~zero], zero_method="zsplit", axis=1, method=method).pvalue
-    return p if len(p) > 1 else float(p[0])
+def relative_differences(blocks: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
+    """Per unit and strategy: ``(loss - reference's) / reference's`` (no unit)."""
+    return blocks.sub(blocks[reference], axis=0).div(blocks[reference], axis=0)
 
 
-def against(relative: np.ndarray, compared: int, seed: int = 0) -> dict:
-    """The columns of one strategy against random, from its per-block relative differences."""
-    relative = np.asarray(relative, dtype=float)
+def _groups(relative: pd.Series) -> list[np.ndarray]:
+    """A strategy's relative differences, one array per problem."""
+    return [g.to_numpy() for _, g in relative.groupby(level=0, sort=False)]
+
+
+def suite_table(blocks: pd.DataFrame, reference: str = REFERENCE, outcome: str = "test", rope: float = verdict.ROPE,
+                alpha: float = ALPHA) -> pd.DataFrame:
+    """One row per strategy, pooled over the problems with equal weights; see the module doc."""
+    ranks = blocks.rank(axis=1, method="average")
+    others = [s for s in blocks.columns if s != reference] if reference in blocks.columns else []
+    relative = relative_differences(blocks, reference) if others else None
+    decided = verdict.compare({s: _groups(relative[s]) for s in others}, alpha, rope) if others else {}
+    problems = list(blocks.index.get_level_values(0).unique())
+    left_out = {}
+    for problem in problems if len(problems) > 1 else []:
+        rest = relative.drop(index=problem, level=0)
+        left_out[problem] = verdict.compare({s: _groups(rest[s]) for s in others}, alpha, rope)
+    rows = []
+    for strategy in blocks.columns:
+        row = {"outcome": outcome, "strategy": strategy, "blocks": len(blocks), "problems": len(problems),
+               "mean_rank": float(ranks[strategy].mean())}
+        if strategy in decided:
+            row.update(_columns(relative[strategy].to_numpy(), decided[strategy]))
+            if left_out:
+                row["survives_leave_one_problem_out"] = all(
+                    d[strategy]["verdict"] == decided[strategy]["verdict"] for d in left_out.values())
+        rows.append(row)
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+COLUMNS = ["outcome", "strategy", "blocks", "problems", "mean_rank", "wins_vs_random", "ties_vs_random",
+           "losses_vs_random", "p_value_vs_random", "p_holm_vs_random", "rel_diff_pct", "rel_diff_pct_ci_low",
+           "rel_diff_pct_ci_high", "verdict", "survives_leave_one_problem_out"]
+
+
+def _columns(relative: np.ndarray, decided: dict) -> dict:
+    """The columns of one comparison with random search: signs, the test and the verdict."""
     tie = np.abs(relative) <= TIE
-    low, high = bootstrap_interval(100 * relative, seed)
     return {"wins_vs_random": int(np.sum((relative < 0) & ~tie)), "ties_vs_random": int(np.sum(tie)),
-            "losses_vs_random": int(np.sum((relative > 0) & ~tie)),
-            "p_value_vs_random": signed_rank_p(relative), "rel_diff_pct_mean": float(100 * np.mean(relative)),
-            "rel_diff_pct_ci_low": low, "rel_diff_pct_ci_high": high,
-            "detectable_diff_pct": 100 * detectable_shift(relative, ALPHA / max(compared, 1), seed)}
+            "losses_vs_random": int(np.sum((relative > 0) & ~tie)), "p_value_vs_random": decided["p_value"],
+            "p_holm_vs_random": decided["p_holm"], "rel_diff_pct": decided["estimate_pct"],
+            "rel_diff_pct_ci_low": decided["ci_low_pct"], "rel_diff_pct_ci_high": decided["ci_high_pct"],
+            "verdict": decided["verdict"]}
 
 
-def detectable_shift(relative: np.ndarray, level: float, seed: int = 0, resamples: int = 400) -> float:
-    """The smallest shift d of the centred relative differences at which the signed-rank test
-    at ``level`` rejects in at least 80% of resamples of the blocks (see module doc)."""
-    n = len(relative)
-    if n < 2 or 2 / 2**n >= level:  # even n differences of one sign cannot reach the level
-        return np.nan
-    centred = relative - relative.mean()
-    rng = np.random.default_rng(seed)
-    picks = centred[rng.integers(n, size=(resamples, n))]  # the same resamples at every shift
-
-    def power(shift: float) -> float:  # resamples repeat blocks (ties): the normal approximation
-        return float(np.mean(signed_rank_p(picks - shift, "approx") < level))
-
-    high = max(np.abs(centred).max(), 1e-6)
-    while power(high) < POWER:
-        high *= 2
-        if high > 1e3:
-            return np.nan  # too few blocks to reach the level at any shift
-    low = 0.0
-    for _ in range(30):
-        middle = (low + high) / 2
-        low, high = (middle, high) if power(middle) < POWER else (low, middle)
-        if high - low <= 1e-4 * high:
-            break
-    return high
-
-
-def bootstrap_interval(values: np.ndarray, seed: int = 0) -> tuple[float, float]:
-    """95% BCa bootstrap interval of the mean (percentile where BCa is undefined)."""
-    values = np.asarray(values, dtype=float)
-    if len(values) < 2 or np.all(values == values[0]):
-        mean = float(np.mean(values)) if len(values) else np.nan
-        return mean, mean
-    for method in ("BCa", "percentile"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            result = stats.bootstrap((values,), np.mean, confidence_level=0.95, n_resamples=9999,
-                                     method=method, rng=np.random.default_rng(seed))
-        low, high = result.confidence_interval
-        if np.isfinite(low) and np.isfinite(high):
-            return float(low), float(high)
-    return np.nan, np.nan
-
-
-def problems_table(blocks_by_outcome: dict[str, pd.DataFrame], reference: str = REFERENCE) -> pd.DataFrame:
-    """One row per (problem, strategy, outcome): the suite's columns within one problem,
-    Holm's correction over that problem's strategies (per outcome)."""
-    parts = []
+def problems_table(blocks_by_outcome: dict[str, pd.DataFrame], reference: str = REFERENCE,
+                   rope: float = verdict.ROPE, alpha: float = ALPHA) -> pd.DataFrame:
+    """One row per (problem, strategy, outcome): the comparison within that problem, Holm's correction
+    over every per-problem comparison of every problem together (one family per outcome); the mean
+    difference also in the problem's own metric (``diff_mean``, ``metric``)."""
+    rows = []
     for outcome, blocks in blocks_by_outcome.items():
-        for problem in blocks.index.get_level_values(0).unique():
-            mine = blocks.xs(problem, level=0, drop_level=False)
-            parts.append(suite_table(mine, reference, outcome).assign(problem=problem))
-    table = pd.concat(parts, ignore_index=True)
-    return table[["problem"] + [c for c in COLUMNS if c != "problems"]]
+        others = [s for s in blocks.columns if s != reference] if reference in blocks.columns else []
+        relative = relative_differences(blocks, reference) if others else None
+        problems = list(blocks.index.get_level_values(0).unique())
+        family = {(p, s): [relative.loc[p, s].to_numpy()] for p in problems for s in others}
+        decided = verdict.compare(family, alpha, rope) if family else {}
+        for problem in problems:
+            mine = blocks.loc[problem]
+            ranks = mine.rank(axis=1, method="average")
+            for strategy in blocks.columns:
+                row = {"problem": problem, "outcome": outcome, "strategy": strategy, "blocks": len(mine),
+                       "mean_rank": float(ranks[strategy].mean()),
+                       "metric": blocks.attrs.get("metrics", {}).get(problem, "")}
+                if (problem, strategy) in decided:
+                    row.update(_columns(relative.loc[problem, strategy].to_numpy(), decided[(problem, strategy)]))
+                    row["diff_mean"] = float((mine[strategy] - mine[reference]).mean())
+                rows.append(row)
+    columns = ["problem"] + [c for c in COLUMNS if c not in ("problems", "survives_leave_one_problem_out")]
+    return pd.DataFrame(rows, columns=columns + ["diff_mean", "metric"])
 
 
 def friedman(blocks: pd.DataFrame, outcome: str = "test") -> dict:
-    """The Friedman test over the blocks (needs 3 strategies or more)."""
+    """The Friedman test over the units (needs 3 strategies or more)."""
     what = "test loss of the chosen configuration" if outcome == "test" else "final best validation loss"
-    out = {"test": "scipy.stats.friedmanchisquare", "values": f"{what} per (problem, repetition)",
+    out = {"test": "scipy.stats.friedmanchisquare", "values": f"{what} per independent unit (problem, seed)",
            "strategies": list(blocks.columns), "blocks": len(blocks), "statistic": None, "p_value": None}
     if blocks.shape[1] >= 3 and len(blocks) >= 2:
         result = stats.friedmanchisquare(*[blocks[s].to_numpy() for s in blocks.columns])
@@ -238,150 +200,139 @@ def leading_group(ranks: pd.Series, p_values: pd.DataFrame, alpha: float = ALPHA
 
 
 # -- the verdict in words -----------------------------------------------------------------------
-def _interval(row) -> str:
-    return (f"{row.rel_diff_pct_mean:+.2f}% (95% CI {row.rel_diff_pct_ci_low:+.2f}% to "
-            f"{row.rel_diff_pct_ci_high:+.2f}%)")
-
-
-def beats(row, alpha: float = ALPHA) -> int:
-    """+1 when the strategy beats random (Holm p < alpha and the interval below 0), -1 when
-    random beats it (the interval above 0), 0 when the data cannot tell."""
-    if not np.isfinite(row.p_holm_vs_random) or row.p_holm_vs_random >= alpha:
-        return 0
-    if row.rel_diff_pct_ci_high < 0:
-        return 1
-    if row.rel_diff_pct_ci_low > 0:
-        return -1
-    return 0
-
-
-def verdicts(table: pd.DataFrame, per_problem: pd.DataFrame | None = None, leaders: list[str] | None = None,
-             outcome: str = "test", other: pd.DataFrame | None = None, alpha: float = ALPHA) -> list[str]:
+def verdicts(table: pd.DataFrame, per_problem: pd.DataFrame | None = None, outcome: str = "test",
+             other: pd.DataFrame | None = None, rope: float = verdict.ROPE) -> list[str]:
     """Each strategy against random search in plain words, from ``table`` (one outcome of
-    :func:`suite_table`) and ``per_problem`` (:func:`problems_table`); ``other``: the other
-    outcome's table, to say where its verdict differs; ``leaders``: :func:`leading_group`."""
+    :func:`suite_table`) and ``per_problem`` (:func:`problems_table`), every word from the
+    ``verdict`` column :mod:`hpsearch.results.verdict` wrote; ``other``: the other outcome's table,
+    to say where its verdict differs."""
     what = ("test loss of the chosen configuration" if outcome == "test" else "final best validation loss")
-    pooled = table["problems"].iloc[0] > 1 if len(table) else False
+    pooled = bool(len(table)) and table["problems"].iloc[0] > 1
     lines = []
     for row in table[table["strategy"] != REFERENCE].itertuples():
-        if not np.isfinite(row.p_holm_vs_random):
+        if not isinstance(row.verdict, str):
             continue
-        record = (f"{row.wins_vs_random:.0f}/{row.ties_vs_random:.0f}/{row.losses_vs_random:.0f} "
-                  f"wins/ties/losses in {row.blocks} blocks")
-        scope = f"pooled over {row.problems} problems, " if pooled else ""
-        verdict = beats(row, alpha)
-        if verdict:
-            who = f"{row.strategy} beats random" if verdict > 0 else f"random beats {row.strategy}"
-            line = (f"{who} ({scope}{what}): {_interval(row)} relative to random, p = {row.p_holm_vs_random:.2g} "
-                    f"after Holm's correction; {record}.")
-        else:
-            line = (f"{row.strategy} vs random ({scope}{what}): the data cannot tell (p = {row.p_holm_vs_random:.2g} "
-                    f"after Holm's correction; {_interval(row)}; {record})" +
-                    (f"; these blocks could detect a shift of about {row.detectable_diff_pct:.2f}%."
-                     if np.isfinite(row.detectable_diff_pct) else "."))
+        units = f"{row.blocks} independent unit{'s' if row.blocks != 1 else ''}"
+        scope = f"pooled over {row.problems} problems with equal weights, {what}" if pooled else what
+        line = verdict.sentence(row.strategy, _numbers(row), rope, scope)
+        line = line[:-1] + (f"; {row.wins_vs_random:.0f}/{row.ties_vs_random:.0f}/{row.losses_vs_random:.0f} "
+                            f"wins/ties/losses in {units}.")
+        if pooled and row.survives_leave_one_problem_out is False:
+            line += " The verdict changes when one problem is left out."
         if per_problem is not None and pooled:
             line += " " + _by_problem(per_problem[(per_problem["strategy"] == row.strategy)
-                                                  & (per_problem["outcome"] == outcome)], verdict, alpha)
+                                                  & (per_problem["outcome"] == outcome)], row.verdict)
         if other is not None:
             twin = other[other["strategy"] == row.strategy]
-            if len(twin) and beats(twin.iloc[0], alpha) != verdict:
+            if len(twin) and twin.iloc[0]["verdict"] != row.verdict:
                 o = twin.iloc[0]
-                said = {1: "beats random", -1: "loses to random", 0: "cannot be told from random"}[beats(o, alpha)]
-                line += (f" On the {o['outcome']} outcome it {said} ({o['rel_diff_pct_mean']:+.2f}%, "
+                line += (f" On the {o['outcome']} outcome: {o['verdict']} ({o['rel_diff_pct']:+.2f}%, "
                          f"Holm p = {o['p_holm_vs_random']:.2g}).")
         lines.append(line)
-    if leaders is not None:
-        lines.append(f"Leading group ({what}, Nemenyi at alpha {alpha:g}): {', '.join(leaders)}, separated from "
-                     f"every other strategy." if leaders else
-                     f"No group of strategies is separated from all the others by the Nemenyi test ({what}, "
-                     f"alpha {alpha:g}).")
     return lines
 
 
-def _by_problem(rows: pd.DataFrame, pooled_verdict: int, alpha: float) -> str:
-    """Which problems agree with a pooled verdict, by their own Holm-corrected tests."""
-    said = {1: [], -1: [], 0: []}
-    for row in rows.itertuples():
-        said[beats(row, alpha)].append(str(row.problem))
-    parts = []
-    if said[1]:
-        parts.append(f"beats random on {', '.join(said[1])}")
-    if said[-1]:
-        parts.append(f"loses to random on {', '.join(said[-1])}")
-    if said[0]:
-        parts.append(f"cannot be told from random on {', '.join(said[0])}")
-    disagree = [p for v in (1, -1, 0) if v != pooled_verdict for p in said[v]]
-    head = "Within problems (Holm over strategies per problem) it " + "; ".join(parts) + "."
-    return head + (f" The pooled verdict does not hold on {', '.join(disagree)}." if disagree and pooled_verdict
-                   else "")
+def _numbers(row) -> dict:
+    return {"estimate_pct": row.rel_diff_pct, "ci_low_pct": row.rel_diff_pct_ci_low,
+            "ci_high_pct": row.rel_diff_pct_ci_high, "p_holm": row.p_holm_vs_random, "verdict": row.verdict}
+
+
+def _by_problem(rows: pd.DataFrame, pooled_verdict: str) -> str:
+    """Which problems agree with a pooled verdict, by their own tests (Holm over every per-problem
+    comparison of the suite)."""
+    said = {v: [str(r.problem) for r in rows.itertuples() if r.verdict == v] for v in verdict.VERDICTS}
+    parts = [f"{v} on {', '.join(problems)}" for v, problems in said.items() if problems]
+    disagree = [p for v, problems in said.items() if v != pooled_verdict for p in problems]
+    head = "Within problems (Holm over every per-problem comparison): " + "; ".join(parts) + "."
+    return head + (f" The pooled verdict does not hold on {', '.join(disagree)}." if disagree else "")
+
+
+def nemenyi_lines(blocks: pd.DataFrame, outcome: str, alpha: float = ALPHA) -> list[str]:
+    """The pairs the Nemenyi test separates, and the leading group where there is one."""
+    if blocks.shape[1] < 2 or len(blocks) < 2:
+        return []
+    ranks, p = blocks.rank(axis=1, method="average").mean(), nemenyi(blocks)
+    order = list(ranks.sort_values().index)
+    pairs = [f"{a} from {b}" for i, a in enumerate(order) for b in order[i + 1:] if p.loc[a, b] < alpha]
+    leaders = leading_group(ranks, p, alpha)
+    what = "test" if outcome == "test" else "validation"
+    lines = [f"Nemenyi ({what} outcome, alpha {alpha:g}, over {len(blocks)} units) separates "
+             + (f"{len(pairs)} pair{'s' if len(pairs) != 1 else ''}: {'; '.join(pairs)} (the first ranks better)."
+                if pairs else "no pair.")]
+    lines.append(f"Leading group: {', '.join(leaders)}, separated from every other strategy." if leaders else
+                 "No group of strategies is separated from all the others.")
+    return [" ".join(lines)]
 
 
 def paper_table(table: pd.DataFrame) -> tuple[list, str]:
-    """suite.tex: per outcome, each strategy's mean rank, wins/ties/losses against random search,
-    mean relative difference with its interval, and p; the other columns are in suite.csv."""
+    """suite.tex: per outcome, each strategy's mean rank, its relative difference to random search
+    with the interval, p (Holm) and the verdict; the other columns are in suite.csv."""
     sections = []
     for outcome in OUTCOMES:
         rows = table[table["outcome"] == outcome]
         if not len(rows):
             continue
         shown = pd.DataFrame({"Strategy": rows["strategy"].astype(str), "Mean rank": [f"{v:.2f}" for v in rows["mean_rank"]]})
-        other = rows["strategy"] != REFERENCE
-        shown["Wins, ties, losses"] = [f"{w:.0f}/{t:.0f}/{l:.0f}" if o else "" for w, t, l, o in
-                                     zip(rows["wins_vs_random"], rows["ties_vs_random"], rows["losses_vs_random"], other)]
-        shown["Difference (%)"] = [f"{v:+.2f}" if o else "" for v, o in zip(rows["rel_diff_pct_mean"], other)]
-        shown["95% interval (%)"] = [f"[{a:+.2f}, {b:+.2f}]" if o and pd.notna(a) else "" for a, b, o in
-                                     zip(rows["rel_diff_pct_ci_low"], rows["rel_diff_pct_ci_high"], other)]
+        other = (rows["strategy"] != REFERENCE).to_numpy()
+        shown["Difference (%)"] = [f"{v:+.2f}" if o else "" for v, o in zip(rows["rel_diff_pct"], other)]
+        shown["Interval (%)"] = [f"[{a:+.2f}, {b:+.2f}]" if o and pd.notna(a) else "" for a, b, o in
+                                 zip(rows["rel_diff_pct_ci_low"], rows["rel_diff_pct_ci_high"], other)]
         shown["p (Holm)"] = [f"{v:.2g}" if o and pd.notna(v) else "" for v, o in zip(rows["p_holm_vs_random"], other)]
+        shown["Verdict"] = [str(v) if o else "" for v, o in zip(rows["verdict"], other)]
         sections.append((f"{outcome} outcome" + (" (primary)" if outcome == "test" else ""), shown))
     problems, blocks = int(table["problems"].max()), int(table["blocks"].max())
-    caption = (f"Strategies against random search over {blocks} block{'s' if blocks != 1 else ''} (problem, "
-               f"repetition) of {problems} problem{'s' if problems != 1 else ''}; test outcome: the test loss of each "
-               f"repetition's chosen configuration; validation: the best validation loss. Mean rank among the "
-               f"strategies (1 is best). Difference: mean relative difference of the loss to random search's in the "
-               f"same block (negative is better), with its 95% bootstrap (BCa) interval. p: two-sided Wilcoxon "
-               f"signed-rank test of the differences, Holm-corrected within each outcome.")
+    caption = (f"Strategies against random search over {blocks} independent unit{'s' if blocks != 1 else ''} "
+               f"(problem, seed) of {problems} problem{'s' if problems != 1 else ''}, each problem weighing "
+               f"the same; test outcome: the test loss of each unit's chosen configuration; validation: the best "
+               f"validation loss. Mean rank among the strategies (1 is best). Difference: the relative shift of "
+               f"the loss from random search's (negative is better) and its interval, the shifts a stratified "
+               f"Wilcoxon signed-rank test does not reject at the Holm-adjusted level; p: that test, "
+               f"Holm-corrected within each outcome. Verdict: equivalent when the interval lies within the region "
+               f"of practical equivalence, else better or worse when it excludes 0, else cannot tell.")
     return sections, caption
 
 
 def write_suite(blocks_by_outcome: dict[str, pd.DataFrame], run_dir: Path, title: str,
-                figures: bool = True) -> pd.DataFrame:
+                figures: bool = True, rope: float = verdict.ROPE) -> pd.DataFrame:
     """suite.csv/.md/.tex (both outcomes, the verdicts under the markdown table), problems.csv,
     friedman.json, cd-diagram.png (test) and cd-diagram-validation.png."""
     from hpsearch.files import write_atomic
     from hpsearch.results import export
 
-    tables = {o: suite_table(b, outcome=o) for o, b in blocks_by_outcome.items()}
+    tables = {o: suite_table(b, outcome=o, rope=rope) for o, b in blocks_by_outcome.items()}
     table = pd.concat(tables.values(), ignore_index=True)
-    per_problem = problems_table(blocks_by_outcome)
+    per_problem = problems_table(blocks_by_outcome, rope=rope)
     test = blocks_by_outcome["test"]
-    caption = (f"{len(test)} blocks (problem, repetition) over {table['problems'].iloc[0]} problems. Outcome test: "
-               f"the test loss of each repetition's chosen configuration (primary); validation: the final best "
-               f"validation loss. p: two-sided Wilcoxon signed-rank test of the per-block relative differences "
-               f"to random search, Holm-corrected per outcome; interval: 95% bootstrap (BCa) of the mean "
-               f"relative difference; detectable: the shift the test detects with 80% power.")
+    units = _units_line(test, rope)
+    caption = (f"{units} Outcome test: the test loss of each unit's chosen configuration (primary); validation: "
+               f"the final best validation loss. Columns: `hpsearch/results/suite.py` and `verdict.py`.")
     export.write_all_formats(table, run_dir / "suite", caption, paper_table(table))
     from hpsearch.results.report import write_csv
 
     write_csv(per_problem, run_dir / "problems.csv")
-    leaders = {}
+    lines = [units]
     for outcome, blocks in blocks_by_outcome.items():
-        if blocks.shape[1] >= 2 and len(blocks) >= 2:
-            ranks, p = blocks.rank(axis=1, method="average").mean(), nemenyi(blocks)
-            leaders[outcome] = leading_group(ranks, p)
-            if not figures:
-                continue
+        if figures and blocks.shape[1] >= 2 and len(blocks) >= 2:
             from hpsearch.results import plots
 
             name = "cd-diagram.png" if outcome == "test" else f"cd-diagram-{outcome}.png"
-            plots.cd_diagram(ranks, p, critical_difference(blocks.shape[1], len(blocks)), run_dir / name,
+            plots.cd_diagram(blocks.rank(axis=1, method="average").mean(), nemenyi(blocks),
+                             critical_difference(blocks.shape[1], len(blocks)), run_dir / name,
                              f"{title} ({outcome} outcome)")
-    lines = verdicts(tables["test"], per_problem, leaders.get("test"), "test", tables.get("validation"))
-    if lines:
-        text = (run_dir / "suite.md").read_text(encoding="utf-8")
-        write_atomic(run_dir / "suite.md", text + "\n" + "\n".join(f"- {line}" for line in lines) + "\n")
+    lines += verdicts(tables["test"], per_problem, "test", tables.get("validation"), rope)
+    lines += nemenyi_lines(test, "test")
+    text = (run_dir / "suite.md").read_text(encoding="utf-8")
+    write_atomic(run_dir / "suite.md", text + "\n" + "\n".join(f"- {line}" for line in lines) + "\n")
     write_atomic(run_dir / "friedman.json",
                  json.dumps({o: friedman(b, o) for o, b in blocks_by_outcome.items()}, indent=2) + "\n")
     return table
+
+
+def _units_line(blocks: pd.DataFrame, rope: float) -> str:
+    problems = blocks.index.get_level_values(0).nunique()
+    return (f"{len(blocks)} independent units (problem, seed) over {problems} problem{'s' if problems != 1 else ''}, "
+            f"each problem weighing 1/{problems} of every pooled test; repetitions that share a seed are one "
+            f"unit; region of practical equivalence +-{100 * rope:g}%.")
 
 
 def summary_block(run_dir: Path) -> str:
@@ -394,19 +345,19 @@ def summary_block(run_dir: Path) -> str:
     friedman_json = folder.json("friedman.json")
     lines = [line for line in folder.text("suite.md").splitlines() if line.startswith("- ")]
     test = table[table["outcome"] == "test"].sort_values("mean_rank")
-    rows = ["| strategy | mean rank | wins/ties/losses vs random | difference to random | 95% interval | p (Holm) "
-            "| detectable shift |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    rows = ["| strategy | mean rank | wins/ties/losses vs random | shift from random | interval (Holm) | p (Holm) "
+            "| verdict |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in test.itertuples():
         if r.strategy == REFERENCE:
             rows.append(f"| {r.strategy} | {r.mean_rank:.2f} | | | | | |")
             continue
         rows.append(f"| {r.strategy} | {r.mean_rank:.2f} | {r.wins_vs_random:.0f}/{r.ties_vs_random:.0f}/"
-                    f"{r.losses_vs_random:.0f} | {r.rel_diff_pct_mean:+.2f}% | {r.rel_diff_pct_ci_low:+.2f}% to "
-                    f"{r.rel_diff_pct_ci_high:+.2f}% | {r.p_holm_vs_random:.2g} | {r.detectable_diff_pct:.2f}% |")
+                    f"{r.losses_vs_random:.0f} | {r.rel_diff_pct:+.2f}% | {r.rel_diff_pct_ci_low:+.2f}% to "
+                    f"{r.rel_diff_pct_ci_high:+.2f}% | {r.p_holm_vs_random:.2g} | {r.verdict} |")
     out = ["\n".join(rows), ""]
     for outcome in OUTCOMES:
         f = friedman_json.get(outcome, {})
         if f.get("statistic") is not None:
-            out.append(f"Friedman's test, {outcome} outcome, over {f['blocks']} blocks: chi-squared "
+            out.append(f"Friedman's test, {outcome} outcome, over {f['blocks']} independent units: chi-squared "
                        f"{f['statistic']:.1f}, p = {f['p_value']:.2g}.")
     return "\n".join(out) + "\n\n" + "\n".join(lines) + "\n"

@@ -59,7 +59,8 @@ def write_tables(exp, problem: Problem, searches: list[Search], tests: dict, run
     report.write_csv(trials, run_dir / "trials.csv")
     baselines = {int(r): problem.baselines(int(r)) for r in trials["repetition"].unique()}
     summary = report.summary_table(trials, tests, baselines, names, list(exp.strategies), problem.metric)
-    if not summary.empty:
+    if not summary.empty:  # the independent unit: repetitions replaying one recorded seed share theirs
+        summary.insert(2, "unit", [problem.unit(int(r)) for r in summary["repetition"]])
         report.write_csv(summary, run_dir / "summary.csv")
     meta = {"catalog": problem.meta, "task": problem.task, "cleaning": problem.cleaning.lines(),
             "features": exp.data.features, "n_features": problem.n_features}
@@ -79,7 +80,7 @@ def write_comparison(trials: pd.DataFrame, summary: pd.DataFrame, exp, run_dir: 
     from hpsearch.results import comparison, export
 
     targets = comparison.targets_table(trials, summary)
-    table = comparison.comparison_table(trials, summary, list(exp.strategies), targets)
+    table = comparison.comparison_table(trials, summary, list(exp.strategies), targets, exp.rope)
     target = exp.data.target_name
     export.write_all_formats(table, run_dir / "comparison", export.caption_for(table, target),
                              export.paper_table(table, export.caption_for(table, target, paper=True)))
@@ -151,7 +152,7 @@ def _suite_tables(suite, outputs: dict, run_dir: Path, figures) -> SuiteOutput:
         if len(blocks["test"]):
             problems = len(summaries)
             suites.write_suite(blocks, run_dir, f"{suite.name}: {problems} problem{'s' if problems > 1 else ''}",
-                               bool(figures))
+                               bool(figures), suite.problems[0][1].rope)
             lines = [(run_dir / "suite.md").read_text(encoding="utf-8")]
         targets = [pd.read_csv(o.run_dir / "targets.csv").assign(problem=name) for name, o in outputs.items()
                    if (o.run_dir / "targets.csv").is_file()]

@@ -62,6 +62,11 @@ def schedules_fidelity(name: str) -> bool:
     return _class_for(name).schedules_fidelity
 
 
+def not_replayable(name: str) -> str | None:
+    """Why a tabular replay of the strategy would be another algorithm, or None."""
+    return _class_for(name).not_replayable
+
+
 def needs_epoch_reports(name: str) -> bool:
     """Whether the strategy needs each epoch's validation value while trials train."""
     return _class_for(name).needs_epoch_reports

@@ -108,6 +108,8 @@ class Strategy(ABC):
     schedules_fidelity: bool = False
     #: needs the validation value of every epoch while trials train (the network reports it)
     needs_epoch_reports: bool = False
+    #: why a tabular replay would run another algorithm than this one (None: it replays as it runs)
+    not_replayable: str | None = None
 
     def __init__(self, name: str, space: tuple[Dimension, ...], seed: np.random.SeedSequence,
                  options: dict | None = None, n_jobs: int = 1, max_trials: int | None = None,

@@ -56,6 +56,8 @@ MAX_POPULATION = 10_000
 class PBTStrategy(Strategy):
     option_names = ("population_size", "interval", "quantile", "resample_probability")
     schedules_fidelity = True
+    not_replayable = ("a table holds curves trained from scratch, and PBT's exploited members go on with "
+                      "the weights they inherit; run it live")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -1,0 +1,173 @@
+"""One rule for every verdict: better, worse, equivalent, or cannot tell.
+
+Every comparison of a strategy with random search, pooled over a suite's problems or within
+one problem or one run, is decided here and nowhere else; ``suite.csv``, ``problems.csv``,
+``comparison.csv``, ``suite.md``, README's verdict block and ``hpsearch table check`` read
+the ``verdict`` this module writes.
+
+The unit is what is independent: a (problem, seed) pair whose split and network seeds no
+other unit shares (repetitions that share a recorded seed, as a tabular replay's do, are
+averaged into one unit first). The quantity is the relative difference of the loss to random
+search's in the same unit, ``(loss - random's) / random's``: unitless, so a relative region of
+practical equivalence applies to every problem alike; each problem's effect is also reported
+in its own metric.
+
+The test is the Wilcoxon signed-rank test in its normal approximation (ranks of the absolute
+differences, ties averaged, a zero counting for neither side; its variance the sum of the
+squared ranks of the non-zero differences). Over several problems it is stratified: each
+problem's statistic is standardised within the problem and the P standardised statistics are
+summed with equal weights, ``Z = sum(z_p) / sqrt(P)``, so each problem carries exactly 1/P of
+the pooled statistic's variance whatever its noise, and a noisy problem cannot speak for the
+others (van Elteren's weights would favour the problems with more units; here they have the
+same number). The effect is the relative shift ``d`` that makes ``Z`` zero when subtracted
+from every difference (the Hodges-Lehmann idea: within one problem, about the median of the
+pairwise means), and its interval is the set of shifts the same test does not reject: the
+interval excludes 0 exactly when the test rejects, so a p-value and an interval can never
+tell two stories.
+
+Holm's correction runs over a named family (the strategies compared with random search per
+outcome; all per-problem comparisons of all problems together per outcome). A comparison's
+interval is taken at the level that makes it consistent with its Holm-adjusted p-value,
+``alpha * p / p_holm``: it excludes 0 exactly when ``p_holm < alpha``. Then, with a region of
+practical equivalence of +-``rope`` (relative; ``[verdict] rope``, default 1%):
+
+* ``equivalent``: the whole interval lies inside +-rope;
+* else ``better`` (lower loss) or ``worse``: the interval excludes 0;
+* else ``cannot tell``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+ALPHA = 0.05
+ROPE = 0.01  # relative: 1% of the reference's loss
+VERDICTS = ("better", "worse", "equivalent", "cannot tell")
+
+
+def rope_of(section, fail) -> float:
+    """The ``[verdict]`` section of a config: ``rope``, the region of practical equivalence as a
+    fraction of random search's loss (default 0.01, that is 1%; above 0 and below 1). ``fail(key,
+    message)`` makes the config error that names the key."""
+    if not isinstance(section, dict):
+        raise fail("verdict", f"expected a table with rope = a fraction such as 0.01, got {section!r:.40}")
+    unknown = sorted(set(section) - {"rope"})
+    if unknown:
+        raise fail(f"verdict.{unknown[0]}", "unknown key; allowed: rope")
+    rope = section.get("rope", ROPE)
+    if isinstance(rope, bool) or not isinstance(rope, (int, float)) or not 0 < rope < 1:
+        raise fail("verdict.rope", f"expected a fraction above 0 and below 1 (0.01 is 1%), got {rope!r:.40}")
+    return float(rope)
+
+
+EXACT = 16  # up to this many non-zero differences in all, the test's p is exact (every sign pattern)
+
+
+def _weights(groups: list[np.ndarray], shift: float) -> np.ndarray:
+    """Each non-zero difference's weight in the pooled statistic ``Z = sum(sign * weight)``: its
+    rank within its problem over the root of the problem's variance (the sum of its squared ranks),
+    over the root of the number of problems."""
+    parts = []
+    for g in groups:
+        x = np.asarray(g, dtype=float) - shift
+        ranks = stats.rankdata(np.abs(x))
+        signs = np.sign(x)
+        variance = float(np.sum((ranks * (signs != 0)) ** 2))
+        if variance > 0:
+            parts.append(signs[signs != 0] * ranks[signs != 0] / np.sqrt(variance))
+    return np.concatenate(parts) / np.sqrt(len(groups)) if parts else np.zeros(0)
+
+
+def pooled_z(groups: list[np.ndarray], shift: float = 0.0) -> float:
+    """Each group's (problem's) standardised signed-rank statistic, summed with equal weights."""
+    return float(np.sum(_weights(groups, shift)))
+
+
+def p_value(groups: list[np.ndarray], shift: float = 0.0) -> float:
+    """Two-sided p of the stratified signed-rank test that the differences are shifted by ``shift``:
+    exact (every sign pattern of the non-zero differences, each as likely under the null) for up to
+    :data:`EXACT` of them, the normal approximation above."""
+    signed = _weights(groups, shift)
+    if not len(signed):
+        return 1.0
+    observed = abs(float(np.sum(signed)))
+    if len(signed) > EXACT:
+        return float(min(1.0, 2 * stats.norm.sf(observed)))
+    size = np.abs(signed)
+    patterns = ((np.arange(2 ** len(size))[:, None] >> np.arange(len(size))) & 1) * 2 - 1
+    null = np.abs(patterns @ size)
+    return float(np.mean(null >= observed - 1e-12))
+
+
+def _edge(groups: list[np.ndarray], level: float, inside: float, outside: float) -> float:
+    """Between a shift the test does not reject (``inside``) and one it rejects, the boundary."""
+    for _ in range(50):
+        middle = (inside + outside) / 2
+        inside, outside = (middle, outside) if p_value(groups, middle) > level else (inside, middle)
+    return (inside + outside) / 2
+
+
+def shift_interval(groups: list[np.ndarray], alpha: float) -> tuple[float, float, float]:
+    """(estimate, low, high): the shift the statistic is centred on, and the shifts the test does not
+    reject at two-sided level ``alpha`` (see the module doc)."""
+    values = np.concatenate(groups)
+    span = float(np.ptp(values)) + 1.0
+    below, above = float(values.min()) - span, float(values.max()) + span
+    low, high = below, above
+    for _ in range(60):  # the estimate: where the pooled statistic changes sign
+        middle = (low + high) / 2
+        low, high = (middle, high) if pooled_z(groups, middle) > 0 else (low, middle)
+    estimate = (low + high) / 2
+    if p_value(groups, below) > alpha:  # too few units to reject any shift: none is ruled out
+        return estimate, -np.inf, np.inf
+    return estimate, _edge(groups, alpha, estimate, below), _edge(groups, alpha, estimate, above)
+
+
+def holm(p: np.ndarray) -> np.ndarray:
+    """Holm's adjusted p-values of one family."""
+    p = np.asarray(p, dtype=float)
+    order = np.argsort(p, kind="stable")
+    adjusted = np.empty_like(p)
+    running = 0.0
+    for k, i in enumerate(order):
+        running = max(running, min(1.0, (len(p) - k) * p[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def decide(low: float, high: float, rope: float = ROPE) -> str:
+    """The verdict of an interval of the relative difference (fractions, not percent)."""
+    if -rope < low and high < rope:
+        return "equivalent"
+    if high < 0:
+        return "better"
+    if low > 0:
+        return "worse"
+    return "cannot tell"
+
+
+def compare(family: dict, alpha: float = ALPHA, rope: float = ROPE) -> dict:
+    """Decide a family of comparisons at once: ``family`` maps a name to its groups (one array of
+    relative differences per problem). Returns, per name: p, p_holm, the estimate and its
+    Holm-consistent interval (in percent) and the verdict."""
+    names = list(family)
+    p = np.array([p_value(family[n]) for n in names])
+    adjusted = holm(p)
+    out = {}
+    for name, raw, held in zip(names, p, adjusted):
+        level = alpha if held <= 0 else min(alpha * raw / held, alpha) if raw > 0 else alpha
+        estimate, low, high = shift_interval(family[name], level)
+        out[name] = {"p_value": float(raw), "p_holm": float(held), "estimate_pct": 100 * estimate,
+                     "ci_low_pct": 100 * low, "ci_high_pct": 100 * high, "verdict": decide(low, high, rope)}
+    return out
+
+
+def sentence(strategy: str, row: dict, rope: float, scope: str) -> str:
+    """A verdict in words, with the numbers it follows from (and nothing they contradict)."""
+    interval = (f"{row['estimate_pct']:+.2f}% relative to random, interval {row['ci_low_pct']:+.2f}% to "
+                f"{row['ci_high_pct']:+.2f}%, p = {row['p_holm']:.2g} after Holm's correction")
+    words = {"better": f"{strategy} beats random", "worse": f"random beats {strategy}",
+             "equivalent": f"{strategy} is equivalent to random within +-{100 * rope:g}%",
+             "cannot tell": f"{strategy} vs random: the data cannot tell"}[row["verdict"]]
+    return f"{words} ({scope}): {interval}."
