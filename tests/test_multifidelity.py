@@ -153,3 +153,24 @@ def test_hyperband_schedule_is_the_papers_table(low, high, table):
                              "learning_rate": {"type": "float", "low": 0.01, "high": 1.0, "log": True}}}, "t").space
     strategy = make_strategy("hyperband", space, np.random.SeedSequence(0), {"eta": 3})
     assert _waves(strategy) == table
+
+
+def test_hyperband_keeps_a_networks_state_only_where_a_rung_follows():
+    import numpy as np
+
+    from hpsearch.search.strategies import WAIT, make_strategy
+    from hpsearch.search.trial import TrialResult
+
+    space = parse({"space": {"epochs": {"type": "int", "low": 5, "high": 45},
+                             "learning_rate": {"type": "float", "low": 0.01, "high": 1.0, "log": True}}}, "t").space
+    strategy = make_strategy("hyperband", space, np.random.SeedSequence(0), {"eta": 3})
+    kept, trial = [], 0
+    while not kept or not all(b.done for b in strategy.brackets):
+        asked = []
+        while (proposal := strategy.ask(trial)) is not WAIT:
+            asked.append((trial, proposal))
+            trial += 1
+        kept.append({(p.params["epochs"], p.keep_state) for _, p in asked})
+        for number, p in asked:
+            strategy.tell(TrialResult("hyperband", 0, number, p.config, 0, p.params, val_loss=0.1 * number, status="ok"))
+    assert kept == [{(5, True)}, {(15, True)}, {(45, False)}, {(15, True)}, {(45, False)}, {(45, False)}]

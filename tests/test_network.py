@@ -266,3 +266,27 @@ def test_the_workers_network_refuses_bad_data_as_clearly():
         NetworkRegressor().predict(X)
     with pytest.raises(ValueError, match="3 features, but the network was trained on 2"):
         NetworkRegressor(epochs=1).fit(X, np.arange(5.0)).predict(np.ones((2, 3)))
+
+
+def test_a_populations_losses_are_its_networks_losses_and_log_loss_stays_finite():
+    """Half the squared error per network of a stacked population, as for one network alone; a sigmoid output of
+    exactly 0 against a target of 1 gives log(1e-15), not infinity."""
+    from hpsearch.models.network import output_loss
+
+    rng = np.random.default_rng(0)
+    out, t = rng.normal(size=(3, 7, 1)), rng.normal(size=(3, 7, 1))
+    stacked = output_loss(out, t, "identity")
+    assert stacked == pytest.approx([0.5 * np.sum((o - y) ** 2) / 7 for o, y in zip(out, t)], rel=1e-12)
+    assert output_loss(out[0], t[0], "identity") == pytest.approx(stacked[0], rel=1e-12)
+    assert output_loss(np.zeros((1, 1)), np.ones((1, 1)), "sigmoid") == pytest.approx(-np.log(1e-15))
+    assert output_loss(np.ones((2, 1, 1)), np.zeros((2, 1, 1)), "sigmoid") == pytest.approx([-np.log(1e-15)] * 2, rel=1e-4)
+
+
+def test_the_float64_sigmoid_is_one_over_one_plus_exp():
+    """The float64 path computes 1 / (1 + exp(-z)) exactly (the float32 one (1 + tanh(z/2)) / 2)."""
+    from hpsearch.models.network import _activate
+
+    z = np.linspace(-30, 30, 101)
+    np.testing.assert_array_equal(_activate(z.copy(), "sigmoid"), 1.0 / (1.0 + np.exp(-z)))
+    z32 = z.astype(np.float32)
+    np.testing.assert_array_equal(_activate(z32.copy(), "sigmoid"), (1 + np.tanh(z32 * np.float32(0.5))) * np.float32(0.5))

@@ -538,3 +538,24 @@ def test_pbt_perturbs_an_exploited_members_values_by_the_factors(resample):
                                  for p in exploited)  # fresh draws
     else:
         assert set(factors) == {0.8, 1.2}  # both factors, never 1
+
+
+def test_bohb_by_default_models_a_third_of_its_draws_and_stays_inside_the_space():
+    """Default options (random_fraction 1/3): after enough results most configurations come from the model, and
+    every value it draws lies inside the space (the kernel density is sampled in [0, 1] and mapped back)."""
+    bohb = make_strategy("bohb", MF3, np.random.SeedSequence(2), {"min_points_in_model": 5})
+    asked = _drive(bohb, lambda p: abs(np.log10(p["learning_rate"]) + 2.5), trials=150)
+    later = [c for c in bohb.configs if c >= 9]
+    modelled = [c for c in later if c in bohb.from_model]
+    assert 0.45 < len(modelled) / len(later) < 0.9
+    for _, p in asked:
+        for dim in MF3:
+            assert dim.low <= p.params[dim.name] <= dim.high
+
+
+def test_bohb_option_bounds_are_inclusive_and_wide():
+    exp = experiment(strategies=["bohb"], space=dict(MF_SPACE_PBT), model={},
+                     strategy={"bohb": {"random_fraction": 1.0, "min_points_in_model": 1000, "bandwidth_factor": 1e6}})
+    assert exp.strategy_options["bohb"]["min_points_in_model"] == 1000
+    with pytest.raises(ConfigError, match="random_fraction"):
+        experiment(strategies=["bohb"], space=dict(MF_SPACE_PBT), model={}, strategy={"bohb": {"random_fraction": 1.5}})

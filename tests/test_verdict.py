@@ -79,3 +79,15 @@ def test_a_bad_verdict_section_names_the_key(section, match):
     with pytest.raises(ConfigError, match=match):
         experiment(verdict=section)
     assert experiment(verdict={"rope": 0.02}).rope == 0.02 and experiment().rope == 0.01
+
+
+def test_equivalence_over_problems_holds_in_each_problem():
+    """A quiet problem pins the common shift near 0; a noisy one allows 10%: pooled, that is not equivalence."""
+    rng = np.random.default_rng(2)
+    quiet = rng.normal(0, 0.0005, 30)
+    noisy = rng.normal(0, 0.2, 30)
+    both = verdict.compare({"s": [quiet, noisy]})["s"]
+    assert -1 < both["ci_low_pct"] and both["ci_high_pct"] < 1  # the common shift's interval: inside +-1%
+    assert both["verdict"] == "cannot tell"
+    assert "inside +-1% pooled, not in every problem" in verdict.sentence("s", both, 0.01, "x")
+    assert verdict.compare({"s": [quiet, rng.normal(0, 0.0005, 30)]})["s"]["verdict"] == "equivalent"
