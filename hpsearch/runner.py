@@ -29,7 +29,7 @@ from hpsearch.execution.objective import Objective, evaluate, populations
 from hpsearch.execution.runfolder import RUN_NAMES, RunFolder
 from hpsearch.execution.user_objective import UserObjective
 from hpsearch.models import estimators
-from hpsearch.results.writer import RunOutput, SuiteOutput, say, write_suite_tables, write_tables
+from hpsearch.results.writer import QUIET, RunOutput, SuiteOutput, say, write_suite_tables, write_tables
 from hpsearch.search.budget import Meter, Search
 from hpsearch.search.loop import (
     Session,
@@ -139,9 +139,12 @@ def run_experiment(exp: Experiment, run_dir: Path | None = None, progress: bool 
     workers can import it).
     """
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(exp)
-    # the lock first: a refused run creates, changes and deletes nothing
-    with RunFolder(run_dir).locked():
-        return _run_locked(exp, run_dir, progress, force, objective)
+    quiet = QUIET.set(not progress)  # notices follow the progress bar: --quiet silences both
+    try:  # the lock first: a refused run creates, changes and deletes nothing
+        with RunFolder(run_dir).locked():
+            return _run_locked(exp, run_dir, progress, force, objective)
+    finally:
+        QUIET.reset(quiet)
 
 
 def _run_locked(exp: Experiment, run_dir: Path, progress: bool, force: bool, objective: Objective) -> RunOutput:
@@ -154,6 +157,9 @@ def _run_locked(exp: Experiment, run_dir: Path, progress: bool, force: bool, obj
         objective.check_import(exp.worker_setup.paths, exp.source)  # here, before any trial: one line
     objective = objective or evaluate
     problem = problem_of(exp, progress)  # reads the data: fails before anything is written if it is unusable
+    if exp.replays and exp.repetitions > problem.table.seeds:
+        say(f"{exp.name}: {exp.repetitions} repetitions replay {problem.table.seeds} recorded seeds: the analysis "
+            f"averages the repetitions of each seed into one independent unit ({problem.table.seeds} units)")
     estimator = estimator_for(exp, problem.task)
     workers = exp.table["workers"] if exp.replays else worker_count(exp)
     searches = make_searches(exp, workers)
@@ -235,6 +241,14 @@ def run_suite(suite, run_dir: Path | None = None, progress: bool = True, force: 
     problems: trials.csv and summary.csv with a ``problem`` column, suite.csv/.md/.tex,
     friedman.json, cd-diagram.png and the data profile over all problems."""
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(suite)
+    quiet = QUIET.set(not progress)
+    try:
+        return _suite_locked(suite, run_dir, progress, force, objective)
+    finally:
+        QUIET.reset(quiet)
+
+
+def _suite_locked(suite, run_dir: Path, progress: bool, force: bool, objective) -> SuiteOutput:
     folder = RunFolder(run_dir)
     with folder.locked():
         folder.resumes(suite.to_dict(), force)

@@ -142,12 +142,17 @@ def test_every_trial_failing_still_writes_the_tables_and_exits_3(small_catalog, 
     assert len(pd.read_csv(tmp_path / "r" / "trials.csv")) == 3 and (tmp_path / "r" / "summary.csv").is_file()
 
 
-def test_n_jobs_above_the_cores_is_capped_with_a_warning(small_catalog, tmp_path, capsys):
+def test_n_jobs_above_the_cores_is_capped_with_a_notice_on_stdout_that_quiet_silences(small_catalog, tmp_path, capsys):
+    """A notice a run gives once goes to standard output; standard error carries errors only; --quiet
+    (progress=False) silences it."""
     import os
 
-    out = run_experiment(experiment(n_jobs=(os.cpu_count() or 1) + 5, budget={"trials": 2}), tmp_path / "n",
-                         progress=False)
-    assert len(out.trials) == 2 and "more than this machine's" in capsys.readouterr().err
+    exp = experiment(n_jobs=(os.cpu_count() or 1) + 5, budget={"trials": 2})
+    out = run_experiment(exp, tmp_path / "n", progress=True)
+    said = capsys.readouterr()
+    assert len(out.trials) == 2 and "note: n_jobs = " in said.out and "more than this machine's" not in said.err
+    run_experiment(exp, tmp_path / "q", progress=False)
+    assert "more than this machine's" not in capsys.readouterr().out
 
 
 def test_a_seconds_budget_stops_a_long_trial_at_an_epoch(small_catalog, tmp_path):

@@ -6,6 +6,7 @@ and the store; ``exp`` is the run's config (:class:`hpsearch.config.Experiment`)
 
 from __future__ import annotations
 
+import contextvars
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +20,17 @@ from hpsearch.results import report
 from hpsearch.search.budget import Search
 
 
+QUIET = contextvars.ContextVar("quiet", default=False)
+
+
 def say(message: str) -> None:
-    """A warning on stderr, one line (beside a progress bar when there is one)."""
+    """A notice of a run, once, one line on standard output (beside a progress bar when there is
+    one), silenced by ``--quiet`` (``progress=False``): standard error carries errors only."""
+    if QUIET.get():
+        return
     from tqdm.auto import tqdm
 
-    tqdm.write(f"warning: {message}", file=sys.stderr)
+    tqdm.write(f"note: {message}", file=sys.stdout)
 
 
 @dataclass
