@@ -12,8 +12,8 @@ so an interrupted run resumes. It runs in a fresh clone of the committed HEAD in
 folder, so the working tree is never left mutated, whatever stops the run.
 
 The core modules and, for each, the functions mutated (all of a module where none are named):
-the strategies, the suite's statistics, the network's training step, the trial store, the
-budget and the seeds. The operators are the one-line bugs a developer makes: a comparison
+the strategies, the suite's statistics and the verdict rule, the network's training step, the
+trial store, the budget and the seeds. The operators are the one-line bugs a developer makes: a comparison
 off by one (< for <=) or negated, + for -, * for /, a number off by one, a condition negated,
 and for or, True for False, a loop that never runs, a sign or a `not` dropped.
 
@@ -44,9 +44,10 @@ EQUIVALENT = ROOT / "benchmarks" / "mutation-equivalent.toml"
 #: module (or package) -> (the functions mutated, None for all; its own tests)
 CORE = {
     "hpsearch/search/strategies": (None, ["tests/test_strategies.py", "tests/test_multifidelity.py"]),
-    "hpsearch/results/suite.py": ({"blocks_table", "relative_differences", "suite_table", "against", "holm",
-                                   "signed_rank_p", "bootstrap_interval", "beats", "problems_table", "friedman",
-                                   "critical_difference", "nemenyi", "leading_group"}, ["tests/test_suite.py"]),
+    "hpsearch/results/suite.py": ({"blocks_table", "relative_differences", "_groups", "suite_table", "_columns",
+                                   "problems_table", "friedman", "critical_difference", "nemenyi", "leading_group"},
+                                  ["tests/test_suite.py", "tests/test_verdict.py"]),
+    "hpsearch/results/verdict.py": (None, ["tests/test_verdict.py", "tests/test_suite.py"]),
     "hpsearch/models/network.py": ({"forward", "_activate", "_derivative", "_output", "output_loss",
                                     "_half_squares", "_loss_value", "loss", "loss_and_gradients",
                                     "_first_layer_gradients", "step", "_descend", "train_epochs"},

@@ -1,4 +1,8 @@
-"""The median stopping rule (Golovin et al. 2017, Google Vizier; Optuna's MedianPruner).
+"""Golovin et al.'s median stopping rule (2017, Google Vizier).
+
+Not Optuna's ``MedianPruner``, which compares a trial's intermediate value at a step with the
+median of the other trials' values at that step; this rule compares its best value so far with
+the median of the completed trials' running averages, as the paper defines it.
 
 Proposals are random (``sampler = "random"``, as random search draws them) or
 Optuna's TPE (``sampler = "tpe"``). Every trial reports its validation loss
