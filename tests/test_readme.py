@@ -27,3 +27,64 @@ def test_the_verdict_is_the_one_the_reference_suite_generated():
     assert start in readme and end in readme
     shown = readme.split(start, 1)[1].split(end, 1)[0]
     assert shown == summary_block(ROOT / "results" / "reference" / "suite")
+
+
+def _sentences():
+    """Every verdict sentence of every committed suite.md, and of README's verdict block."""
+    texts = [p.read_text(encoding="utf-8") for p in (ROOT / "results" / "reference").rglob("suite.md")]
+    texts.append((ROOT / "README.md").read_text(encoding="utf-8"))
+    return [line for text in texts for line in text.splitlines() if line.startswith("- ") and "relative to random" in line]
+
+
+def test_no_verdict_sentence_contradicts_its_own_numbers():
+    """Read back, each sentence's verdict follows from the interval and the Holm p it states (rope 1%)."""
+    import re
+
+    lines = _sentences()
+    assert len(lines) >= 14
+    for line in lines:
+        found = re.search(r"([+-][\d.]+)% relative to random, interval ([+-][\d.]+|-inf)% to ([+-][\d.]+|\+?inf)%, "
+                          r"p = ([\d.e+-]+) after Holm", line)
+        assert found, line
+        low, high, p = float(found.group(2)), float(found.group(3)), float(found.group(4))
+        if " beats random (" in line.split(":")[0] and not line.startswith("- random beats"):
+            assert high < 0 and p < 0.05 and not (-1 < low and high < 1), line
+        elif line.startswith("- random beats"):
+            assert low > 0 and p < 0.05, line
+        elif "is equivalent to random within" in line:
+            assert -1 < low and high < 1, line
+        else:
+            assert "the data cannot tell" in line, line
+            assert (low <= 0 <= high and p >= 0.05) or (-1 < low and high < 1 and "not in every problem" in line), line
+
+
+def test_leave_one_problem_out_and_equal_weights_recomputed_from_summary():
+    """From the reference suite's summary.csv: every problem carries 1/P of each pooled statistic's variance, and
+    survives_leave_one_problem_out is what leaving each problem out and deciding again gives."""
+    import numpy as np
+    import pandas as pd
+
+    from hpsearch.results import verdict
+    from hpsearch.results.suite import blocks_table, relative_differences
+
+    run = ROOT / "results" / "reference" / "suite"
+    summary, table = pd.read_csv(run / "summary.csv"), pd.read_csv(run / "suite.csv")
+    problems = list(dict.fromkeys(summary["problem"]))
+    summaries = {p: summary[summary["problem"] == p].drop(columns="problem").dropna(axis=1, how="all") for p in problems}
+    strategies = [s for s in table["strategy"].unique()]
+    blocks = blocks_table(summaries, strategies, "test")
+    relative = relative_differences(blocks)
+    others = [s for s in strategies if s != "random"]
+    for strategy in others:
+        weights = verdict._weights([relative.loc[p, strategy].to_numpy() for p in problems], 0.0)
+        sizes = [len(relative.loc[p]) - int((relative.loc[p, strategy] == 0).sum()) for p in problems]
+        shares = [np.sum(w ** 2) for w in np.split(weights, np.cumsum(sizes)[:-1])]
+        assert max(shares) <= 1 / len(problems) + 0.05
+    full = verdict.compare({s: [relative.loc[p, s].to_numpy() for p in problems] for s in others})
+    left = [verdict.compare({s: [relative.loc[p, s].to_numpy() for p in problems if p != q] for s in others})
+            for q in problems]
+    mine = table[table["outcome"] == "test"].set_index("strategy")
+    for strategy in others:
+        assert mine.loc[strategy, "verdict"] == full[strategy]["verdict"]
+        assert bool(mine.loc[strategy, "survives_leave_one_problem_out"]) == all(
+            d[strategy]["verdict"] == full[strategy]["verdict"] for d in left)

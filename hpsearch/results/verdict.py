@@ -172,10 +172,16 @@ def compare(family: dict, alpha: float = ALPHA, rope: float = ROPE) -> dict:
     return out
 
 
+def pct(value: float) -> str:
+    """A percentage with its sign, two decimals, or two significant digits where two decimals
+    would round it to zero (an interval ending at -0.0004% does exclude 0)."""
+    return f"{value:+.2f}" if value == 0 or abs(value) >= 0.01 or not np.isfinite(value) else f"{value:+.2g}"
+
+
 def sentence(strategy: str, row: dict, rope: float, scope: str) -> str:
     """A verdict in words, with the numbers it follows from (and nothing they contradict)."""
-    interval = (f"{row['estimate_pct']:+.2f}% relative to random, interval {row['ci_low_pct']:+.2f}% to "
-                f"{row['ci_high_pct']:+.2f}%, p = {row['p_holm']:.2g} after Holm's correction")
+    interval = (f"{pct(row['estimate_pct'])}% relative to random, interval {pct(row['ci_low_pct'])}% to "
+                f"{pct(row['ci_high_pct'])}%, p = {row['p_holm']:.2g} after Holm's correction")
     words = {"better": f"{strategy} beats random", "worse": f"random beats {strategy}",
              "equivalent": f"{strategy} is equivalent to random within +-{100 * rope:g}%",
              "cannot tell": f"{strategy} vs random: the data cannot tell"}[row["verdict"]]
