@@ -559,3 +559,21 @@ def test_bohb_option_bounds_are_inclusive_and_wide():
     assert exp.strategy_options["bohb"]["min_points_in_model"] == 1000
     with pytest.raises(ConfigError, match="random_fraction"):
         experiment(strategies=["bohb"], space=dict(MF_SPACE_PBT), model={}, strategy={"bohb": {"random_fraction": 1.5}})
+
+
+def test_bohb_encodes_the_space_into_the_unit_cube_and_back():
+    """Bounds map to 0 and 1 (log dimensions in log space), the middle to 0.5, and decoding inverts encoding."""
+    bohb = make_strategy("bohb", MF3, np.random.SeedSequence(0))
+    low = {d.name: d.low for d in bohb.searched}
+    high = {d.name: d.high for d in bohb.searched}
+    middle = {"learning_rate": np.sqrt(0.001 * 1.0), "batch_size": 64}  # the geometric middles (log dimensions)
+    np.testing.assert_allclose(bohb._encode(low), 0.0, atol=1e-12)
+    np.testing.assert_allclose(bohb._encode(high), 1.0, atol=1e-12)
+    np.testing.assert_allclose(bohb._encode(middle), 0.5, atol=1e-12)
+    names = [d.name for d in bohb.searched]
+    point = np.array([0.25 if n == "learning_rate" else 0.75 for n in names])
+    again = bohb._encode(bohb._decode(point))
+    assert again[names.index("learning_rate")] == pytest.approx(0.25, abs=1e-12)  # floats come back exactly
+    beyond = np.array([-0.5 if n == "learning_rate" else 1.5 for n in names])
+    clipped = bohb._decode(beyond)  # clipped to the space
+    assert clipped["batch_size"] == 256 and clipped["learning_rate"] == pytest.approx(0.001, rel=1e-12)
