@@ -20,7 +20,8 @@ and for or, True for False, a loop that never runs, a sign or a `not` dropped.
 A mutant is killed when a test fails: first the mutated module's own tests, then the fast
 subset (`pytest -m "not slow"`), each stopping at its first failure. Survivors are listed in
 ``benchmarks/results/mutation.md``; one that cannot change behaviour is explained, in one line,
-in ``benchmarks/mutation-equivalent.toml`` and left out of the score.
+in ``benchmarks/mutation-equivalent.toml`` (keyed by module, function, operator and the mutated
+line) and left out of the score.
 """
 
 from __future__ import annotations
@@ -82,9 +83,16 @@ def run_tests(clone: Path) -> int:
     return 0
 
 
-def _key(module: str, definition: str | None, operator: str, line: str) -> str:
-    """What names a mutant across versions (line numbers move): module, function, operator, source line."""
-    return f"{module} :: {definition} :: {operator} :: {line.strip()}"
+def _key(module: str, definition: str | None, operator: str, mutated: str) -> str:
+    """What names a mutant across versions (line numbers move): module, function, operator, and the line
+    as the mutant has it."""
+    return f"{module} :: {definition} :: {operator} :: {mutated.strip()}"
+
+
+def _mutated(diff: str | None) -> str:
+    """The mutant's own line, from cosmic-ray's diff."""
+    added = [line[1:] for line in (diff or "").splitlines() if line.startswith("+") and not line.startswith("+++")]
+    return added[0].strip() if added else ""
 
 
 def _choose(session: Path, clone: Path, sample: int, seed: int) -> int:
@@ -114,19 +122,20 @@ def report(session: Path, clone: Path, command: str, seconds: float, sample: int
         if EQUIVALENT.is_file() else {}
     db = sqlite3.connect(session)
     rows = db.execute("select s.module_path, s.operator_name, s.definition_name, s.start_pos_row, "
-                      "r.test_outcome, r.worker_outcome from mutation_specs s left join work_results r "
+                      "r.test_outcome, r.worker_outcome, r.diff from mutation_specs s left join work_results r "
                       "on s.job_id = r.job_id order by s.module_path, s.start_pos_row").fetchall()
     out, lines_of = [], {}
-    for module, operator, definition, row, outcome, worker in rows:
+    for module, operator, definition, row, outcome, worker, diff in rows:
         relative = Path(module).resolve().relative_to(clone).as_posix()
         lines = lines_of.setdefault(relative, (clone / relative).read_text(encoding="utf-8").splitlines())
         line = lines[row - 1] if row else ""
-        key = _key(relative, definition, operator, line)
+        key = _key(relative, definition, operator, _mutated(diff))
         state = (outcome or worker or "not run").lower()
         if state == "survived" and key in equivalent:
             state = "equivalent"
         out.append({"module": relative, "function": definition or "", "line": row, "operator": operator,
-                    "outcome": state, "source": line.strip(), "why_equivalent": equivalent.get(key, "")})
+                    "outcome": state, "source": line.strip(), "mutant": _mutated(diff),
+                    "why_equivalent": equivalent.get(key, "")})
     with open(RESULTS / "mutation.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(out[0]))
         writer.writeheader()
@@ -155,9 +164,9 @@ def report(session: Path, clone: Path, command: str, seconds: float, sample: int
           f"{c['killed'] / (c['killed'] + c['survived']):.0%} |" for m, c in per_module.items()
           if c["killed"] + c["survived"]],
         "", "## Survivors", "",
-        "| module | function | line | operator | source |", "| --- | --- | --- | --- | --- |",
+        "| module | function | line | operator | mutant |", "| --- | --- | --- | --- | --- |",
         *[f"| `{r['module']}` | `{r['function']}` | {r['line']} | {r['operator'].removeprefix('core/')} | "
-          f"`{r['source'].replace('|', '/')}` |" for r in out if r["outcome"] == "survived"],
+          f"`{r['mutant'].replace('|', '/')}` |" for r in out if r["outcome"] == "survived"],
         "", "## Equivalent (cannot change behaviour)", "",
         *[f"- `{r['module']}` `{r['function']}` line {r['line']}, {r['operator'].removeprefix('core/')}: "
           f"{r['why_equivalent']}" for r in out if r["outcome"] == "equivalent"],
