@@ -577,3 +577,20 @@ def test_bohb_encodes_the_space_into_the_unit_cube_and_back():
     beyond = np.array([-0.5 if n == "learning_rate" else 1.5 for n in names])
     clipped = bohb._decode(beyond)  # clipped to the space
     assert clipped["batch_size"] == 256 and clipped["learning_rate"] == pytest.approx(0.001, rel=1e-12)
+
+
+def test_median_stop_offers_optunas_same_step_rule():
+    """rule = "same-step": the median of the completed trials' values at that epoch (Optuna's MedianPruner), where
+    the default compares running averages: curves 0.9 then 0.1 average 0.5 at epoch 2 but end at 0.1."""
+    from hpsearch.search.trial import CONTINUE, STOP
+
+    rules = {}
+    for rule in ("running-average", "same-step"):
+        strategy = make_strategy("median-stop", MF3, np.random.SeedSequence(0), {"n_startup_trials": 3, "rule": rule})
+        for t in range(3):
+            strategy.tell(told(t, strategy.ask(t).params, 0.1, curve=[0.9, 0.1]))
+        strategy.ask(3)
+        rules[rule] = strategy.on_epoch(3, 2, 0.3)
+    assert rules == {"running-average": CONTINUE, "same-step": STOP}
+    with pytest.raises(ConfigError, match="rule: expected one of 'running-average', 'same-step'"):
+        experiment(strategies=["median-stop"], space=dict(MF_SPACE_PBT), model={}, strategy={"median-stop": {"rule": "x"}})

@@ -19,7 +19,9 @@ candidate for the best configuration. It runs asynchronously (a new trial the
 moment one ends): its results depend on timing, by design of the rule.
 
 Options: ``sampler`` ("random"), ``n_startup_trials`` (5), ``n_warmup_steps`` (0),
-``n_min_trials`` (1): Optuna's defaults.
+``n_min_trials`` (1): Optuna's defaults; ``rule``: ``"running-average"`` (the paper's, the
+default) or ``"same-step"`` (Optuna's ``MedianPruner``: the median of the completed trials'
+values at the same epoch).
 """
 
 from __future__ import annotations
@@ -31,8 +33,11 @@ from hpsearch.search.strategies._base import Proposal, Strategy
 from hpsearch.search.trial import CONTINUE, STOP, Decision, TrialResult
 
 
+RULES = ("running-average", "same-step")
+
+
 class MedianStopStrategy(Strategy):
-    option_names = ("sampler", "n_startup_trials", "n_warmup_steps", "n_min_trials")
+    option_names = ("sampler", "n_startup_trials", "n_warmup_steps", "n_min_trials", "rule")
     asynchronous = True
     replay_by_ask = False  # the order of results shaped it: a resume tells the finished trials
     needs_epoch_reports = True
@@ -42,6 +47,7 @@ class MedianStopStrategy(Strategy):
         self.startup = int(self.options.get("n_startup_trials", 5))
         self.warmup = int(self.options.get("n_warmup_steps", 0))
         self.min_trials = int(self.options.get("n_min_trials", 1))
+        self.same_step = self.options.get("rule", RULES[0]) == "same-step"
         self.tpe = None
         if self.options.get("sampler", "random") == "tpe":
             from hpsearch.search.strategies._optuna import OptunaStrategy
@@ -64,7 +70,10 @@ class MedianStopStrategy(Strategy):
         self.best[trial] = best
         if epoch <= self.warmup or len(self.curves) < self.startup:
             return CONTINUE
-        averages = [c[epoch - 1] / epoch for c in self.curves if len(c) >= epoch]
+        if self.same_step:  # Optuna's MedianPruner: the completed trials' values at this epoch
+            averages = [c[epoch - 1] - (c[epoch - 2] if epoch > 1 else 0.0) for c in self.curves if len(c) >= epoch]
+        else:  # Golovin et al.: their running averages over the first ``epoch`` epochs
+            averages = [c[epoch - 1] / epoch for c in self.curves if len(c) >= epoch]
         if len(averages) >= self.min_trials and best > float(np.median(averages)):
             return STOP
         return CONTINUE
@@ -82,6 +91,8 @@ class MedianStopStrategy(Strategy):
         problem = super().check_options(name, options)
         if problem:
             return problem
+        if options.get("rule", RULES[0]) not in RULES:
+            return f"rule: expected one of {', '.join(repr(r) for r in RULES)}, got {options['rule']!r}"
         if options.get("sampler", "random") not in ("random", "tpe"):
             return f"sampler: expected \"random\" or \"tpe\", got {options['sampler']!r}"
         for key in ("n_startup_trials", "n_warmup_steps", "n_min_trials"):
