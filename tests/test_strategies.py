@@ -594,3 +594,21 @@ def test_median_stop_offers_optunas_same_step_rule():
     assert rules == {"running-average": CONTINUE, "same-step": STOP}
     with pytest.raises(ConfigError, match="rule: expected one of 'running-average', 'same-step'"):
         experiment(strategies=["median-stop"], space=dict(MF_SPACE_PBT), model={}, strategy={"median-stop": {"rule": "x"}})
+
+
+def test_bohb_with_a_model_of_one_point_proposes_inside_the_space():
+    """min_points_in_model = 1: a kernel density of a single point has no spread to estimate (its bandwidth
+    starts at zero, then the minimum), and every proposal is still a finite point of the space."""
+    bohb = make_strategy("bohb", MF3, np.random.SeedSequence(4), {"min_points_in_model": 1, "random_fraction": 0.0})
+    asked = _drive(bohb, lambda p: p["learning_rate"], trials=60)
+    assert bohb.from_model
+    for _, p in asked:
+        for dim in MF3:
+            assert np.isfinite(p.params[dim.name]) and dim.low <= p.params[dim.name] <= dim.high
+
+
+def test_grid_points_up_to_the_limit_are_accepted():
+    from hpsearch.search.strategies._grid import MAX_POINTS
+
+    assert make_strategy("grid", MF3, np.random.SeedSequence(0)).check_options("grid", {"points": MAX_POINTS}) is None
+    assert "points" in make_strategy("grid", MF3, np.random.SeedSequence(0)).check_options("grid", {"points": MAX_POINTS + 1})

@@ -91,3 +91,8 @@ def test_equivalence_over_problems_holds_in_each_problem():
     assert both["verdict"] == "cannot tell"
     assert "inside +-1% pooled, not in every problem" in verdict.sentence("s", both, 0.01, "x")
     assert verdict.compare({"s": [quiet, rng.normal(0, 0.0005, 30)]})["s"]["verdict"] == "equivalent"
+
+
+def test_percentages_keep_their_sign_and_what_excludes_zero():
+    assert [verdict.pct(v) for v in (0.0, -0.0004, 0.0004, -1.234, 12.0, -np.inf)] == [
+        "+0.00", "-0.0004", "+0.0004", "-1.23", "+12.00", "-inf"]
