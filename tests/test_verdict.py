@@ -90,6 +90,8 @@ def test_equivalence_over_problems_holds_in_each_problem():
     assert -1 < both["ci_low_pct"] and both["ci_high_pct"] < 1  # the common shift's interval: inside +-1%
     assert both["verdict"] == "cannot tell"
     assert "inside +-1% pooled, not in every problem" in verdict.sentence("s", both, 0.01, "x")
+    shifted = verdict.compare({"s": [quiet - 0.002, noisy - 0.002]})["s"]  # inside +-1% and excluding 0
+    assert shifted["ci_high_pct"] < 0 and shifted["verdict"] == "better"
     assert verdict.compare({"s": [quiet, rng.normal(0, 0.0005, 30)]})["s"]["verdict"] == "equivalent"
 
 

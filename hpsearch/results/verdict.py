@@ -34,7 +34,8 @@ practical equivalence of +-``rope`` (relative; ``[verdict] rope``, default 1%):
 * ``equivalent``: the whole interval lies inside +-rope (pooled over problems, and each problem's
   own interval at the same level too: the common shift is what the test estimates, and a claim
   of equivalence over problems must hold in every one of them, Berger's intersection-union
-  principle; a pooled interval inside +-rope with a problem's outside is ``cannot tell``);
+  principle; a pooled interval inside +-rope with a problem's outside is decided as if there
+  were no region: ``better``/``worse`` where it excludes 0, else ``cannot tell``);
 * else ``better`` (lower loss) or ``worse``: the interval excludes 0;
 * else ``cannot tell``.
 """
@@ -166,7 +167,7 @@ def compare(family: dict, alpha: float = ALPHA, rope: float = ROPE) -> dict:
         if said == "equivalent" and len(groups) > 1:  # equivalence over problems holds in each problem
             each = [shift_interval([g], level)[1:] for g in groups]
             if not all(decide(a, b, rope) == "equivalent" for a, b in each):
-                said = "cannot tell"
+                said = decide(low, high, 0.0)  # then better or worse where it excludes 0, else cannot tell
         out[name] = {"p_value": float(raw), "p_holm": float(held), "estimate_pct": 100 * estimate,
                      "ci_low_pct": 100 * low, "ci_high_pct": 100 * high, "verdict": said}
     return out
@@ -185,6 +186,6 @@ def sentence(strategy: str, row: dict, rope: float, scope: str) -> str:
     words = {"better": f"{strategy} beats random", "worse": f"random beats {strategy}",
              "equivalent": f"{strategy} is equivalent to random within +-{100 * rope:g}%",
              "cannot tell": f"{strategy} vs random: the data cannot tell"}[row["verdict"]]
-    if row["verdict"] == "cannot tell" and -100 * rope < row["ci_low_pct"] and row["ci_high_pct"] < 100 * rope:
+    if row["verdict"] != "equivalent" and -100 * rope < row["ci_low_pct"] and row["ci_high_pct"] < 100 * rope:
         interval += f"; inside +-{100 * rope:g}% pooled, not in every problem"
     return f"{words} ({scope}): {interval}."
