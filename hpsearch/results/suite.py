@@ -244,7 +244,8 @@ def _by_problem(rows: pd.DataFrame, pooled_verdict: str) -> str:
     parts = [f"{v} on {', '.join(problems)}" for v, problems in said.items() if problems]
     disagree = [p for v, problems in said.items() if v != pooled_verdict for p in problems]
     head = "Within problems (Holm over every per-problem comparison): " + "; ".join(parts) + "."
-    return head + (f" The pooled verdict does not hold on {', '.join(disagree)}." if disagree else "")
+    decided = pooled_verdict != "cannot tell"  # "cannot tell" claims nothing a problem could contradict
+    return head + (f" The pooled verdict does not hold on {', '.join(disagree)}." if disagree and decided else "")
 
 
 def nemenyi_lines(blocks: pd.DataFrame, outcome: str, alpha: float = ALPHA) -> list[str]:
