@@ -43,7 +43,6 @@ practical equivalence of +-``rope`` (relative; ``[verdict] rope``, default 1%):
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 ALPHA = 0.05
 ROPE = 0.01  # relative: 1% of the reference's loss
@@ -72,6 +71,8 @@ def _weights(groups: list[np.ndarray], shift: float) -> np.ndarray:
     """Each non-zero difference's weight in the pooled statistic ``Z = sum(sign * weight)``: its
     rank within its problem over the root of the problem's variance (the sum of its squared ranks),
     over the root of the number of problems."""
+    from scipy import stats  # about 0.8 s to import: only where a comparison is decided
+
     parts = []
     for g in groups:
         x = np.asarray(g, dtype=float) - shift
@@ -92,6 +93,8 @@ def p_value(groups: list[np.ndarray], shift: float = 0.0) -> float:
     """Two-sided p of the stratified signed-rank test that the differences are shifted by ``shift``:
     exact (every sign pattern of the non-zero differences, each as likely under the null) for up to
     :data:`EXACT` of them, the normal approximation above."""
+    from scipy import stats
+
     signed = _weights(groups, shift)
     if not len(signed):
         return 1.0
