@@ -221,7 +221,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     folder = RunFolder(args.run_dir)
     records = folder.records()
     for problem in folder.store.damaged:
-        print(f"warning: {problem}", file=sys.stderr)
+        print(f"note: {problem}")
     if not records and not folder.has("summary.csv"):
         folder.table("summary")  # raises the clean "not a run folder" error
     counts: dict[str, int] = {}

@@ -171,8 +171,8 @@ def _run_locked(exp: Experiment, run_dir: Path, progress: bool, force: bool, obj
                       data=lambda key: problem.dataset(repetition_of(key)))
     records = store.read()
     for damage in store.damaged:
-        say(damage)
-    resumed = replay(session, searches, records, say)
+        say(damage, always=True)
+    resumed = replay(session, searches, records, lambda message: say(message, always=True))
     folder.claim(*RUN_NAMES)  # listed before they are written; a user's file of these names is refused
     # reaches the cluster, if any: fails before anything is written too
     with backend_for(exp, workers, run_dir, problem, objective) as backend:

@@ -465,8 +465,8 @@ def test_an_unsearched_fidelity_takes_the_estimators_default(tmp_path, capsys):
         'strategies = ["random", "hyperband"]\n[budget]\ntrials = 4\n[data]\ndataset = "diabetes"\n[model]\n'
         'estimator = "sklearn.ensemble.HistGradientBoostingRegressor"\nearly_stopping = false\n'
         '[space.learning_rate]\ntype = "float"\nlow = 0.05\nhigh = 0.3\n')
-    assert main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "r"), "--quiet", "--figures", "none"]) == 0
-    assert "hyperband: max_iter is not searched; it schedules max_iter from 1 to 81" in capsys.readouterr().err
+    assert main(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "r"), "--figures", "none"]) == 0
+    assert "note: hyperband: max_iter is not searched; it schedules max_iter from 1 to 81" in capsys.readouterr().out
     trials = pd.read_csv(tmp_path / "r" / "trials.csv")
     assert (trials["status"] == "ok").all()
     assert (trials.loc[trials["strategy"] == "random", "epochs_trained"] == 100).all()  # HGB's default max_iter

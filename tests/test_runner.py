@@ -124,8 +124,9 @@ def test_damaged_and_foreign_store_lines_are_reported_at_resume(small_catalog, t
     (run / "trials.jsonl").write_text(lines[0] + "garbage\n" + "".join(lines[1:]) + foreign + beyond)
     capsys.readouterr()
     again = run_experiment(experiment(budget={"trials": 4}), run, progress=False)
-    err = capsys.readouterr().err
-    assert "trials.jsonl line 2: not JSON" in err
+    said = capsys.readouterr()
+    err = said.out  # on standard output, even quiet: what a store lost or ignored is said (errors only on stderr)
+    assert "trials.jsonl line 2: not JSON" in err and not said.err
     assert "1 stored trials belong to no strategy" in err and "1 stored trials lie outside the trial budget" in err
     assert again.resumed_trials == 4 and len(again.trials) == 4
 

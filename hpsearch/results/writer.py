@@ -23,10 +23,11 @@ from hpsearch.search.budget import Search
 QUIET = contextvars.ContextVar("quiet", default=False)
 
 
-def say(message: str) -> None:
+def say(message: str, always: bool = False) -> None:
     """A notice of a run, once, one line on standard output (beside a progress bar when there is
-    one), silenced by ``--quiet`` (``progress=False``): standard error carries errors only."""
-    if QUIET.get():
+    one), silenced by ``--quiet`` (``progress=False``) unless ``always`` (what a store lost or
+    ignored): standard error carries errors only."""
+    if QUIET.get() and not always:
         return
     from tqdm.auto import tqdm
 
