@@ -612,3 +612,14 @@ def test_grid_points_up_to_the_limit_are_accepted():
 
     assert make_strategy("grid", MF3, np.random.SeedSequence(0)).check_options("grid", {"points": MAX_POINTS}) is None
     assert "points" in make_strategy("grid", MF3, np.random.SeedSequence(0)).check_options("grid", {"points": MAX_POINTS + 1})
+
+
+def test_bohb_models_a_categorical_of_one_choice():
+    """A categorical with a single choice (a fixed value written as a dimension): its kernel has no other choice to
+    spread to, and the model still proposes."""
+    space = parse({"space": {"epochs": {"type": "int", "low": 2, "high": 18},
+                             "activation": {"type": "categorical", "choices": ["relu"]},
+                             "learning_rate": {"type": "float", "low": 0.001, "high": 1.0, "log": True}}}, "t").space
+    bohb = make_strategy("bohb", space, np.random.SeedSequence(1), {"min_points_in_model": 3, "random_fraction": 0.0})
+    asked = _drive(bohb, lambda p: p["learning_rate"], trials=60)
+    assert bohb.from_model and all(p.params["activation"] == "relu" for _, p in asked)
