@@ -290,3 +290,23 @@ def test_the_float64_sigmoid_is_one_over_one_plus_exp():
     np.testing.assert_array_equal(_activate(z.copy(), "sigmoid"), 1.0 / (1.0 + np.exp(-z)))
     z32 = z.astype(np.float32)
     np.testing.assert_array_equal(_activate(z32.copy(), "sigmoid"), (1 + np.tanh(z32 * np.float32(0.5))) * np.float32(0.5))
+
+
+def test_a_step_moves_every_weight_and_bias_against_its_gradient():
+    """One step of gradient descent: each parameter minus the learning rate times its gradient (and the loss,
+    summed over the rows, is the batch's); checked on weights and biases both, in one pass and in chunks."""
+    from hpsearch.models.network import Workspace, step
+
+    rng = np.random.default_rng(0)
+    X, t = rng.normal(size=(12, 3)), rng.normal(size=(12, 1))
+    weights = [rng.normal(size=(3, 4)), rng.normal(size=(4, 1))]
+    biases = [rng.normal(size=(1, 4)), rng.normal(size=(1, 1))]
+    loss, gw, gb = loss_and_gradients(weights, biases, X, t, "sigmoid")
+    expected_w = [W - 0.1 * g for W, g in zip(weights, gw)]
+    expected_b = [b - 0.1 * g for b, g in zip(biases, gb)]
+    for rows in (12, 5):  # one pass, then chunks of 5 rows
+        w, b = [W.copy() for W in weights], [v.copy() for v in biases]
+        summed = step(w, b, X, t, "sigmoid", Workspace(w, rows, b), 0.1, "identity")
+        assert summed == pytest.approx(loss * 12, rel=1e-12)
+        for got, want in zip(w + b, expected_w + expected_b):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
