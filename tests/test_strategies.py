@@ -577,6 +577,8 @@ def test_bohb_encodes_the_space_into_the_unit_cube_and_back():
     beyond = np.array([-0.5 if n == "learning_rate" else 1.5 for n in names])
     clipped = bohb._decode(beyond)  # clipped to the space
     assert clipped["batch_size"] == 256 and clipped["learning_rate"] == pytest.approx(0.001, rel=1e-12)
+    clipped = bohb._decode(1 - beyond)  # and the other way: a float beyond its high end is its high end
+    assert clipped["batch_size"] == 16 and clipped["learning_rate"] == pytest.approx(1.0, rel=1e-12)
 
 
 def test_median_stop_offers_optunas_same_step_rule():
