@@ -92,8 +92,16 @@ def test_a_stopped_objective_and_a_resumed_run(tmp_path):
         assert record["epochs_trained"] == len(record["val_curve"])
     whole = hpsearch.run({**example.CONFIG, "strategies": ["random"]}, objective=example.train, out=tmp_path / "w", figures="none")
     cut = faults.interrupting(example.train, 9, tmp_path / "calls")  # Ctrl-C in its 9th call only
-    with pytest.raises(KeyboardInterrupt):
-        hpsearch.run({**example.CONFIG, "strategies": ["random"]}, objective=cut, out=tmp_path / "cut", figures="none")
+    import signal
+
+    # Ctrl-C as at a terminal: a shell starts background jobs (a CI script, say) with SIGINT ignored
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            hpsearch.run({**example.CONFIG, "strategies": ["random"]}, objective=cut, out=tmp_path / "cut",
+                         figures="none")
+    finally:
+        signal.signal(signal.SIGINT, previous)
     faults.end_loky_workers()  # a worker ended mid-task can leave its pool's queue locked: not this test's subject
     resumed = hpsearch.run({**example.CONFIG, "strategies": ["random"]}, objective=cut, out=tmp_path / "cut", figures="none")
     columns = ["repetition", "trial", "epochs", "learning_rate", "val_rmse", "epochs_trained", "status"]
