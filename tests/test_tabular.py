@@ -217,3 +217,13 @@ def test_levels_as_one_count_for_every_numeric_dimension_is_accepted():
     assert exp.table["levels"] == 3
     with pytest.raises(ConfigError, match=r"expected a count such as 8 .* or a table such as"):
         parse({"data": {"dataset": "diabetes"}, "table": {"levels": "three"}})
+
+
+def test_a_replay_with_more_repetitions_than_seeds_says_it_analyses_the_seed_groups(table, tmp_path, capsys):
+    config = replay_config(tmp_path, table, repetitions=4).read_text().replace(STRATEGIES, '["random", "grid"]')
+    (tmp_path / "g.toml").write_text(config)
+    assert main(["run", str(tmp_path / "g.toml"), "--out", str(tmp_path / "g"), "--figures", "none"]) == 0
+    out = capsys.readouterr().out
+    assert "note: r: 4 repetitions replay 3 recorded seeds: the analysis averages the repetitions of each seed" in out
+    summary = pd.read_csv(tmp_path / "g" / "summary.csv")
+    assert summary.groupby("repetition")["unit"].first().tolist() == [0, 1, 2, 0]
