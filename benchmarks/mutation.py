@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import random
 import re
 import sqlite3
@@ -73,7 +74,7 @@ def run_tests(clone: Path) -> int:
     """cosmic-ray's test command: the mutated module's tests, then the fast subset (exit 0: survived)."""
     changed = subprocess.run(["git", "diff", "--name-only"], cwd=clone, capture_output=True, text=True).stdout.split()
     own = [t for path in changed if (core := _core_of(path)) for t in CORE[core][1]]
-    env = {**__import__("os").environ, "PYTHONPATH": str(clone)}
+    env = {**os.environ, "PYTHONPATH": str(clone)}
     for tests in (own, ["tests"]):
         if tests:
             done = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-m", "not slow", "-p", "no:cacheprovider",
@@ -175,12 +176,11 @@ def report(session: Path, clone: Path, command: str, seconds: float, sample: int
     return f"score {score:.1%} ({counts['killed']} of {scored}); {counts['equivalent']} equivalent"
 
 
-def _wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    if not n:
-        return float("nan"), float("nan")
-    p = k / n
-    centre, half = (p + z * z / (2 * n)) / (1 + z * z / n), z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
-    return centre - half, centre + half
+def _wilson(k: int, n: int) -> tuple[float, float]:
+    """The 95% Wilson interval of k of n (statsmodels')."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    return proportion_confint(k, n, method="wilson") if n else (float("nan"), float("nan"))
 
 
 def _head() -> str:

@@ -28,7 +28,11 @@ log = true
 
 def test_shipped_experiments_are_valid(experiments):
     for path in sorted(experiments.glob("*.toml")):
-        loaded = load(path, suites=True)
+        try:
+            loaded = load(path, suites=True)
+        except ConfigError as exc:  # a replay of tables recorded on the user's machine (not committed)
+            assert "not a recorded table" in str(exc) and "record one with `hpsearch table record" in str(exc)
+            continue
         for exp in [e for _, e in loaded.problems] if isinstance(loaded, Suite) else [loaded]:
             assert exp.space and exp.strategies
             assert parse(exp.to_dict(), str(path)) == exp  # the resolved config reads back the same

@@ -100,7 +100,7 @@ def fetch_catalog(start: str = "1965-01-01", end: str = "2016-12-31", min_magnit
 
     Returns the cache path, the tidy table and the number of requests made.
     """
-    url = url or os.environ.get("HPSEARCH_FDSN_URL") or USGS_QUERY_URL
+    url = service_url(url)
     if urllib.parse.urlsplit(url).scheme not in ("http", "https") or not urllib.parse.urlsplit(url).netloc:
         raise DataError(f"--url {url!r}: expected an http:// or https:// address of an FDSN event service")
     if not math.isfinite(min_magnitude) or not -2 <= min_magnitude <= 10:
@@ -123,6 +123,11 @@ def fetch_catalog(start: str = "1965-01-01", end: str = "2016-12-31", min_magnit
     return save_catalog(table, origin, folder), table, len(pages)
 
 
+def service_url(url: str | None = None) -> str:
+    """The FDSN event service asked: ``url``, else ``$HPSEARCH_FDSN_URL``, else the USGS's."""
+    return url or os.environ.get("HPSEARCH_FDSN_URL") or USGS_QUERY_URL
+
+
 def offline() -> bool:
     """Whether hpsearch may reach the network on its own: not when ``HPSEARCH_OFFLINE`` is set
     (to anything but ``0`` or nothing; ``hpsearch run --offline`` sets it)."""
@@ -139,7 +144,7 @@ def ensure_catalog(progress: bool = True) -> None:
         return
     if offline():
         raise DataError(NO_CATALOG.format(folder=folder) + " (not fetched now: HPSEARCH_OFFLINE is set)")
-    url = os.environ.get("HPSEARCH_FDSN_URL") or USGS_QUERY_URL
+    url = service_url()
     if progress:
         print(f"no earthquake catalog in {folder}: fetching it once from {url} "
               f"(--offline or HPSEARCH_OFFLINE=1 not to)", flush=True)

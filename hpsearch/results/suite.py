@@ -47,7 +47,6 @@ pairs Nemenyi separates are listed.
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np

@@ -131,18 +131,6 @@ def shift_interval(groups: list[np.ndarray], alpha: float) -> tuple[float, float
     return estimate, _edge(groups, alpha, estimate, below), _edge(groups, alpha, estimate, above)
 
 
-def holm(p: np.ndarray) -> np.ndarray:
-    """Holm's adjusted p-values of one family."""
-    p = np.asarray(p, dtype=float)
-    order = np.argsort(p, kind="stable")
-    adjusted = np.empty_like(p)
-    running = 0.0
-    for k, i in enumerate(order):
-        running = max(running, min(1.0, (len(p) - k) * p[i]))
-        adjusted[i] = running
-    return adjusted
-
-
 def decide(low: float, high: float, rope: float = ROPE) -> str:
     """The verdict of an interval of the relative difference (fractions, not percent)."""
     if -rope < low and high < rope:
@@ -158,9 +146,11 @@ def compare(family: dict, alpha: float = ALPHA, rope: float = ROPE) -> dict:
     """Decide a family of comparisons at once: ``family`` maps a name to its groups (one array of
     relative differences per problem). Returns, per name: p, p_holm, the estimate and its
     Holm-consistent interval (in percent) and the verdict."""
+    from statsmodels.stats.multitest import multipletests
+
     names = list(family)
     p = np.array([p_value(family[n]) for n in names])
-    adjusted = holm(p)
+    adjusted = multipletests(p, method="holm")[1]  # Holm's adjusted p-values of the family
     out = {}
     for name, raw, held in zip(names, p, adjusted):
         level = alpha if held <= 0 else min(alpha * raw / held, alpha) if raw > 0 else alpha
