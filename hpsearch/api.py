@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hpsearch.config import Experiment, Suite, parse_any, read_run_config
+from hpsearch.config import Experiment, Suite, parse_any, read_run_config, with_overrides
 from hpsearch.config import load as load_config
 from hpsearch.data.metrics import metric_of
 from hpsearch.errors import ConfigError, HpsearchError, RunError
@@ -30,7 +30,7 @@ def _experiment(config, text: str | None, allow=()) -> Experiment | Suite:
     """A path to a TOML file (a str or a Path is always a path), a dict, an Experiment or a
     Suite; or TOML ``text``."""
     if text is None and isinstance(config, (Experiment, Suite)):
-        return config.with_overrides(allow_packages=allow) if allow else config
+        return with_overrides(config, allow_packages=allow) if allow else config
     if text is None and isinstance(config, (str, Path)):
         return load_config(config, suites=True, allow=allow)
     if text is None and config is None:
@@ -79,8 +79,8 @@ def run(config=None, *, text: str | None = None, out=None, n_jobs: int | None = 
             exp = parse_any(raw, source, allow)
         else:
             exp = _experiment(config, text, allow)
-        exp = exp.with_overrides(
-            trials=trials, n_jobs=n_jobs, seed=seed, strategies=strategies, figures=figures, repetitions=repetitions,
+        exp = with_overrides(
+            exp, trials=trials, n_jobs=n_jobs, seed=seed, strategies=strategies, figures=figures, repetitions=repetitions,
             backend=backend, scheduler=scheduler, features=features)
         folder = Path(out) if out is not None else default_run_dir(exp)
         if isinstance(exp, Suite):

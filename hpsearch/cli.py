@@ -15,6 +15,7 @@ import sys
 from unittest import mock
 from pathlib import Path
 
+from hpsearch import commands as commands_module
 from hpsearch.errors import HpsearchError, RunError
 from hpsearch.execution.runfolder import RunFolder
 
@@ -57,6 +58,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    config = commands.add_parser("config", help="an experiment file: its JSON Schema, or resolved as run uses it",
+                                 description="See what a config means before running it.")
+    config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    schema = config_commands.add_parser(
+        "schema", help="print the JSON Schema (Draft 2020-12) of experiment files, for editors",
+        description="Print the JSON Schema of experiment and suite files, generated from the sections each "
+                    "part of hpsearch declares. Save it and point your editor at it (README: Configs in an editor).")
+    schema.set_defaults(handler=commands_module.cmd_config_schema)
+    show_config = config_commands.add_parser(
+        "show", help="print the config with every default filled in, as run will use it",
+        description="Print the fully resolved config as TOML (defaults filled in, paths absolute), without "
+                    "reading the data: what `hpsearch run CONFIG` will do, and the text of its run folder's "
+                    "config.toml.")
+    show_config.add_argument("config", help="an experiment or suite TOML file")
+    show_config.add_argument("--allow-package", action="append", default=[], metavar="PKG",
+                             help="also allow estimators from this package (as for run)")
+    show_config.set_defaults(handler=commands_module.cmd_config_show)
 
     run = commands.add_parser("run", help="run an experiment config (or resume its run folder)",
                               description="Run an experiment: every strategy, every repetition, "
@@ -108,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = table_commands.add_parser("check", help="how well a replayed suite agrees with the live one")
     check.add_argument("replayed", type=Path, help="run folder of the suite replayed from tables")
     check.add_argument("live", type=Path, help="run folder of the same suite run live")
-    check.set_defaults(handler=cmd_table_check)
+    check.set_defaults(handler=commands_module.cmd_table_check)
 
     data = commands.add_parser("data", help="get and inspect the earthquake catalog",
                                description="The catalog lives in the data folder: $HPSEARCH_DATA, "
@@ -121,19 +139,19 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--url", help="FDSN event service query URL "
                                      "(default: the USGS service, or $HPSEARCH_FDSN_URL)")
     fetch.add_argument("--quiet", action="store_true", help="no progress bar")
-    fetch.set_defaults(handler=cmd_fetch)
+    fetch.set_defaults(handler=commands_module.cmd_fetch)
     imp = data_commands.add_parser("import", help="validate a catalog file you have and cache it")
     imp.add_argument("file", type=Path, help="Kaggle database.csv or a USGS ComCat CSV")
-    imp.set_defaults(handler=cmd_import)
+    imp.set_defaults(handler=commands_module.cmd_import)
     info = data_commands.add_parser("info", help="rows, date range, magnitudes, what cleaning did")
     info.add_argument("--all-types", action="store_true", help="keep events other than earthquakes")
-    info.set_defaults(handler=cmd_info)
+    info.set_defaults(handler=commands_module.cmd_info)
 
     calibrate = commands.add_parser("calibrate", help="measure where population training pays on this machine",
                                     description="Measure (about a second) up to which batch size training "
                                                 "networks together beats one at a time here, and store it in "
                                                 "the data folder; `hpsearch data info` shows the decision.")
-    calibrate.set_defaults(handler=cmd_calibrate)
+    calibrate.set_defaults(handler=commands_module.cmd_calibrate)
 
     export = commands.add_parser("export",
                                  help="write a run's table as csv, md, latex or json, or an Optuna study",
@@ -280,18 +298,16 @@ def _version() -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from hpsearch.config import Suite, load
+    from hpsearch.config import Suite, load, with_overrides
     from hpsearch.runner import default_run_dir, run_experiment, run_suite
 
     exp = load(args.config, suites=True, allow=tuple(args.allow_package))
     strategies = None
     if args.strategies is not None:
         strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
-    exp = exp.with_overrides(trials=args.trials, n_jobs=args.n_jobs, seed=args.seed,
-                             backend=args.backend,
-                             scheduler=args.scheduler,
-                             repetitions=args.repetitions, strategies=strategies,
-                             features=args.features, figures=args.figures)
+    exp = with_overrides(exp, trials=args.trials, n_jobs=args.n_jobs, seed=args.seed, backend=args.backend,
+                         scheduler=args.scheduler, repetitions=args.repetitions, strategies=strategies,
+                         features=args.features, figures=args.figures)
     run_dir = args.out or default_run_dir(exp)
     signal.signal(signal.SIGTERM, _interrupt)  # a scheduler's stop: like Ctrl-C, resumable
     runner = run_suite if isinstance(exp, Suite) else run_experiment
@@ -345,13 +361,13 @@ def _interrupt(signum, frame):
 
 
 def cmd_table_record(args: argparse.Namespace) -> int:
-    from hpsearch.config import load
+    from hpsearch.config import load, with_overrides
     from hpsearch.runner import record_table
 
     from hpsearch.config import Suite
-    from hpsearch.execution.tabular import Table
+    from hpsearch.execution.table import Table
 
-    exp = load(args.config, suites=True).with_overrides(n_jobs=args.n_jobs)
+    exp = with_overrides(load(args.config, suites=True), n_jobs=args.n_jobs)
     problems = exp.problems if isinstance(exp, Suite) else [(None, exp)]  # a suite: a table per problem
     signal.signal(signal.SIGTERM, _interrupt)
     for name, problem in problems:
@@ -367,54 +383,6 @@ def cmd_table_record(args: argparse.Namespace) -> int:
         spent = f"{spent:.1f}" if spent < 10 else f"{spent:,.0f}"  # a 0.2 s recording is not "0 s"
         print(f"recorded {table.val.shape[0]} points x {table.seeds} seeds x {table.bound} {table.fidelity} "
               f"({spent} s of training): {out}", flush=True)
-    return 0
-
-
-def cmd_table_check(args: argparse.Namespace) -> int:
-    from hpsearch.results.tabular import agreement
-
-    print(agreement(args.replayed, args.live))
-    return 0
-
-
-def cmd_fetch(args: argparse.Namespace) -> int:
-    from hpsearch.data.fetch import fetch_catalog, fetched_words
-
-    path, table, pages = fetch_catalog(args.start, args.end, args.min_magnitude, url=args.url,
-                                       progress=not args.quiet)
-    print(fetched_words(path, table, pages))
-    return 0
-
-
-def cmd_import(args: argparse.Namespace) -> int:
-    from hpsearch.data.catalog import import_catalog
-
-    path, table = import_catalog(args.file)
-    print(f"imported {len(table)} rows from {args.file} into {path}")
-    return cmd_info(argparse.Namespace(all_types=False))
-
-
-def cmd_info(args: argparse.Namespace) -> int:
-    from hpsearch.data.catalog import data_dir, load_catalog
-
-    table, report, meta = load_catalog(None if args.all_types else ("earthquake",))
-    m = table["magnitude"]
-    print(f"data folder: {data_dir().resolve()}")
-    print(f"catalog: {meta.get('origin', '?')} ({meta.get('layout', '?')} layout)")
-    print(f"events: {len(table)} from {table['time'].min():%Y-%m-%d} to {table['time'].max():%Y-%m-%d}")
-    print(f"magnitude: min {m.min():.2f}, max {m.max():.2f}, mean {m.mean():.4f}, "
-          f"std {m.std():.4f}, median {m.median():.2f}")
-    print("cleaning: " + "; ".join(report.lines()))
-    from hpsearch.models import calibration
-
-    print(calibration.describe(calibration.entry()))
-    return 0
-
-
-def cmd_calibrate(args: argparse.Namespace) -> int:
-    from hpsearch.models import calibration
-
-    print(calibration.describe(calibration.calibrate()))
     return 0
 
 

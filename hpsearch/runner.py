@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from hpsearch.config import LIMITS, MAX_LEVELS, Experiment
+from hpsearch.config import LIMITS, Experiment, resolved_as_written
+from hpsearch.execution.table import MAX_LEVELS
 from hpsearch.data.fetch import ensure_catalog
 from hpsearch.data.prepared import data_key, prepare_problem, repetition_of
 from hpsearch.errors import ConfigError, DataError
@@ -149,7 +150,7 @@ def run_experiment(exp: Experiment, run_dir: Path | None = None, progress: bool 
 
 def _run_locked(exp: Experiment, run_dir: Path, progress: bool, force: bool, objective: Objective) -> RunOutput:
     folder = RunFolder(run_dir)
-    folder.resumes(exp.to_dict(), force)
+    folder.resumes(exp.to_dict(), force, resolved_as_written(exp.source))
     if objective is None and exp.user_objective is not None:  # [model] objective = "pkg.module:train"
         from hpsearch.execution.user_objective import UserObjective
 
@@ -251,7 +252,7 @@ def run_suite(suite, run_dir: Path | None = None, progress: bool = True, force: 
 def _suite_locked(suite, run_dir: Path, progress: bool, force: bool, objective) -> SuiteOutput:
     folder = RunFolder(run_dir)
     with folder.locked():
-        folder.resumes(suite.to_dict(), force)
+        folder.resumes(suite.to_dict(), force, resolved_as_written(suite.source))
         for name, exp in suite.problems:  # every problem's data, before anything is written
             problem_of(exp, progress)
         folder.claim(*RUN_NAMES)
@@ -298,7 +299,7 @@ def record_table(exp: Experiment, out: Path, seeds: int | None = None, levels: i
     import dataclasses
     import itertools
 
-    from hpsearch.execution.tabular import ARRAYS, HEADER, grid_levels
+    from hpsearch.execution.table import ARRAYS, HEADER, grid_levels
     from hpsearch.search.budget import Budget
     from hpsearch.search.space import Dimension, fidelity_range
 
@@ -344,7 +345,7 @@ def _record(recording, exp, out, progress, force, points, chosen, fidelity, boun
     import json as _json
 
     from hpsearch import __version__
-    from hpsearch.execution.tabular import FORMAT, CurveRecorder, write_table
+    from hpsearch.execution.table import FORMAT, CurveRecorder, write_table
     from hpsearch.machine import machine
 
     run_experiment(recording, out / "record", progress, force, objective=CurveRecorder())

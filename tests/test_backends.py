@@ -19,9 +19,8 @@ from hpsearch.execution.backends import (  # noqa: E402
     DIED,
     InProcessBackend,
     LokyBackend,
-    SocketChannel,
-    ChannelServer,
 )
+from hpsearch.execution.channel import ChannelServer, SocketChannel  # noqa: E402
 from hpsearch.execution.objective import train_and_score  # noqa: E402
 from hpsearch.search.trial import TrialSpec  # noqa: E402
 

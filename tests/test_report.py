@@ -114,10 +114,11 @@ def test_the_report_renders_with_readable_figures_and_no_overflow(small_catalog,
 def test_the_reports_subtitle_says_what_the_run_did_not_what_the_file_said():
     from conftest import experiment
 
+    from hpsearch.config import with_overrides
     from hpsearch.results.html import subtitle
 
     exp = experiment(description="Random search over 5 repetitions", repetitions=5, strategies=["random", "tpe"])
-    exp = exp.with_overrides(repetitions=2)
+    exp = with_overrides(exp, repetitions=2)
     words = subtitle(exp, 16)
     assert words.startswith("2 strategies (random, tpe), 2 repetitions, a budget of 8 trials each, on the earthquake")
     assert words.endswith("16 trials stored.") and "5 repetitions" not in words

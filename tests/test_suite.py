@@ -9,7 +9,7 @@ from conftest import expected_ert
 from scipy import stats
 
 from hpsearch.cli import main
-from hpsearch.config import Suite, parse_any
+from hpsearch.config import Suite, parse_any, with_overrides
 from hpsearch.errors import ConfigError
 from hpsearch.results import suite as suites
 
@@ -264,7 +264,7 @@ def test_a_suite_config_names_the_problem_and_key_at_fault():
     assert isinstance(suite, Suite) and [name for name, _ in suite.problems] == ["one", "two"]
     assert all(exp.repetitions == 3 for _, exp in suite.problems)
     assert suite.problems[1][1].budget.amount == 4
-    assert all(exp.n_jobs == 2 for _, exp in suite.with_overrides(n_jobs=2).problems)
+    assert all(exp.n_jobs == 2 for _, exp in with_overrides(suite, n_jobs=2).problems)
 
 
 @pytest.mark.slow

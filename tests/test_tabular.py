@@ -10,7 +10,7 @@ import pytest
 from hpsearch.cli import main
 from hpsearch.config import load
 from hpsearch.errors import ConfigError
-from hpsearch.execution.tabular import Table
+from hpsearch.execution.table import Table
 
 RECORD = """
 name = "f1"

@@ -27,22 +27,23 @@ import concurrent.futures
 import contextlib
 import functools
 import os
+import re
 import shutil
-import socket
-import threading
 import time
-import warnings
+import threading
 from abc import ABC, abstractmethod
-from multiprocessing import AuthenticationError
-from multiprocessing.connection import Client, Listener
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator, Literal
+
+from pydantic import Field, field_validator, model_validator
 
 from hpsearch.data.dataset import Dataset
 from hpsearch.errors import RunError
+from hpsearch.execution.channel import ChannelServer, Handler, SocketChannel, DirectChannel
 from hpsearch.execution.worker import Objective, WorkerSetup, run_trials
 from hpsearch.models.checkpoints import trial_name
 from hpsearch.search.trial import TrialResult, TrialSpec, now
+from hpsearch.sections import LIMITS, Section, invalid, show
 
 BACKENDS = ("loky", "dask")
 DEFAULT_BACKEND = "loky"
@@ -52,8 +53,41 @@ INSTALL_DASK = "pip install 'hpsearch[dask]'"
 DATA_FOLDER = "_data"
 RUNNING_FOLDER = "_running"
 DIED = "the worker process died running this trial"
+SCHEDULER = re.compile(r"(tcp|tls)://[A-Za-z0-9.\-]+(:\d{1,5})|(tcp|tls)://\[[0-9A-Fa-f:.]+\](:\d{1,5})")
+Backend_ = Literal["loky", "dask"]
 
-Handler = Callable[[tuple, int, float], bool]
+
+class BackendKeys(Section):
+    """The top-level keys of the machine that runs the trials: ``n_jobs`` worker processes (-1:
+    every core), the ``backend`` and, for Dask, the ``scheduler`` of a running cluster."""
+
+    n_jobs: int = Field(1, ge=-1, le=LIMITS["n_jobs"], description="worker processes (-1: every core)")
+    backend: Backend_ = DEFAULT_BACKEND
+    scheduler: str | None = Field(None, pattern=SCHEDULER.pattern,
+                                  description="a running Dask scheduler, tcp://HOST:PORT or tls://HOST:PORT")
+
+    @field_validator("n_jobs", mode="before")
+    @classmethod
+    def _n_jobs(cls, value):
+        if isinstance(value, int) and not isinstance(value, bool) and (
+                value == 0 or value < -1 or value > LIMITS["n_jobs"]):
+            raise invalid("", f"must be 1 to {LIMITS['n_jobs']}, or -1 for all cores, got {value}")
+        return value
+
+    @field_validator("scheduler", mode="before")
+    @classmethod
+    def _address(cls, value):
+        if value is not None and (not isinstance(value, str) or not SCHEDULER.fullmatch(value)):
+            raise invalid("", f"expected tcp://HOST:PORT or tls://HOST:PORT, such as 'tcp://host:8786', "
+                          f"got {show(value)}")
+        return value
+
+    @model_validator(mode="after")
+    def _scheduler_is_for_dask(self) -> "BackendKeys":
+        if self.scheduler is not None and self.backend != SCHEDULER_BACKEND:
+            raise invalid("scheduler", f"is used by the {SCHEDULER_BACKEND} backend only; "
+                          f"add backend = \"{SCHEDULER_BACKEND}\"")
+        return self
 
 
 def died(spec: TrialSpec, how: str) -> TrialResult:
@@ -138,7 +172,7 @@ class InProcessBackend(Backend):
 
     @contextlib.contextmanager
     def channel(self, handler):
-        self._channel = _DirectChannel(handler)
+        self._channel = DirectChannel(handler)
         try:
             yield
         finally:
@@ -399,90 +433,3 @@ def make_backend(name: str, workers: int, work_dir: Path, scheduler: str | None 
     if workers == 1 and not isolate:
         return InProcessBackend(setup)
     return LokyBackend(workers, work_dir, setup)
-
-
-# -- the epoch-report channel ---------------------------------------------------------
-class _DirectChannel:
-    def __init__(self, handler: Handler):
-        self.report = handler
-
-
-class SocketChannel:
-    """The worker side: send (key, epoch, value), wait for stop/continue.
-
-    Picklable (an address and a key); each worker process keeps one connection.
-    If the driver is gone the trial just goes on.
-    """
-
-    _connections: dict = {}
-
-    def __init__(self, address: tuple[str, int], authkey: bytes):
-        self.address = address
-        self.authkey = authkey
-
-    def report(self, key: tuple, epoch: int, value: float) -> bool:
-        where = (self.address, self.authkey)
-        try:
-            connection = self._connections.get(where)
-            if connection is None:
-                connection = self._connections[where] = Client(self.address, authkey=self.authkey)
-            connection.send((key, epoch, value))
-            return bool(connection.recv())
-        except (OSError, EOFError, AuthenticationError):
-            self._connections.pop(where, None)
-            return False
-
-
-class ChannelServer:
-    """The driver side: a listening socket; a thread per worker connection calls the handler."""
-
-    def __init__(self, handler: Handler, host: str):
-        authkey = os.urandom(32)
-        self.handler = handler
-        self.closed = False
-        self.connections: list = []
-        self.listener = Listener((host, 0), authkey=authkey)
-        self.address = SocketChannel(self.listener.address, authkey)
-        threading.Thread(target=self._accept, daemon=True, name="hpsearch-epoch-channel").start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                connection = self.listener.accept()
-            except (OSError, EOFError, AuthenticationError):  # a client that failed to authenticate
-                if self.closed:
-                    return
-                continue
-            if self.closed:
-                connection.close()
-                return
-            self.connections.append(connection)
-            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
-
-    def _serve(self, connection) -> None:
-        with connection:
-            while True:
-                try:
-                    key, epoch, value = connection.recv()
-                    connection.send(self._answer(tuple(key), epoch, value))
-                except (OSError, EOFError, TypeError):  # TypeError: closed under recv by close()
-                    return
-
-    def _answer(self, key: tuple, epoch: int, value: float) -> bool:
-        """The handler's answer; a handler that raises must not leave a worker waiting."""
-        try:
-            return bool(self.handler(key, epoch, value))
-        except Exception as exc:
-            warnings.warn(f"epoch report of trial {key} not handled, the trial goes on: "
-                          f"{type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=1)
-            return False
-
-    def close(self) -> None:
-        self.closed = True
-        try:
-            socket.create_connection(self.listener.address, timeout=1).close()  # wake accept()
-        except OSError:
-            pass
-        self.listener.close()
-        for connection in self.connections:  # a worker still reporting hears nothing more
-            connection.close()

@@ -22,7 +22,9 @@ import fnmatch
 import json
 import os
 import platform
+import tomllib
 from pathlib import Path
+from typing import Callable
 
 from hpsearch.errors import HpsearchError, RunError
 from hpsearch.files import open_no_follow, refuse_link, write_atomic
@@ -312,11 +314,9 @@ class RunFolder:
         """The folder's lock (see :func:`locked`): take it before anything else."""
         return locked(self.path)
 
-    def resumes(self, config: dict, force: bool = False) -> bool:
-        """True when the folder holds an earlier run of ``config`` (as ``Experiment.to_dict()``). A
-        different config is refused unless ``force``; anything hpsearch did not write, always."""
-        import tomllib
-
+    def resumes(self, config: dict, force: bool = False, resolve: Callable[[dict], dict] | None = None) -> bool:
+        """True when the folder holds an earlier run of ``config`` (as ``Experiment.to_dict()``, the folder's
+        as ``resolve`` reads it); a different one is refused unless ``force``; what hpsearch did not write, always."""
         config_path = self / self.CONFIG
         if not self.path.is_dir():
             return False
@@ -329,6 +329,8 @@ class RunFolder:
         except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise RunError(f"{config_path}: damaged ({str(exc)[:100]}); this run folder cannot be resumed, "
                            f"choose a new --out") from None
+        with contextlib.suppress(HpsearchError, TypeError):  # a config this version refuses: compared as written
+            old = resolve(old) if resolve else old
         changed = sorted(k for k in set(old) | set(config)
                          if k not in RESUMABLE_CHANGES and old.get(k) != config.get(k))
         if changed and not force:

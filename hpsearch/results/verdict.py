@@ -43,25 +43,27 @@ practical equivalence of +-``rope`` (relative; ``[verdict] rope``, default 1%):
 from __future__ import annotations
 
 import numpy as np
+from pydantic import Field, field_validator
+
+from hpsearch.sections import Section, invalid
 
 ALPHA = 0.05
 ROPE = 0.01  # relative: 1% of the reference's loss
 VERDICTS = ("better", "worse", "equivalent", "cannot tell")
 
 
-def rope_of(section, fail) -> float:
-    """The ``[verdict]`` section of a config: ``rope``, the region of practical equivalence as a
-    fraction of random search's loss (default 0.01, that is 1%; above 0 and below 1). ``fail(key,
-    message)`` makes the config error that names the key."""
-    if not isinstance(section, dict):
-        raise fail("verdict", f"expected a table with rope = a fraction such as 0.01, got {section!r:.40}")
-    unknown = sorted(set(section) - {"rope"})
-    if unknown:
-        raise fail(f"verdict.{unknown[0]}", "unknown key; allowed: rope")
-    rope = section.get("rope", ROPE)
-    if isinstance(rope, bool) or not isinstance(rope, (int, float)) or not 0 < rope < 1:
-        raise fail("verdict.rope", f"expected a fraction above 0 and below 1 (0.01 is 1%), got {rope!r:.40}")
-    return float(rope)
+class VerdictSection(Section):
+    """``[verdict]``: ``rope``, the region of practical equivalence as a fraction of random search's
+    loss (default 0.01, that is 1%; above 0 and below 1)."""
+
+    rope: float = Field(ROPE, gt=0, lt=1, description="the region of practical equivalence, relative (0.01: 1%)")
+
+    @field_validator("rope", mode="before")
+    @classmethod
+    def _fraction(cls, value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+            raise invalid("", f"expected a fraction above 0 and below 1 (0.01 is 1%), got {value!r:.40}")
+        return float(value)
 
 
 EXACT = 16  # up to this many non-zero differences in all, the test's p is exact (every sign pattern)

@@ -9,15 +9,18 @@ from __future__ import annotations
 import contextvars
 import sys
 from dataclasses import dataclass
+from typing import Literal
 from pathlib import Path
 
 import pandas as pd
+from pydantic import Field, field_validator
 
 from hpsearch.data.metrics import metric_of
 from hpsearch.data.prepared import Problem
 from hpsearch.execution.runfolder import RunFolder
 from hpsearch.results import report
 from hpsearch.search.budget import Search
+from hpsearch.sections import Section, invalid, show
 
 
 QUIET = contextvars.ContextVar("quiet", default=False)
@@ -176,3 +179,28 @@ def _suite_tables(suite, outputs: dict, run_dir: Path, figures) -> SuiteOutput:
     text = "\n".join(lines)
     return SuiteOutput(run_dir, trials, summary, text, sum(o.resumed_trials for o in outputs.values()),
                        sum(o.seconds for o in outputs.values()), outputs)
+
+
+FIGURE_FORMATS = ("png", "pdf")
+
+
+class OutputSection(Section):
+    """``[output]``: the formats of the figures, png and pdf, or "none" (tables only)."""
+
+    figures: list[Literal[FIGURE_FORMATS]] | Literal["none"] = Field(["png"], description="png, pdf, or none")
+
+    @field_validator("figures", mode="before")
+    @classmethod
+    def _formats(cls, value):
+        if value == "none" or value == []:
+            return "none"
+        if isinstance(value, str):
+            value = [f.strip() for f in value.split(",")]
+        if (not isinstance(value, list) or not value or any(f not in FIGURE_FORMATS for f in value)
+                or len(set(value)) != len(value)):
+            raise invalid("", f"expected a list of {' and '.join(FIGURE_FORMATS)}, or \"none\", got {show(value)}")
+        return value
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        return () if self.figures == "none" else tuple(self.figures)

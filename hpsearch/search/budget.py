@@ -6,10 +6,16 @@ strategy that prefers many epochs spends more) or in seconds of training.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
+from pydantic import Field, field_validator, model_validator
+
+from hpsearch.sections import LIMITS, Section, invalid
 from hpsearch.search.strategies import Proposal, Strategy
 from hpsearch.search.trial import TrialResult
+
+KINDS = ("trials", "epochs", "seconds")
 
 
 @dataclass(frozen=True)
@@ -18,6 +24,39 @@ class Budget:
 
     kind: str = "trials"
     amount: float = 20
+
+
+class BudgetSection(Section):
+    """``[budget]``: exactly one of ``trials``, ``epochs`` (iterations of the estimator's fidelity,
+    summed over a search's trials) or ``seconds`` (of training), per strategy and repetition."""
+
+    trials: int | None = Field(None, ge=1, le=LIMITS["trials"], description="trials per search")
+    epochs: int | None = Field(None, ge=1, le=LIMITS["epochs"], description="epochs trained per search")
+    seconds: float | None = Field(None, gt=0, le=LIMITS["seconds"], allow_inf_nan=False,
+                                  description="seconds of training per search")
+
+    @field_validator("trials", "epochs", "seconds", mode="before")
+    @classmethod
+    def _within_limits(cls, value, info):
+        if isinstance(value, int) and not isinstance(value, bool) and value < 1 and info.field_name != "seconds":
+            raise invalid("", f"must be >= 1, got {value}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise invalid("", f"expected a finite number, got {value}")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not 0 < value <= LIMITS[info.field_name]:
+            raise invalid("", f"must be > 0 and at most {LIMITS[info.field_name]:,}, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "BudgetSection":
+        given = [k for k in KINDS if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise invalid("", f"give exactly one of {', '.join(KINDS)}, got {given or 'none'}")
+        return self
+
+    @property
+    def budget(self) -> Budget:
+        kind = next(k for k in KINDS if getattr(self, k) is not None)
+        return Budget(kind, getattr(self, kind))
 
 
 @dataclass

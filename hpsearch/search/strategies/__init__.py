@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
+import difflib
+from typing import Any
 
+import numpy as np
+from pydantic import Field, field_validator
+
+from hpsearch.models import estimators
 from hpsearch.search.space import Dimension
 from hpsearch.search.strategies._asha import ASHAStrategy
 from hpsearch.search.strategies._base import WAIT, Proposal, Strategy
@@ -14,6 +19,7 @@ from hpsearch.search.strategies._median import MedianStopStrategy
 from hpsearch.search.strategies._optuna import OptunaPrunedStrategy, OptunaStrategy
 from hpsearch.search.strategies._pbt import PBTStrategy
 from hpsearch.search.strategies._random import RandomStrategy
+from hpsearch.sections import LIMITS, Invalid, Section, invalid, show
 
 BUILT_IN = {"random": RandomStrategy, "grid": GridStrategy, "tpe": OptunaStrategy,
             "hyperband": HyperbandStrategy, "asha": ASHAStrategy, "tpe-hyperband": OptunaPrunedStrategy,
@@ -42,8 +48,6 @@ def check_strategy_name(name: str) -> str | None:
         except ValueError as exc:
             return str(exc)
         return None
-    import difflib
-
     close = difflib.get_close_matches(name, list(BUILT_IN), n=1)
     hint = f"did you mean '{close[0]}'? " if close else ""
     return (f"unknown strategy '{name}'; {hint}known: {', '.join(BUILT_IN)}, "
@@ -55,6 +59,11 @@ def check_strategy_options(name: str, options: dict, space=None, fidelity: str =
     if problem is None and space is not None:
         problem = _class_for(name).check_space(name, options, space, fidelity)
     return problem
+
+
+def filled_options(name: str, options: dict) -> dict:
+    """The options of strategy ``name`` as it runs them: the defaults of those not given filled in."""
+    return _class_for(name).filled(options)
 
 
 def schedules_fidelity(name: str) -> bool:
@@ -78,3 +87,57 @@ def make_strategy(name: str, space: tuple[Dimension, ...], seed: np.random.SeedS
     """Create the strategy ``name`` (validated names only); ``fidelity`` names the
     estimator's iteration count (``epochs`` for the network)."""
     return _class_for(name)(name, space, seed, options, n_jobs, max_trials, fidelity)
+
+
+class SearchKeys(Section):
+    """The top-level keys of what is searched: the ``strategies`` compared, each run ``repetitions``
+    times (paired: repetition r of every strategy shares its split and seeds), how many trials may
+    fail before a search stops (``max_failures``, default: none), ``population``."""
+
+    strategies: list[str] = Field(["random"], min_length=1, description="random, grid, tpe, hyperband, asha, "
+                                  "tpe-hyperband, bohb, pbt, median-stop, or optuna:<Sampler>")
+    repetitions: int = Field(1, ge=1, le=LIMITS["repetitions"], description="repetitions of every strategy")
+    max_failures: int | None = Field(None, ge=0, description="failed trials a search tolerates")
+    population: int | None = Field(None, ge=1)
+
+    @field_validator("strategies", mode="before")
+    @classmethod
+    def _known_names(cls, value: Any) -> Any:
+        value = [value] if isinstance(value, str) else list(value) if isinstance(value, tuple) else value
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+            raise invalid("", f"expected a non-empty list of names, got {show(value)}")
+        repeated = next((v for i, v in enumerate(value) if v in value[:i]), None)
+        if repeated is not None:
+            raise invalid("", f"'{repeated}' is named twice")
+        for name in value:
+            problem = check_strategy_name(name)
+            if problem:
+                raise invalid("", problem)
+        return value
+
+    @field_validator("repetitions", mode="before")
+    @classmethod
+    def _at_most(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool) and value > LIMITS["repetitions"]:
+            raise invalid("", f"at most {LIMITS['repetitions']}, got {value:,}")
+        return value
+
+
+def check_fidelity(cls: type, strategies, budget: str) -> None:
+    """Multi-fidelity strategies and epoch budgets need an iteration count of ``cls`` to schedule."""
+    fidelity = estimators.fidelity(cls)
+    for name in strategies:
+        if schedules_fidelity(name) and fidelity is None:
+            raise Invalid("strategies", f"'{name}' schedules iterations, and {cls.__name__} has none "
+                          f"(no warm_start with max_iter or n_estimators); use random, grid or tpe")
+        if needs_epoch_reports(name) and fidelity != "epochs":
+            raise Invalid("strategies", f"'{name}' needs an estimator that reports every epoch "
+                          f"(hpsearch.NumpyMLPRegressor); {cls.__name__} does not")
+    if budget == "epochs" and fidelity is None:
+        raise Invalid("budget.epochs", f"{cls.__name__} has no iteration count to spend; "
+                      f"give a budget in trials or seconds")
+
+
+def options_schema() -> dict:
+    """``[strategy.NAME]`` of every built-in strategy, for the config's JSON Schema."""
+    return {name: strategy.Options for name, strategy in BUILT_IN.items()}

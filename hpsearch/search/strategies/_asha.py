@@ -17,12 +17,12 @@ from __future__ import annotations
 import math
 
 from hpsearch.search.strategies._base import Proposal
-from hpsearch.search.strategies._hyperband import MultiFidelityBase
+from hpsearch.search.strategies._hyperband import MultiFidelityBase, MultiFidelityOptions
 from hpsearch.search.trial import TrialResult
 
 
 class ASHAStrategy(MultiFidelityBase):
-    option_names = ("min_epochs", "max_epochs", "eta")
+    Options = MultiFidelityOptions
     asynchronous = True
     replay_by_ask = False  # the order of tells shaped it: a resume tells the finished trials
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hpsearch.search.space import Dimension
+from hpsearch.sections import Invalid, Section, check
 from hpsearch.search.trial import CONTINUE, Decision, TrialResult
 
 
@@ -98,7 +99,8 @@ class Strategy(ABC):
 
     batch_size: int | None = None
     #: keys accepted in the ``[strategy.<name>]`` table
-    option_names: tuple[str, ...] = ()
+    #: the options of ``[strategy.NAME]``, declared (none by default)
+    Options: type[Section] = Section
     #: on resume, the engine replays finished trials by asking for them again, in
     #: order, and telling their results (True), or only by telling them (False)
     replay_by_ask: bool = True
@@ -118,7 +120,7 @@ class Strategy(ABC):
         self.fidelity = fidelity
         self.space = tuple(sorted(space, key=lambda d: d.name))
         self.seed = seed
-        self.options = dict(options or {})
+        self.options = self.filled(options or {})
         self.n_jobs = n_jobs
         self.max_trials = max_trials
 
@@ -162,10 +164,17 @@ class Strategy(ABC):
         return None
 
     @classmethod
+    def filled(cls, options: dict) -> dict:
+        """The options with the defaults of those not given (declared in :attr:`Options`)."""
+        return {**cls.Options.model_construct().given(), **options}
+
+    @classmethod
     def check_options(cls, name: str, options: dict) -> str | None:
         """A one-line problem with the options, or None when they are fine."""
-        unknown = sorted(set(options) - set(cls.option_names))
-        if unknown:
-            allowed = ", ".join(cls.option_names) or "none"
-            return f"unknown option '{unknown[0]}' for strategy '{name}'; allowed: {allowed}"
+        try:
+            check(cls.Options, options)
+        except Invalid as exc:
+            if exc.message.startswith("unknown key"):
+                return f"unknown option '{exc.key}' for strategy '{name}'{exc.message[len('unknown key'):]}"
+            return str(exc)
         return None

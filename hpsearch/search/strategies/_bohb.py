@@ -32,18 +32,35 @@ import math
 
 import numpy as np
 
-from hpsearch.search.strategies._hyperband import OPTIONS, HyperbandStrategy
+from hpsearch.search.strategies._hyperband import HyperbandOptions, HyperbandStrategy
 from hpsearch.search.trial import TrialResult
+from hpsearch.sections import number
 
 CANDIDATES = 64
 MIN_BANDWIDTH = 1e-3
 CATEGORY_BANDWIDTH = 0.2
-MODEL_OPTIONS = ("random_fraction", "min_points_in_model", "top_n_percent", "bandwidth_factor", "min_bandwidth",
-                 "num_samples")
+Fraction = number(float, "a number from 0 to 1", ge=0, le=1)
+Percent = number(float, "a number from 1 to 99", ge=1, le=99)
+Factor = number(float, "a number > 0", ge=1e-6, le=1e6)
+Bandwidth = number(float, "a number in (0, 1]", ge=1e-12, le=1)
+Points = number(int, "an integer >= 1", ge=1, le=10**6)
+Samples = number(int, "an integer >= 1", ge=1, le=10**5)
+
+
+class BOHBOptions(HyperbandOptions):
+    """``[strategy.bohb]``: Hyperband's rungs, and the model that proposes configurations
+    (defaults from Falkner et al., 2018)."""
+
+    random_fraction: Fraction = 1 / 3
+    min_points_in_model: Points | None = None
+    top_n_percent: Percent = 15
+    bandwidth_factor: Factor = 3
+    min_bandwidth: Bandwidth = MIN_BANDWIDTH
+    num_samples: Samples = CANDIDATES
 
 
 class BOHBStrategy(HyperbandStrategy):
-    option_names = OPTIONS + MODEL_OPTIONS
+    Options = BOHBOptions
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -138,26 +155,6 @@ class BOHBStrategy(HyperbandStrategy):
         n, d = points.shape
         spread = points.std(axis=0, ddof=1) if n > 1 else np.zeros(d)
         return np.maximum(spread * n ** (-1.0 / (d + 4)), self.min_bandwidth)
-
-    @classmethod
-    def check_options(cls, name: str, options: dict) -> str | None:
-        own = {k: v for k, v in options.items() if k in MODEL_OPTIONS}
-        problem = super().check_options(name, {k: v for k, v in options.items() if k not in own})
-        if problem:
-            return problem
-        unknown = sorted(set(options) - set(cls.option_names))
-        if unknown:
-            return f"unknown option '{unknown[0]}' for strategy '{name}'; allowed: {', '.join(cls.option_names)}"
-        rules = {"random_fraction": (0, 1, "a number from 0 to 1"), "top_n_percent": (1, 99, "a number from 1 to 99"),
-                 "bandwidth_factor": (1e-6, 1e6, "a number > 0"), "min_points_in_model": (1, 10**6, "an integer >= 1"),
-                 "min_bandwidth": (1e-12, 1, "a number in (0, 1]"), "num_samples": (1, 10**5, "an integer >= 1")}
-        for key, (low, high, what) in rules.items():
-            value = options.get(key)
-            if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)
-                                      or not low <= value <= high
-                                      or (key in ("min_points_in_model", "num_samples") and not isinstance(value, int))):
-                return f"{key}: expected {what}, got {value!r}"
-        return None
 
 
 def _density(x: np.ndarray, points: np.ndarray, bandwidth: np.ndarray, categorical: np.ndarray,

@@ -33,11 +33,15 @@ import itertools
 import math
 import warnings
 
+from typing import Literal
+
 import numpy as np
+from pydantic import field_validator
 
 from hpsearch.errors import ConfigError
 from hpsearch.search.strategies._base import WAIT, Proposal, Strategy
 from hpsearch.search.trial import TrialResult
+from hpsearch.sections import Section, invalid, number
 
 MAX_POINTS = 1_000_000  # a grid is built as a list of points: its size is checked first
 MAX_MAXIMIN = 5_000  # larger grids take a random order (the maximin order costs n^2)
@@ -63,8 +67,26 @@ def space_filling_order(axes: list[list], rng: np.random.Generator) -> np.ndarra
     return order
 
 
+Count = number(int, f"\"auto\" or an integer from 1 to {MAX_POINTS:,}", ge=1, le=MAX_POINTS)
+
+
+class GridOptions(Section):
+    """``[strategy.grid]``: ``points`` per numeric dimension ("auto": as many as the budget allows),
+    and whether a trial of more epochs is answered from the curve of the same point (``epoch_curves``)."""
+
+    points: Literal["auto"] | Count = "auto"
+    epoch_curves: bool = True
+
+    @field_validator("points", mode="before")
+    @classmethod
+    def _auto_or_count(cls, value):
+        if value != "auto" and (not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_POINTS):
+            raise invalid("", f"expected \"auto\" or an integer from 1 to {MAX_POINTS:,}, got {str(value)[:40]}")
+        return value
+
+
 class GridStrategy(Strategy):
-    option_names = ("points", "epoch_curves")
+    Options = GridOptions
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -173,14 +195,3 @@ class GridStrategy(Strategy):
 
     def tell(self, result: TrialResult) -> None:
         self.told[result.trial] = result
-
-    @classmethod
-    def check_options(cls, name: str, options: dict) -> str | None:
-        problem = super().check_options(name, options)
-        points = options.get("points", "auto")
-        if problem is None and points != "auto" and not (
-                isinstance(points, int) and not isinstance(points, bool) and 1 <= points <= MAX_POINTS):
-            problem = f"points: expected \"auto\" or an integer from 1 to {MAX_POINTS:,}, got {str(points)[:40]}"
-        if problem is None and not isinstance(options.get("epoch_curves", True), bool):
-            problem = f"epoch_curves: expected true or false, got {options['epoch_curves']!r}"
-        return problem

@@ -27,12 +27,12 @@ import math
 import warnings
 from dataclasses import dataclass, field
 
+from pydantic import model_validator
 
 from hpsearch.search.space import fidelity_range, sample_point, searched
+from hpsearch.sections import Section, invalid, number
 from hpsearch.search.strategies._base import WAIT, Proposal, Strategy
 from hpsearch.search.trial import TrialResult
-
-OPTIONS = ("min_epochs", "max_epochs", "eta", "brackets")
 
 
 def rung_epochs(min_epochs: int, max_epochs: int, eta: int) -> list[int]:
@@ -57,10 +57,35 @@ class _Bracket:
         return self.rung >= len(self.rungs)
 
 
+AtLeastOne = number(int, "an integer >= 1", ge=1)
+Eta = number(int, "an integer >= 2", ge=2)
+
+
+class MultiFidelityOptions(Section):
+    """``[strategy.asha]`` and the rungs of every Hyperband-like strategy: epochs from ``min_epochs``
+    to ``max_epochs`` (default: the fidelity's range in the space), growing ``eta``-fold."""
+
+    min_epochs: AtLeastOne | None = None
+    max_epochs: AtLeastOne | None = None
+    eta: Eta = 3
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.min_epochs is not None and self.max_epochs is not None and self.min_epochs > self.max_epochs:
+            raise invalid("", f"min_epochs ({self.min_epochs}) must be <= max_epochs ({self.max_epochs})")
+        return self
+
+
+class HyperbandOptions(MultiFidelityOptions):
+    """``[strategy.hyperband]``: the rungs, and how many ``brackets`` (default: all)."""
+
+    brackets: AtLeastOne | None = None
+
+
 class MultiFidelityBase(Strategy):
     """What Hyperband and ASHA share: the rungs, configurations and their seeds."""
 
-    option_names = OPTIONS
+    Options = HyperbandOptions
     schedules_fidelity = True
 
     def __init__(self, *args, **kwargs):
@@ -90,22 +115,6 @@ class MultiFidelityBase(Strategy):
         parent = self.trial_of[(config, below[-1])] if below else None
         return Proposal({**self.configs[config], self.fidelity: epochs}, config=config, parent=parent,
                         start_epoch=below[-1] if below else 0, keep_state=keep)
-
-    @classmethod
-    def check_options(cls, name: str, options: dict) -> str | None:
-        problem = super().check_options(name, options)
-        if problem:
-            return problem
-        for key in OPTIONS:
-            value = options.get(key)
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-                return f"{key}: expected an integer >= 1, got {value!r}"
-        if options.get("eta", 3) < 2:
-            return f"eta: expected an integer >= 2, got {options['eta']!r}"
-        low, high = options.get("min_epochs"), options.get("max_epochs")
-        if low is not None and high is not None and low > high:
-            return f"min_epochs ({low}) must be <= max_epochs ({high})"
-        return None
 
 
 class HyperbandStrategy(MultiFidelityBase):

@@ -26,18 +26,36 @@ values at the same epoch).
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
 from hpsearch.search.space import sample_point
 from hpsearch.search.strategies._base import Proposal, Strategy
 from hpsearch.search.trial import CONTINUE, STOP, Decision, TrialResult
+from hpsearch.sections import Section, number
 
 
 RULES = ("running-average", "same-step")
 
 
+NonNegative = number(int, "an integer >= 0", ge=0)
+
+
+class MedianOptions(Section):
+    """``[strategy.median-stop]``: the ``sampler`` of new trials, how many finish before any stops
+    (``n_startup_trials``), epochs never stopped (``n_warmup_steps``), the fewest trials a median
+    needs (``n_min_trials``) and the ``rule`` (see the module doc)."""
+
+    sampler: Literal["random", "tpe"] = "random"
+    n_startup_trials: NonNegative = 5
+    n_warmup_steps: NonNegative = 0
+    n_min_trials: NonNegative = 1
+    rule: Literal[RULES] = RULES[0]
+
+
 class MedianStopStrategy(Strategy):
-    option_names = ("sampler", "n_startup_trials", "n_warmup_steps", "n_min_trials", "rule")
+    Options = MedianOptions
     asynchronous = True
     replay_by_ask = False  # the order of results shaped it: a resume tells the finished trials
     needs_epoch_reports = True
@@ -85,18 +103,3 @@ class MedianStopStrategy(Strategy):
             self.curves.append(np.cumsum(curve))
         if self.tpe is not None:
             self.tpe.tell(result)
-
-    @classmethod
-    def check_options(cls, name: str, options: dict) -> str | None:
-        problem = super().check_options(name, options)
-        if problem:
-            return problem
-        if options.get("rule", RULES[0]) not in RULES:
-            return f"rule: expected one of {', '.join(repr(r) for r in RULES)}, got {options['rule']!r}"
-        if options.get("sampler", "random") not in ("random", "tpe"):
-            return f"sampler: expected \"random\" or \"tpe\", got {options['sampler']!r}"
-        for key in ("n_startup_trials", "n_warmup_steps", "n_min_trials"):
-            value = options.get(key, 1)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                return f"{key}: expected an integer >= 0, got {value!r}"
-        return None

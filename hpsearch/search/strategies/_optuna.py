@@ -20,7 +20,9 @@ import optuna
 
 from hpsearch.search.space import fidelity_range
 from hpsearch.search.strategies._base import Proposal, Strategy
+from hpsearch.search.strategies._hyperband import AtLeastOne, MultiFidelityOptions
 from hpsearch.search.trial import CONTINUE, STOP, Decision, TrialResult
+from hpsearch.sections import OPEN, OpenSection
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -37,6 +39,19 @@ def sampler_class(name: str) -> type[optuna.samplers.BaseSampler]:
     return cls
 
 
+class OptunaOptions(OpenSection):
+    """``[strategy.tpe]`` and ``[strategy."optuna:<Sampler>"]``: trials asked at once (``batch_size``);
+    every other key is a keyword argument of the Optuna sampler, which checks it."""
+
+    batch_size: AtLeastOne = 1
+
+
+class OptunaPrunedOptions(OptunaOptions, MultiFidelityOptions):
+    """``[strategy.tpe-hyperband]``: TPE's options and the ``HyperbandPruner``'s rungs."""
+
+    model_config = OPEN
+
+
 class OptunaStrategy(Strategy):
     # a resume asks every stored trial again, in order and in the same batches, and tells its stored
     # result: the sampler's random state and the study are then what they were (a study told the old
@@ -44,6 +59,7 @@ class OptunaStrategy(Strategy):
     replay_by_ask = True
     #: options that are ours; every other key of [strategy.<name>] goes to the sampler
     own_options: tuple[str, ...] = ("batch_size",)
+    Options = OptunaOptions
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -85,9 +101,9 @@ class OptunaStrategy(Strategy):
 
     @classmethod
     def check_options(cls, name: str, options: dict) -> str | None:
-        batch = options.get("batch_size", 1)
-        if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
-            return f"batch_size: expected an integer >= 1, got {batch!r}"
+        problem = super().check_options(name, options)
+        if problem:
+            return problem
         try:
             sampler = make_sampler(name, options, 0, cls.own_options)
         except ImportError as exc:
@@ -160,6 +176,7 @@ class OptunaPrunedStrategy(OptunaStrategy):
     """
 
     own_options = ("batch_size", "min_epochs", "max_epochs", "eta")
+    Options = OptunaPrunedOptions
     schedules_fidelity = True
     needs_epoch_reports = True
 

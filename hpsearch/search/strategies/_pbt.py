@@ -35,6 +35,7 @@ import numpy as np
 from hpsearch.search.space import fidelity_range, sample_point, searched
 from hpsearch.search.strategies._base import WAIT, Proposal, Strategy
 from hpsearch.search.trial import TrialResult
+from hpsearch.sections import Section, number
 
 MUTABLE = ("learning_rate", "batch_size")  # what may change while a network trains
 
@@ -53,8 +54,25 @@ def bound_and_interval(space, fidelity: str, options: dict) -> tuple[int, int]:
 MAX_POPULATION = 10_000
 
 
+Members = number(int, f"an integer from 2 to {MAX_POPULATION:,}", ge=2, le=MAX_POPULATION)
+Interval = number(int, "an integer >= 1", ge=1)
+Quantile = number(float, "a number in (0, 0.5]", gt=0, le=0.5)
+Probability = number(float, "a number from 0 to 1", ge=0, le=1)
+
+
+class PBTOptions(Section):
+    """``[strategy.pbt]``: members per population, epochs per generation (``interval``; default: a
+    divisor of the fidelity's bound near its low end), the share exploited (``quantile``) and the
+    chance a perturbed hyperparameter is drawn anew (``resample_probability``)."""
+
+    population_size: Members = 8
+    interval: Interval | None = None
+    quantile: Quantile = 0.25
+    resample_probability: Probability = 0.25
+
+
 class PBTStrategy(Strategy):
-    option_names = ("population_size", "interval", "quantile", "resample_probability")
+    Options = PBTOptions
     schedules_fidelity = True
     not_replayable = ("a table holds curves trained from scratch, and PBT's exploited members go on with "
                       "the weights they inherit; run it live")
@@ -153,20 +171,4 @@ class PBTStrategy(Strategy):
             divisors = ", ".join(str(d) for d in range(1, bound + 1) if bound % d == 0)
             return (f"interval: {interval} does not divide the space's bound of {fidelity} ({bound}), so the "
                     f"last generation would train past it; choose one of {divisors}")
-        return None
-
-    @classmethod
-    def check_options(cls, name: str, options: dict) -> str | None:
-        problem = super().check_options(name, options)
-        if problem:
-            return problem
-        for key, rule in (("population_size", lambda v: isinstance(v, int) and 2 <= v <= MAX_POPULATION),
-                          ("interval", lambda v: isinstance(v, int) and v >= 1),
-                          ("quantile", lambda v: isinstance(v, (int, float)) and 0 < v <= 0.5),
-                          ("resample_probability", lambda v: isinstance(v, (int, float)) and 0 <= v <= 1)):
-            value = options.get(key)
-            if value is not None and (isinstance(value, bool) or not rule(value)):
-                what = {"population_size": f"an integer from 2 to {MAX_POPULATION:,}", "interval": "an integer >= 1",
-                        "quantile": "a number in (0, 0.5]", "resample_probability": "a number from 0 to 1"}[key]
-                return f"{key}: expected {what}, got {str(value)[:40]}"
         return None
