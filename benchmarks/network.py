@@ -68,7 +68,7 @@ def kernel_floor(X, batch, epochs, outer: bool = True):
     """Seconds per epoch of the unavoidable kernels (see module doc); without ``outer``, the
     product delta W2^T (one output column: an outer product) left out, since the network
     no longer forms it (its first layer's gradient is ((X * delta)^T f'(z)) * W2^T)."""
-    from hpsearch.models.network import chunk_rows
+    from hpsearch.models.arithmetic import chunk_rows
 
     rng = np.random.default_rng(1)
     n = len(X)

@@ -57,7 +57,7 @@ def number(kind: type, what: str, *, ge: float | None = None, gt: float | None =
         if not ok or (le is not None and value > le):
             raise invalid("", f"expected {what}, got {str(value)[:40]}")
         return value
-    return Annotated[kind, BeforeValidator(check), Field(ge=ge, gt=gt, le=le, description=what)]
+    return Annotated[kind, Field(ge=ge, gt=gt, le=le, description=what), BeforeValidator(check)]
 
 
 class Section(BaseModel):

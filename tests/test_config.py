@@ -146,3 +146,74 @@ def test_hostile_values_are_one_clear_error(raw, match):
 
 def test_a_dict_config_gets_a_plain_default_name():
     assert parse({}, "<dict>").name == "experiment"
+
+
+# -- the schema and the resolved config ----------------------------------------------
+def test_every_shipped_experiment_validates_against_the_json_schema(experiments, capsys):
+    jsonschema = pytest.importorskip("jsonschema")
+    import json
+
+    assert main(["config", "schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)  # what the command prints, as an editor reads it
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    for path in sorted(experiments.glob("*.toml")):
+        assert not list(validator.iter_errors(tomllib.loads(path.read_text()))), path
+    good = tomllib.loads(GOOD)
+    assert not list(validator.iter_errors(good))
+    for bad in ({**good, "epochz": 3}, {**good, "budget": {"trials": 0}}, {**good, "n_jobs": "2"},
+                {**good, "space": {"epochs": {"type": "integer", "low": 1, "high": 2}}},
+                {**good, "strategies": ["hyperband"], "strategy": {"hyperband": {"eta": 1}}},
+                {**good, "strategy": {"grid": {"pointz": 3}}}, {**good, "output": {"figures": ["gif"]}},
+                {**good, "problems": {"p": {"seed": 1}}}):
+        assert list(validator.iter_errors(bad)), bad
+    # open sections say so: an Optuna sampler's arguments, an estimator's parameters, the names of the space
+    for fine in ({**good, "strategies": ["tpe"], "strategy": {"tpe": {"n_startup_trials": 3}}},
+                 {**good, "model": {"estimator": "sklearn.linear_model.Ridge", "alpha": 2.0}}):
+        assert not list(validator.iter_errors(fine)), fine
+
+
+def test_config_show_prints_what_run_writes_to_its_folder(tmp_path, capsys, small_catalog):
+    path = tmp_path / "good.toml"
+    path.write_text(GOOD.replace("trials = 4", "trials = 2"))
+    assert main(["config", "show", str(path)]) == 0
+    shown = capsys.readouterr().out
+    resolved = tomllib.loads(shown)
+    assert resolved["verdict"] == {"rope": 0.01} and resolved["output"] == {"figures": ["png"]}
+    assert resolved["model"]["batch_size"] == 256 and resolved["budget"] == {"trials": 2}
+    assert main(["run", str(path), "--out", str(tmp_path / "run"), "--quiet", "--figures", "none"]) == 0
+    written = (tmp_path / "run" / "config.toml").read_text()
+    assert written == shown.replace('figures = [\n    "png",\n]', 'figures = "none"')
+    again = tmp_path / "again.toml"
+    again.write_text(GOOD.replace("trials = 4", "trials = 2") + "\n[output]\nfigures = \"none\"\n")
+    capsys.readouterr()
+    assert main(["config", "show", str(again)]) == 0
+    assert capsys.readouterr().out == written
+
+
+def test_config_show_fills_in_each_strategys_defaults(tmp_path, capsys):
+    path = tmp_path / "mf.toml"
+    path.write_text('strategies = ["hyperband", "pbt"]\n' + GOOD + '\n[strategy.hyperband]\neta = 2\n')
+    assert main(["config", "show", str(path)]) == 0
+    shown = tomllib.loads(capsys.readouterr().out)
+    assert shown["strategy"]["hyperband"] == {"eta": 2}  # the rungs follow the space: nothing more to fill
+    assert shown["strategy"]["pbt"] == {"population_size": 8, "quantile": 0.25, "resample_probability": 0.25}
+    assert parse(shown, "again.toml").strategy_options == load(path).strategy_options
+
+
+def test_a_run_folder_written_before_the_defaults_were_written_out_still_resumes(tmp_path, small_catalog):
+    path = tmp_path / "good.toml"
+    path.write_text(GOOD.replace("trials = 4", "trials = 2"))
+    out = tmp_path / "run"
+    assert main(["run", str(path), "--out", str(out), "--quiet", "--figures", "none"]) == 0
+    written = tomllib.loads((out / "config.toml").read_text())
+    for key in ("verdict", "output"):  # as an earlier version wrote it: no [verdict], no [output], no threads
+        written.pop(key)
+    written["model"].pop("threads")
+    import tomli_w
+
+    (out / "config.toml").write_text(tomli_w.dumps(written))
+    assert main(["run", str(path), "--out", str(out), "--quiet", "--figures", "none"]) == 0  # resumed, not refused
+    changed = tmp_path / "changed.toml"
+    changed.write_text(GOOD.replace("trials = 4", "trials = 2").replace("low = 2", "low = 3"))
+    assert main(["run", str(changed), "--out", str(out), "--quiet", "--figures", "none"]) == 2  # a change still is

@@ -7,7 +7,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.utils.estimator_checks import check_estimator
 
 from hpsearch import NumpyMLPClassifier, NumpyMLPRegressor
-from hpsearch.models.network import ACTIVATIONS, loss_and_gradients
+from hpsearch.models.arithmetic import ACTIVATIONS, loss_and_gradients
 
 
 def _numeric_gradient(weights, biases, X, t, activation, eps=1e-6, output="identity"):
@@ -49,7 +49,7 @@ def test_backpropagation_matches_finite_differences(activation, depth):
 def test_a_bias_folded_into_the_weights_gets_the_same_gradients(depth, outputs):
     """Training folds the first layer's bias into its weights (the input carrying ones):
     the same loss and gradients as the layers written out, the bias's in the last row."""
-    from hpsearch.models.network import with_ones
+    from hpsearch.models.arithmetic import with_ones
 
     rng = np.random.default_rng(depth)
     sizes = [3] + [5] * depth + [outputs]
@@ -218,7 +218,7 @@ def test_continuing_is_bit_identical_to_training_straight_through(batch_size, tm
 
 
 def test_a_big_batch_in_chunks_takes_the_step_of_one_pass():
-    from hpsearch.models.network import Workspace, step
+    from hpsearch.models.arithmetic import Workspace, step
 
     rng = np.random.default_rng(3)
     X, t = rng.normal(size=(1000, 4)), rng.normal(size=(1000, 1))
@@ -271,7 +271,7 @@ def test_the_workers_network_refuses_bad_data_as_clearly():
 def test_a_populations_losses_are_its_networks_losses_and_log_loss_stays_finite():
     """Half the squared error per network of a stacked population, as for one network alone; a sigmoid output of
     exactly 0 against a target of 1 gives log(1e-15), not infinity."""
-    from hpsearch.models.network import output_loss
+    from hpsearch.models.arithmetic import output_loss
 
     rng = np.random.default_rng(0)
     out, t = rng.normal(size=(3, 7, 1)), rng.normal(size=(3, 7, 1))
@@ -284,7 +284,7 @@ def test_a_populations_losses_are_its_networks_losses_and_log_loss_stays_finite(
 
 def test_the_float64_sigmoid_is_one_over_one_plus_exp():
     """The float64 path computes 1 / (1 + exp(-z)) exactly (the float32 one (1 + tanh(z/2)) / 2)."""
-    from hpsearch.models.network import _activate
+    from hpsearch.models.arithmetic import _activate
 
     z = np.linspace(-30, 30, 101)
     np.testing.assert_array_equal(_activate(z.copy(), "sigmoid"), 1.0 / (1.0 + np.exp(-z)))
@@ -295,7 +295,7 @@ def test_the_float64_sigmoid_is_one_over_one_plus_exp():
 def test_a_step_moves_every_weight_and_bias_against_its_gradient():
     """One step of gradient descent: each parameter minus the learning rate times its gradient (and the loss,
     summed over the rows, is the batch's); checked on weights and biases both, in one pass and in chunks."""
-    from hpsearch.models.network import Workspace, step
+    from hpsearch.models.arithmetic import Workspace, step
 
     rng = np.random.default_rng(0)
     X, t = rng.normal(size=(12, 3)), rng.normal(size=(12, 1))

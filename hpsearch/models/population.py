@@ -35,17 +35,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hpsearch.models.network import (
-    WORKING_SET,
-    Workspace,
-    batch_rows,
-    chunk_rows,
-    diverge,
-    finish,
-    forward,
-    step,
-    with_ones,
-)
+from hpsearch.models.arithmetic import WORKING_SET, Workspace, chunk_rows, forward, step, with_ones
+from hpsearch.models.network import batch_rows, diverge, finish
 
 SHARED = ("batch_size", "n_hidden_layers", "activation", "dtype", "shuffle")
 
