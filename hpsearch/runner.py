@@ -302,6 +302,7 @@ def record_table(exp: Experiment, out: Path, seeds: int | None = None, levels: i
     from hpsearch.execution.table import ARRAYS, HEADER, grid_levels
     from hpsearch.search.budget import Budget
     from hpsearch.search.space import Dimension, fidelity_range
+    from hpsearch.search.strategies import filled_options
 
     if exp.replays:
         raise ConfigError(f"{exp.source}: table.path: this config replays a table; record the config it was "
@@ -332,7 +333,8 @@ def record_table(exp: Experiment, out: Path, seeds: int | None = None, levels: i
                   for d in exp.space if d.name in chosen)
     recording = dataclasses.replace(
         exp, name=f"{exp.name}-record", strategies=("grid",), repetitions=seeds, space=space,
-        budget=Budget("trials", len(points)), model={**exp.model, fidelity: bound}, strategy_options={},
+        budget=Budget("trials", len(points)), model={**exp.model, fidelity: bound},
+        strategy_options={"grid": filled_options("grid", {})},
         figures=(), table={}, max_failures=None)
     out = Path(out)
     with RunFolder(out).locked():  # the table folder: hpsearch writes only the names it claimed there
