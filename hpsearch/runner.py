@@ -39,7 +39,7 @@ from hpsearch.search.loop import (
     run_searches,
     score_tests,
 )
-from hpsearch.search.strategies import make_strategy
+from hpsearch.search.strategies import make_strategy, schedules_fidelity
 from hpsearch.search.trial import TrialResult
 from hpsearch.seeds import strategy_seed
 
@@ -152,10 +152,12 @@ def _run_locked(exp: Experiment, run_dir: Path, progress: bool, force: bool, obj
     folder = RunFolder(run_dir)
     folder.resumes(exp.to_dict(), force, resolved_as_written(exp.source))
     if objective is None and exp.user_objective is not None:  # [model] objective = "pkg.module:train"
-        from hpsearch.execution.user_objective import UserObjective
-
         objective = UserObjective(path=exp.user_objective, fidelity=exp.fidelity_name)
         objective.check_import(exp.worker_setup.paths, exp.source)  # here, before any trial: one line
+    if isinstance(objective, UserObjective) and any(schedules_fidelity(s) for s in exp.strategies):
+        say(f"{exp.name}: your objective " + ("takes a state: promoted and exploited trials continue from the state "
+            "their parent reported" if objective.continues() else "has no state parameter: a promoted configuration "
+            "trains again from scratch and its epochs are counted (README: From Python, continuing your training)"))
     objective = objective or evaluate
     problem = problem_of(exp, progress)  # reads the data: fails before anything is written if it is unusable
     if exp.replays and exp.repetitions > problem.table.seeds:

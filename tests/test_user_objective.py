@@ -26,14 +26,15 @@ def test_the_example_runs_random_and_asha_with_curves_that_match(tmp_path):
     example = _example()
     run = example.main(str(tmp_path / "own"))
     t = run.trials
-    assert set(t["strategy"]) == {"random", "asha"} and t["status"].isin(("ok", "stopped")).all()
+    assert set(t["strategy"]) == {"random", "asha", "pbt"} and t["status"].isin(("ok", "stopped")).all()
     assert (t.groupby(["strategy", "repetition"])["epochs_trained"].sum() >= 600).all()
     stored = [r for r in hpsearch.load(tmp_path / "own").trials.itertuples()]
     assert len(stored) == len(t)
     from hpsearch.execution.store import TrialStore
 
-    for record in TrialStore(tmp_path / "own").read():  # epochs_trained is what the function reported
-        assert record["epochs_trained"] == len(record["val_curve"]) <= record["params"]["epochs"]
+    for record in TrialStore(tmp_path / "own").read():  # epochs_trained: what the function reported after its parent
+        assert record["epochs_trained"] == len(record["val_curve"]) - record["start_epoch"]
+        assert len(record["val_curve"]) <= record["params"]["epochs"]
     assert np.isfinite(run.summary["test_rmse"]).all()
     assert (run.summary["test_rmse"] < run.summary["baseline_mean_test_rmse"]).all()
 
@@ -134,3 +135,71 @@ def test_your_module_beside_the_config_is_found_with_model_path_or_refused_befor
     import sys
 
     assert str(code) not in sys.path  # for that run only
+
+
+def _spec(epochs, trial, **kw):
+    from hpsearch.search.trial import TrialSpec
+
+    return TrialSpec("asha", 0, trial, 0, {"epochs": epochs, "learning_rate": 0.5, "init_scale": 0.1}, 7, "rep0",
+                     {}, **kw)
+
+
+def test_a_continued_trial_trains_the_same_curve_as_straight_through_to_the_last_bit(tmp_path):
+    from hpsearch.execution.user_objective import UserObjective, load_user_state
+
+    example = _example()
+    data = _diabetes_split()
+    objective = UserObjective(function=example.train)
+    parent = objective(_spec(3, 0, save_state=str(tmp_path / "p.state")), data)
+    state, epoch, curve = load_user_state(str(tmp_path / "p.state"))
+    assert epoch == 3 and curve == parent.val_curve and set(state) == {"w", "b", "epoch"}
+    child = objective(_spec(9, 1, load_state=str(tmp_path / "p.state"), start_epoch=3, parent=0), data)
+    straight = objective(_spec(9, 2), data)
+    assert child.start_epoch == 3 and child.parent == 0 and child.epochs_trained == 6
+    assert child.val_curve == straight.val_curve and child.val_loss == straight.val_loss  # bit for bit
+    assert straight.start_epoch == 0 and straight.epochs_trained == 9
+
+
+def test_a_state_holds_arrays_and_numbers_and_never_pickles(tmp_path):
+    from hpsearch.execution.user_objective import flat_state, load_user_state, save_user_state
+
+    rng = np.random.default_rng(3)
+    state = {"layer": {"w": np.ones((2, 2)), "mask": np.array([True, False])}, "names": np.array(["a", "b"]),
+             "rng": rng.bit_generator.state, "lr": 0.1, "step": 4}
+    save_user_state(4, flat_state(state), [1.0, 0.5, 0.4, 0.3], str(tmp_path / "s.state"))
+    back, epoch, curve = load_user_state(str(tmp_path / "s.state"))
+    assert epoch == 4 and curve == [1.0, 0.5, 0.4, 0.3]
+    assert back["rng"] == rng.bit_generator.state and back["lr"] == 0.1 and back["step"] == 4  # 128-bit ints exact
+    np.testing.assert_array_equal(back["layer"]["w"], state["layer"]["w"])
+    assert back["layer"]["mask"].dtype == bool and list(back["names"]) == ["a", "b"]
+    for bad in ({"w": np.array([object()])}, {"w": [1, 2]}, {"a/b": 1}, 3):
+        with pytest.raises(TypeError):
+            flat_state(bad)
+
+
+@pytest.mark.slow
+def test_asha_and_pbt_continue_your_objective_and_count_only_new_epochs(tmp_path, capsys):
+    example = _example()
+    config = {**example.CONFIG, "strategies": ["asha", "pbt"], "repetitions": 1, "budget": {"epochs": 300}}
+    run = hpsearch.run(config, objective=example.train, out=tmp_path / "with", quiet=False)
+    t = run.trials
+    continued = t[t["start_epoch"] > 0]
+    assert len(continued) and continued["parent"].notna().all()
+    assert set(continued["strategy"]) == {"asha", "pbt"}
+    assert (t["epochs_trained"] == t["epochs"] - t["start_epoch"]).all()  # only the new epochs count
+    assert "takes a state: promoted and exploited trials continue" in capsys.readouterr().out
+
+    def stateless(params, data, seed, report):
+        return example.train(params, data, seed, lambda epoch, value, state=None: report(epoch, value))
+
+    again = hpsearch.run({**config, "strategies": ["asha"]}, objective=stateless, out=tmp_path / "without",
+                         quiet=False)
+    assert (again.trials["start_epoch"] == 0).all()  # today's behaviour: trained again, counted
+    assert "has no state parameter" in capsys.readouterr().out
+
+
+def _diabetes_split():
+    from hpsearch.config import parse
+    from hpsearch.runner import problem_of
+
+    return problem_of(parse({"data": {"dataset": "diabetes"}}, "<dict>"), False).dataset(0)

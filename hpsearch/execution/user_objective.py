@@ -8,18 +8,26 @@ The function is called in a worker as ``train(params, data, seed, report)``:
   ``y_train``, ``X_val``, ``y_val``, ``X_test``, ``y_test``, min-max scaled as for
   every problem);
 * ``seed``: the trial's seed (paired across strategies);
-* ``report(epoch, value)``: records the validation curve (epoch 1, 2, ...) and
-  returns True when the strategy stops the trial (ASHA's rungs are whole trials;
+* ``report(epoch, value, state=None)``: records the validation curve (epoch 1, 2, ...)
+  and returns True when the strategy stops the trial (ASHA's rungs are whole trials;
   TPE + pruner and median stopping stop trials that report), or when a seconds
-  budget runs out: the function should then return at once.
+  budget runs out: the function should then return at once. ``state``: what the
+  function needs to go on from this epoch (a dict of NumPy arrays and plain numbers,
+  nested dicts allowed), saved when a strategy may continue the trial;
+* ``state`` (declare it, ``train(params, data, seed, report, state=None)``, and the
+  trial can be continued): None for a fresh start; for a promoted (Hyperband, ASHA,
+  BOHB) or exploited (PBT) trial, the state its parent last reported, whose epoch is
+  the trial's ``start_epoch``: train from ``start_epoch + 1``; only those epochs count.
 
 It returns the validation loss, or a dict with ``val_loss`` and optionally
 ``test_loss`` and other numbers (kept as scores). An exception fails the trial with
-its message; a non-finite loss makes it diverged; the search goes on. A
-multi-fidelity strategy's continuation is not available to a user objective: a
-promoted configuration trains again from scratch, and the epochs it trains are
-counted (``start_epoch`` 0). The fidelity's name is ``[model] fidelity``
-(``epochs`` by default).
+its message; a non-finite loss makes it diverged; the search goes on. A function
+without a ``state`` parameter cannot be continued: a promoted configuration trains
+again from scratch, and the epochs it trains are counted (``start_epoch`` 0). States
+are ``.npz`` files in the run folder's ``_states/`` (arrays, the plain values as JSON,
+read with ``allow_pickle=False``: opening a run folder runs no code), written whole
+or not at all at the end of a trial a strategy may continue, deleted when none can.
+The fidelity's name is ``[model] fidelity`` (``epochs`` by default).
 
 A function named in a config is imported by path, under the estimators' rules
 (its package must be ``hpsearch`` or named in ``[model] packages``); a function
@@ -32,9 +40,14 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import importlib
+import inspect
+import json
 import math
+import os
 import re
 from dataclasses import fields
+
+import numpy as np
 
 from hpsearch.data.dataset import Dataset
 from hpsearch.errors import ConfigError
@@ -103,6 +116,12 @@ class UserObjective:
             self.function = getattr(importlib.import_module(module), name)
         return self.function
 
+    def continues(self) -> bool:
+        """Whether the function takes a ``state`` and so can be continued (after :meth:`check_import`)."""
+        return self.stateful if self.function is None else takes_state(self.function)
+
+    stateful = False
+
     def check_import(self, paths=(), source: str = "<config>") -> None:
         """Import the function here (the driver), with ``paths`` (``[model] path``) at the end of
         ``sys.path`` as the workers will have them: a module that is not found is one line saying
@@ -126,29 +145,42 @@ class UserObjective:
                                   f"{type(exc).__name__}: {str(exc)[:200]}") from None
         if not callable(function):
             raise ConfigError(f"{source}: model.objective: '{module}' has no function '{name}'")
+        self.stateful = takes_state(function)
 
     def __call__(self, spec: TrialSpec, dataset: Dataset) -> TrialResult:
         from hpsearch.execution.worker import report_epoch
 
+        function = self._function()
         result = TrialResult.from_spec(spec)
-        result.start_epoch, result.parent = 0, None  # trained from scratch: no continuation
+        state, start, before = None, 0, []
+        if takes_state(function) and spec.load_state is not None and os.path.exists(spec.load_state):
+            state, start, before = load_user_state(spec.load_state)  # continue the parent where it saved its state
+        result.start_epoch, result.parent = start, spec.parent if state is not None else None
         curve: list[float] = []
         stopped: list[int] = []
+        latest: list = []  # (epoch, state) last reported: saved at the end when the strategy may continue it
 
-        def report(epoch: int, value: float) -> bool:
+        def report(epoch: int, value: float, state: dict | None = None) -> bool:
             curve.append(float(value))
+            if state is not None and spec.save_state is not None:
+                latest[:] = [(int(epoch), flat_state(state), before + curve)]  # copied: the loop changes its arrays
             stop = report_epoch(int(epoch), float(value))
             if stop:
                 stopped.append(int(epoch))
             return stop
 
         params = {k: v for k, v in {**spec.model, **spec.params}.items() if k not in OWN_KEYS}
-        out = self._function()(params, dataset, spec.seed, report)
+        if takes_state(function):
+            out = function(params, dataset, spec.seed, report, state=state)
+        else:
+            out = function(params, dataset, spec.seed, report)
+        if latest:
+            save_user_state(*latest[0], spec.save_state)
         values = out if isinstance(out, dict) else {"val_loss": out}
         if "val_loss" not in values:
             raise TypeError(f"the objective returned {sorted(values)[:5]}; expected a number or a dict with val_loss")
-        result.val_curve = curve
-        result.epochs_trained = len(curve) if curve else int(params.get(self.fidelity, 0) or 0)
+        result.val_curve = before + curve  # the whole curve from epoch 1, as a continued network's
+        result.epochs_trained = len(curve) if curve else int(params.get(self.fidelity, 0) or 0) - start
         for key, value in values.items():
             value = float(value)
             if key in LOSSES:
@@ -160,3 +192,66 @@ class UserObjective:
         elif stopped:
             result.status, result.message = "stopped", f"stopped after epoch {stopped[0]} (the strategy stopped it)"
         return result
+
+
+# -- your function's state: saved with an epoch's report, handed to the trial that continues it --------
+#: in the .npz: the state's epoch, its plain values as JSON, the validation curve up to the epoch
+EPOCH_KEY, PLAIN_KEY, CURVE_KEY = "__epoch__", "__plain__", "__curve__"
+
+
+def takes_state(function) -> bool:
+    """Whether ``function`` declares a ``state`` parameter (it can be continued)."""
+    try:
+        return "state" in inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def flat_state(state, prefix: str = "") -> dict:
+    """``state`` as flat names (nested keys joined with ``/``) of copied arrays and plain values, or
+    TypeError naming what cannot be stored without pickling (objects, tensors not converted)."""
+    if not isinstance(state, dict):
+        raise TypeError(f"report(..., state=...) takes a dict of NumPy arrays and numbers, got {type(state).__name__}")
+    out = {}
+    for key, value in state.items():
+        name = f"{prefix}{key}"
+        if not isinstance(key, str) or not key or "/" in key or key in (EPOCH_KEY, PLAIN_KEY, CURVE_KEY):
+            raise TypeError(f"state key {name!r}: keys are non-empty names without '/'")
+        if isinstance(value, dict):
+            out.update(flat_state(value, f"{name}/"))
+        elif isinstance(value, np.ndarray) and value.dtype.kind in "biufcUS":
+            out[name] = value.copy()
+        elif isinstance(value, (bool, int, float, str)) or value is None:
+            out[name] = value
+        else:
+            raise TypeError(f"state[{name!r}] is {type(value).__name__}{'/' + str(value.dtype) if hasattr(value, 'dtype') else ''}; "
+                            f"a state holds NumPy arrays of numbers, booleans or strings and plain numbers "
+                            f"(a PyTorch tensor: tensor.detach().cpu().numpy())")
+    return out
+
+
+def save_user_state(epoch: int, flat: dict, curve: list, path: str) -> None:
+    """Write atomically (whole or absent): arrays as arrays, plain values as one JSON text, with the
+    epoch and the validation curve up to it."""
+    arrays = {k: v for k, v in flat.items() if isinstance(v, np.ndarray)}
+    plain = {k: v for k, v in flat.items() if not isinstance(v, np.ndarray)}
+    tmp = f"{path}.tmp.npz"
+    np.savez(tmp, **arrays, **{EPOCH_KEY: np.int64(epoch), PLAIN_KEY: np.str_(json.dumps(plain)),
+                               CURVE_KEY: np.asarray(curve[:epoch], dtype=float)})
+    os.replace(tmp, path)
+
+
+def load_user_state(path: str) -> tuple[dict, int, list]:
+    """The nested state, its epoch and the curve up to it; nothing in the file is unpickled."""
+    with np.load(path, allow_pickle=False) as saved:
+        flat = {k: saved[k] for k in saved.files if k not in (EPOCH_KEY, PLAIN_KEY, CURVE_KEY)}
+        epoch, curve = int(saved[EPOCH_KEY]), [float(v) for v in saved[CURVE_KEY]]
+        flat.update(json.loads(str(saved[PLAIN_KEY])))
+    state: dict = {}
+    for name, value in flat.items():
+        *parents, leaf = name.split("/")
+        node = state
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return state, epoch, curve
