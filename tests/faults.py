@@ -132,3 +132,23 @@ def end_loky_workers() -> None:
                     os.waitpid(int(pid), 0)
             except OSError:
                 pass
+
+
+def stateful(params, data, seed, report, state=None):
+    """A user objective that saves and continues its state (gradient descent on a linear model),
+    each epoch taking ``params["pause"]`` seconds (default 0) so that a signal lands mid-run."""
+    import time
+
+    import numpy as np
+
+    if state is None:
+        w, start = np.random.default_rng(seed).normal(0, 0.1, data.X_train.shape[1]), 0
+    else:
+        w, start = state["w"].copy(), state["epoch"]
+    b = float(np.mean(data.y_train))
+    for epoch in range(start + 1, int(params["epochs"]) + 1):
+        w -= params["learning_rate"] * data.X_train.T @ (data.X_train @ w + b - data.y_train) / len(data.y_train)
+        time.sleep(params.get("pause", 0))
+        if report(epoch, float(np.sqrt(np.mean((data.X_val @ w + b - data.y_val) ** 2))), state={"w": w, "epoch": epoch}):
+            break
+    return float(np.sqrt(np.mean((data.X_val @ w + b - data.y_val) ** 2)))

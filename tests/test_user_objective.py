@@ -198,6 +198,43 @@ def test_asha_and_pbt_continue_your_objective_and_count_only_new_epochs(tmp_path
     assert "has no state parameter" in capsys.readouterr().out
 
 
+def _deep_example():
+    spec = importlib.util.spec_from_file_location("deep_loop", ROOT / "examples" / "deep_loop.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_deep_learning_shaped_loop_continues_exactly_across_its_schedule_and_shuffles(tmp_path):
+    """Mini-batches shuffled by its own generator, momentum, warm-up and step decay: continued from
+    epoch 4 to 14 (across the decay at 10) it trains what 14 epochs straight through train."""
+    from hpsearch.execution.user_objective import UserObjective
+
+    example, data = _deep_example(), _diabetes_split()
+    objective = UserObjective(function=example.train)
+    params = {"hidden_width": 8, "learning_rate": 0.05, "batch_size": 32, "momentum": 0.9}
+
+    def spec(epochs, trial, **kw):
+        from hpsearch.search.trial import TrialSpec
+
+        return TrialSpec("hyperband", 0, trial, 0, {**params, "epochs": epochs}, 11, "rep0", {}, **kw)
+
+    objective(spec(4, 0, save_state=str(tmp_path / "p.state")), data)
+    child = objective(spec(14, 1, load_state=str(tmp_path / "p.state"), start_epoch=4, parent=0), data)
+    straight = objective(spec(14, 2), data)
+    assert child.start_epoch == 4 and child.epochs_trained == 10
+    assert child.val_curve == straight.val_curve and child.test_loss == straight.test_loss
+
+
+@pytest.mark.slow
+def test_the_deep_loop_example_runs_random_hyperband_and_pbt(tmp_path):
+    run = _deep_example().main(str(tmp_path / "deep"))
+    t = run.trials
+    assert set(t["strategy"]) == {"random", "hyperband", "pbt"} and (t["status"] == "ok").all()
+    assert (t[t["strategy"] != "random"].groupby("strategy")["start_epoch"].max() > 0).all()
+    assert (run.summary["test_rmse"] < run.summary["baseline_mean_test_rmse"]).all()
+
+
 def _diabetes_split():
     from hpsearch.config import parse
     from hpsearch.runner import problem_of
