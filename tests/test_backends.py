@@ -5,6 +5,7 @@ The Dask tests use a LocalCluster on 127.0.0.1 with 2 worker processes.
 
 import os
 import signal
+from pathlib import Path
 import sys
 import threading
 import time
@@ -204,3 +205,21 @@ def test_every_thread_pool_of_a_worker_is_limited_whenever_it_is_created(tmp_pat
                        objective=faults.thread_pools, out=tmp_path / "o", figures="none")
     assert (run.trials["status"] == "ok").all(), run.trials["message"]
     assert (run.trials["val_rmse"] == threads).all()
+
+
+@pytest.mark.slow
+def test_your_objective_continues_from_its_state_on_dask_as_on_loky(tmp_path, cluster):
+    """States of your function are written to the run folder, which Dask workers reach: Hyperband's
+    promotions continue there as with loky, to the same trials."""
+    import hpsearch
+
+    config = {"name": "stateful", "strategies": ["hyperband"], "n_jobs": 2, "budget": {"epochs": 100},
+              "data": {"dataset": "diabetes"}, "output": {"figures": "none"},
+              "model": {"objective": "faults:stateful", "packages": ["faults"],
+                        "path": str(Path(__file__).resolve().parent)},
+              "space": {"epochs": {"type": "int", "low": 1, "high": 27},
+                        "learning_rate": {"type": "float", "low": 0.01, "high": 1.0, "log": True}}}
+    loky = hpsearch.run(config, out=tmp_path / "loky")
+    dask = hpsearch.run({**config, "backend": "dask", "scheduler": cluster.scheduler_address}, out=tmp_path / "dask")
+    assert (loky.trials["start_epoch"] > 0).any()
+    pd.testing.assert_frame_equal(without_timing(loky.trials), without_timing(dask.trials))

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import faults
 import pandas as pd
@@ -109,6 +110,60 @@ def test_sigkill_halfway_then_resume_equals_an_uninterrupted_run(small_catalog, 
     b = pd.read_csv(killed_dir / "trials.csv")
     assert len(b) == 24
     pd.testing.assert_frame_equal(without_timing(a), without_timing(b))
+
+
+STATEFUL_CONFIG = """
+name = "stateful"
+seed = 3
+n_jobs = 2
+strategies = ["hyperband"]
+[budget]
+epochs = 150
+[data]
+dataset = "diabetes"
+[model]
+objective = "faults:stateful"
+packages = ["faults"]
+path = "TESTS"
+pause = 0.02
+[space.epochs]
+type = "int"
+low = 1
+high = 27
+[space.learning_rate]
+type = "float"
+low = 0.01
+high = 1.0
+log = true
+[output]
+figures = "none"
+""".replace("TESTS", str(Path(__file__).resolve().parent))
+
+
+@pytest.mark.slow
+def test_your_objectives_states_survive_sigkill_and_the_resumed_run_equals_the_whole_one(data_dir, tmp_path):
+    """Hyperband continues your function from its states; killed after its first promotions, the
+    run resumes from the states written before the kill and ends as the uninterrupted run."""
+    config = tmp_path / "stateful.toml"
+    config.write_text(STATEFUL_CONFIG)
+    killed = tmp_path / "killed"
+    run = _hpsearch(["run", config, "--out", killed, "--quiet"], data_dir)
+    whole = _hpsearch(["run", config, "--out", tmp_path / "whole", "--quiet", "--n-jobs", "1"], data_dir)
+    _wait_for_lines(killed / "trials.jsonl", 33, run)  # the first promotion is trial 27 of 57
+    run.send_signal(signal.SIGKILL)
+    run.wait(timeout=60)
+    finished = (killed / "trials.jsonl").read_text().count("\n")
+    assert 33 <= finished < 57
+    states_at_kill = {p.name for p in (killed / "_states").glob("*.state")}
+    assert states_at_kill  # states written before the kill, to be continued after it
+    again = _hpsearch(["run", config, "--out", killed, "--quiet"], data_dir)
+    stdout, stderr = again.communicate(timeout=300)
+    assert again.returncode == 0, stderr
+    assert whole.wait(timeout=300) == 0, whole.communicate()
+    a, b = (pd.read_csv(folder / "trials.csv") for folder in (tmp_path / "whole", killed))
+    assert len(b) == 57 and (b["start_epoch"] > 0).sum() == (a["start_epoch"] > 0).sum() > 0
+    pd.testing.assert_frame_equal(without_timing(a), without_timing(b))
+    assert not (killed / "_states").exists() or not list((killed / "_states").iterdir())  # gone once complete
 
 
 @pytest.mark.slow
