@@ -240,3 +240,25 @@ def _diabetes_split():
     from hpsearch.runner import problem_of
 
     return problem_of(parse({"data": {"dataset": "diabetes"}}, "<dict>"), False).dataset(0)
+
+
+def test_a_state_half_written_when_the_process_died_is_never_read(tmp_path, monkeypatch):
+    """Written to a temporary name and renamed: a crash mid-write leaves no state under the trial's
+    name (the continued trial trains from scratch), and the run's clean-up deletes the fragment."""
+    from hpsearch.execution import user_objective
+    from hpsearch.models.checkpoints import Checkpoints
+
+    checkpoints = Checkpoints(tmp_path)
+    path = checkpoints.path("asha", 0, 4)
+
+    def dies_mid_write(file, **arrays):
+        with open(file, "wb") as handle:
+            handle.write(b"PK\x03\x04 half a zip")
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(user_objective.np, "savez", dies_mid_write)
+    with pytest.raises(SystemExit):
+        user_objective.save_user_state(3, {"w": np.ones(2)}, [1.0, 0.9, 0.8], path)
+    assert not Path(path).exists() and Path(f"{path}.tmp.npz").exists()
+    checkpoints.release("asha", 0, asked={4}, needed={4})
+    assert not list(checkpoints.folder.iterdir())
