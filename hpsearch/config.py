@@ -13,6 +13,7 @@ naming the file, the key, the bad value and what is allowed, for example::
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -236,7 +237,8 @@ def _compose(raw: dict, source: str, allow: tuple, read_only: bool) -> Experimen
                       strategies=tuple(file.strategies), repetitions=file.repetitions,
                       max_failures=file.max_failures, population=file.population, budget=file.budget.budget,
                       data=data, model=model, estimator=estimator, space=space,
-                      strategy_options=_options(file.strategy, file.strategies, space, cls), source=source,
+                      strategy_options=_options(file.strategy, file.strategies, space, cls,
+                                                table_dict.get("workers", file.n_jobs)), source=source,
                       packages=packages, allow=allow, read_only=read_only, figures=file.output.formats,
                       description=file.description, table=table_dict, threads=section.threads,
                       code_path=code_path, rope=file.verdict.rope)
@@ -257,8 +259,9 @@ def _space(declared: dict[str, DimensionSection], cls: type | None) -> tuple[Dim
     return space
 
 
-def _options(given: dict, strategies: list[str], space: tuple, cls: type | None) -> dict:
-    """``[strategy.NAME]`` of every strategy run, checked by the strategy, its defaults filled in."""
+def _options(given: dict, strategies: list[str], space: tuple, cls: type | None, n_jobs: int) -> dict:
+    """``[strategy.NAME]`` of every strategy run, checked by the strategy, its defaults filled in; the
+    workers of a search default to the config's own n_jobs (part of the experiment, not of the machine)."""
     for name in given:
         if name not in strategies:
             close = difflib.get_close_matches(name, strategies, n=1)
@@ -269,7 +272,7 @@ def _options(given: dict, strategies: list[str], space: tuple, cls: type | None)
         problem = strategy_rules.check_strategy_options(name, given.get(name, {}), space, fidelity)
         if problem:
             raise Invalid(f"strategy.{name}" if name in given else "strategies", problem)
-        filled = strategy_rules.filled_options(name, given.get(name, {}))
+        filled = strategy_rules.filled_options(name, given.get(name, {}), n_jobs if n_jobs > 0 else os.cpu_count())
         if filled:
             options[name] = filled
     return options

@@ -32,13 +32,8 @@ from hpsearch.execution.user_objective import UserObjective
 from hpsearch.models import estimators
 from hpsearch.results.writer import QUIET, RunOutput, SuiteOutput, say, write_suite_tables, write_tables
 from hpsearch.search.budget import Meter, Search
-from hpsearch.search.loop import (
-    Session,
-    epoch_handler,
-    replay,
-    run_searches,
-    score_tests,
-)
+from hpsearch.search.loop import Session, epoch_handler, replay, score_tests
+from hpsearch.search.schedule import clock_of, run_searches, workers_of
 from hpsearch.search.strategies import make_strategy, schedules_fidelity
 from hpsearch.search.trial import TrialResult
 from hpsearch.seeds import strategy_seed
@@ -59,10 +54,17 @@ def make_searches(exp: Experiment, workers: int) -> list[Search]:
                 warnings.simplefilter("always")
                 strategy = make_strategy(name, exp.space, strategy_seed(exp.seed, name, r),
                                          exp.strategy_options.get(name), workers, max_trials, fidelity)
+            search = Search(strategy, r, data_key(r))
+            if clock_of(search) == "epochs":  # resumed by asking again: the virtual order is the same
+                strategy.replay_by_ask = True
             if r == 0:
                 for w in caught:
                     say(str(w.message))
-            searches.append(Search(strategy, r, data_key(r)))
+                if clock_of(search) is not None:
+                    say(f"{name}: {workers_of(search)} workers per search, " + (
+                        "on a virtual clock (an epoch costs 1): the same trials for any n_jobs"
+                        if clock_of(search) == "epochs" else "on the wall clock: results depend on timing"))
+            searches.append(search)
     return searches
 
 

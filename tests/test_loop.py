@@ -9,7 +9,8 @@ from hpsearch.execution.backends import InProcessBackend
 from hpsearch.execution.store import TrialStore
 from hpsearch.models.checkpoints import Checkpoints
 from hpsearch.search.budget import Meter, Search
-from hpsearch.search.loop import Session, epoch_handler, replay, run_searches
+from hpsearch.search.loop import Session, epoch_handler, replay
+from hpsearch.search.schedule import run_searches
 from hpsearch.search.strategies import make_strategy
 from hpsearch.search.trial import CONTINUE, STOP, TrialResult
 

@@ -12,7 +12,8 @@ def spec(**kw):
 def test_table_columns_follow_the_result_fields_with_params_expanded():
     assert table_columns(["epochs", "learning_rate"]) == [
         "strategy", "repetition", "trial", "config", "seed", "epochs", "learning_rate", "train_rmse",
-        "val_rmse", "parent", "start_epoch", "epochs_trained", "status", "message", "seconds", "started_at", "finished_at"]
+        "val_rmse", "parent", "start_epoch", "epochs_trained", "status", "message", "seconds", "virtual_start", "virtual_end", "started_at",
+        "finished_at"]
     assert set(TIMING_COLUMNS) <= set(table_columns([]))
 
 

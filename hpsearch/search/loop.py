@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
@@ -283,17 +282,6 @@ def run_asynchronous(session: Session, searches: list[Search], backend: Backend)
             tell(session, search, result.trial)
             if search not in idle:
                 idle.append(search)
-
-
-def run_searches(session: Session, searches: list[Search], backend: Backend) -> float:
-    """Every search to its budget: the synchronous ones in waves, then the
-    asynchronous ones; the wall time in seconds."""
-    start = time.perf_counter()
-    run_waves(session, [s for s in searches if not s.strategy.asynchronous], backend)
-    asynchronous = [s for s in searches if s.strategy.asynchronous]
-    if asynchronous:
-        run_asynchronous(session, asynchronous, backend)
-    return time.perf_counter() - start
 
 
 def score_tests(session: Session, searches: list[Search], backend: Backend) -> dict[tuple[str, int], TrialResult]:

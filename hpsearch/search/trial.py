@@ -122,6 +122,8 @@ class TrialResult:
     status: str = _column("ok")  # ok | stopped (by the strategy or the budget) | diverged | failed
     message: str = _column("")
     seconds: float = _column(0.0)
+    virtual_start: float | None = _column(None)  # on a virtual clock (hpsearch.search.schedule): when it started,
+    virtual_end: float | None = _column(None)  # and ended, in epochs of its search's virtual workers
     started_at: str | None = _column(None)  # ISO-8601 UTC, when the worker started the trial
     finished_at: str | None = _column(None)  # ISO-8601 UTC, when the result was stored
     val_curve: list = _column(table=False, factory=list, curve=True)

@@ -61,9 +61,14 @@ def check_strategy_options(name: str, options: dict, space=None, fidelity: str =
     return problem
 
 
-def filled_options(name: str, options: dict) -> dict:
-    """The options of strategy ``name`` as it runs them: the defaults of those not given filled in."""
-    return _class_for(name).filled(options)
+def filled_options(name: str, options: dict, workers: int | None = None) -> dict:
+    """The options of strategy ``name`` as it runs them: the defaults of those not given filled in
+    (``workers``: of a strategy that has them, when not given)."""
+    cls = _class_for(name)
+    filled = cls.filled(options)
+    if "workers" in cls.Options.model_fields and filled.get("workers") is None and workers is not None:
+        filled["workers"] = int(workers)
+    return filled
 
 
 def schedules_fidelity(name: str) -> bool:

@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import math
 
-from hpsearch.search.strategies._base import Proposal
+from hpsearch.search.strategies._base import Asynchrony, Proposal
 from hpsearch.search.strategies._hyperband import MultiFidelityBase, MultiFidelityOptions
 from hpsearch.search.trial import TrialResult
 
 
+class ASHAOptions(MultiFidelityOptions, Asynchrony):
+    """``[strategy.asha]``: the rungs, the search's workers and its clock."""
+
+
 class ASHAStrategy(MultiFidelityBase):
-    Options = MultiFidelityOptions
+    Options = ASHAOptions
     asynchronous = True
     replay_by_ask = False  # the order of tells shaped it: a resume tells the finished trials
 

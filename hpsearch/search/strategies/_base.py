@@ -18,8 +18,26 @@ from dataclasses import dataclass
 import numpy as np
 
 from hpsearch.search.space import Dimension
-from hpsearch.sections import Invalid, Section, check
+from typing import Literal
+
+from pydantic import Field
+
+from hpsearch.sections import Invalid, Section, check, number
 from hpsearch.search.trial import CONTINUE, Decision, TrialResult
+
+
+Workers = number(int, "an integer >= 1", ge=1)
+
+
+class Asynchrony(Section):
+    """The options of a strategy whose trials end at different times (asynchronous ones, and
+    those that stop trials on their epoch reports): ``workers``, the trials one search keeps in
+    flight (default: the config file's n_jobs), and the ``clock`` its decisions follow: "epochs"
+    (virtual workers in virtual time: the same trials for any n_jobs) or "wall" (real time:
+    true asynchrony, results depend on timing). See :mod:`hpsearch.search.schedule`."""
+
+    workers: Workers | None = Field(None, description="trials one search keeps in flight (default: n_jobs)")
+    clock: Literal["epochs", "wall"] = Field("epochs", description="epochs: virtual, reproducible; wall: real time")
 
 
 @dataclass(frozen=True)

@@ -31,9 +31,9 @@ from typing import Literal
 import numpy as np
 
 from hpsearch.search.space import sample_point
-from hpsearch.search.strategies._base import Proposal, Strategy
+from hpsearch.search.strategies._base import Asynchrony, Proposal, Strategy
 from hpsearch.search.trial import CONTINUE, STOP, Decision, TrialResult
-from hpsearch.sections import Section, number
+from hpsearch.sections import number
 
 
 RULES = ("running-average", "same-step")
@@ -42,7 +42,7 @@ RULES = ("running-average", "same-step")
 NonNegative = number(int, "an integer >= 0", ge=0)
 
 
-class MedianOptions(Section):
+class MedianOptions(Asynchrony):
     """``[strategy.median-stop]``: the ``sampler`` of new trials, how many finish before any stops
     (``n_startup_trials``), epochs never stopped (``n_warmup_steps``), the fewest trials a median
     needs (``n_min_trials``) and the ``rule`` (see the module doc)."""

@@ -19,7 +19,7 @@ import warnings
 import optuna
 
 from hpsearch.search.space import fidelity_range
-from hpsearch.search.strategies._base import Proposal, Strategy
+from hpsearch.search.strategies._base import Asynchrony, Proposal, Strategy
 from hpsearch.search.strategies._hyperband import AtLeastOne, MultiFidelityOptions
 from hpsearch.search.trial import CONTINUE, STOP, Decision, TrialResult
 from hpsearch.sections import OPEN, OpenSection
@@ -46,7 +46,7 @@ class OptunaOptions(OpenSection):
     batch_size: AtLeastOne = 1
 
 
-class OptunaPrunedOptions(OptunaOptions, MultiFidelityOptions):
+class OptunaPrunedOptions(OptunaOptions, MultiFidelityOptions, Asynchrony):
     """``[strategy.tpe-hyperband]``: TPE's options and the ``HyperbandPruner``'s rungs."""
 
     model_config = OPEN
@@ -175,7 +175,7 @@ class OptunaPrunedStrategy(OptunaStrategy):
     optimisation, runs are not reproducible with several workers.
     """
 
-    own_options = ("batch_size", "min_epochs", "max_epochs", "eta")
+    own_options = ("batch_size", "min_epochs", "max_epochs", "eta", "workers", "clock")
     Options = OptunaPrunedOptions
     schedules_fidelity = True
     needs_epoch_reports = True
