@@ -223,3 +223,18 @@ def test_your_objective_continues_from_its_state_on_dask_as_on_loky(tmp_path, cl
     dask = hpsearch.run({**config, "backend": "dask", "scheduler": cluster.scheduler_address}, out=tmp_path / "dask")
     assert (loky.trials["start_epoch"] > 0).any()
     pd.testing.assert_frame_equal(without_timing(loky.trials), without_timing(dask.trials))
+
+
+@pytest.mark.slow
+def test_asynchronous_strategies_on_dask_give_loky_s_trials(tmp_path, cluster):
+    """On the virtual clock, ASHA and median stopping decide the same on a Dask cluster as with loky."""
+    import hpsearch
+
+    config = {"name": "v", "seed": 2, "n_jobs": 2, "strategies": ["asha", "median-stop"], "budget": {"epochs": 120},
+              "data": {"dataset": "diabetes"}, "model": {"batch_size": 64}, "output": {"figures": "none"},
+              "space": {"epochs": {"type": "int", "low": 1, "high": 27},
+                        "learning_rate": {"type": "float", "low": 0.001, "high": 1.0, "log": True}}}
+    loky = hpsearch.run(config, out=tmp_path / "loky")
+    dask = hpsearch.run({**config, "backend": "dask", "scheduler": cluster.scheduler_address}, out=tmp_path / "dask")
+    assert (loky.trials["status"] == "stopped").any()
+    pd.testing.assert_frame_equal(without_timing(loky.trials), without_timing(dask.trials))

@@ -167,6 +167,27 @@ def test_your_objectives_states_survive_sigkill_and_the_resumed_run_equals_the_w
 
 
 @pytest.mark.slow
+def test_asynchronous_strategies_killed_and_resumed_end_as_the_uninterrupted_run(data_dir, tmp_path):
+    """ASHA and median stopping on the virtual clock: killed with SIGKILL mid-run (2 workers) and
+    resumed, the trials are those of an uninterrupted run with one worker."""
+    config = tmp_path / "async.toml"
+    config.write_text(STATEFUL_CONFIG.replace('strategies = ["hyperband"]', 'strategies = ["asha", "median-stop"]'))
+    killed = tmp_path / "killed"
+    run = _hpsearch(["run", config, "--out", killed, "--quiet"], data_dir)
+    whole = _hpsearch(["run", config, "--out", tmp_path / "whole", "--quiet", "--n-jobs", "1"], data_dir)
+    _wait_for_lines(killed / "trials.jsonl", 40, run)
+    run.send_signal(signal.SIGKILL)
+    run.wait(timeout=60)
+    again = _hpsearch(["run", config, "--out", killed, "--quiet"], data_dir)
+    stdout, stderr = again.communicate(timeout=300)
+    assert again.returncode == 0, stderr
+    assert whole.wait(timeout=300) == 0, whole.communicate()
+    a, b = (pd.read_csv(folder / "trials.csv") for folder in (tmp_path / "whole", killed))
+    assert len(a) > 40 and (a["status"] == "stopped").any() and (a["start_epoch"] > 0).any()
+    pd.testing.assert_frame_equal(without_timing(a), without_timing(b))
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("sig, n_jobs", [(signal.SIGINT, "2"), (signal.SIGTERM, "1")])
 def test_ctrl_c_writes_tables_exits_130_and_says_how_to_resume(small_catalog, data_dir, tmp_path, sig, n_jobs):
     config = tmp_path / "durable.toml"
