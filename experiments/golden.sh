@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Are the trials of the three golden runs unchanged since REV? (for a change that must not
+# Are the trials of the four golden runs unchanged since REV? (for a change that must not
 # change results: a refactor, a move). Runs quickstart, random + grid on the extended features
-# with 2 repetitions, and Hyperband, at REV and in this checkout, on the catalog in
+# with 2 repetitions, Hyperband, and TPE + QMC, at REV and in this checkout, on the catalog in
 # $HPSEARCH_DATA, and compares trials.csv bit for bit, timing columns aside. About 40 s.
 #
 #   HPSEARCH_DATA=datasets bash experiments/golden.sh 78eee83
@@ -19,13 +19,15 @@ for side in old new; do
      python -m hpsearch run "$config/compare-strategies.toml" --strategies random,grid --features extended \
          --repetitions 2 --trials 12 --out "$work/$side/rg" --quiet --figures none &&
      python -m hpsearch run "$config/multi-fidelity.toml" --strategies hyperband --repetitions 1 \
-         --out "$work/$side/hb" --quiet --figures none) >/dev/null 2>&1
+         --out "$work/$side/hb" --quiet --figures none &&
+     python -m hpsearch run "$config/compare-strategies.toml" --strategies tpe,optuna:QMCSampler \
+         --repetitions 2 --trials 12 --out "$work/$side/tpe" --quiet --figures none) >/dev/null 2>&1
 done
 python - "$work" <<'PY'
 import sys
 import pandas as pd
-work, timing = sys.argv[1], ["seconds", "started_at", "finished_at"]
-for run in ("quick", "rg", "hb"):
+work, timing = sys.argv[1], ["seconds", "started_at", "finished_at", "virtual_start", "virtual_end"]
+for run in ("quick", "rg", "hb", "tpe"):
     a, b = (pd.read_csv(f"{work}/{side}/{run}/trials.csv") for side in ("old", "new"))
     pd.testing.assert_frame_equal(a.drop(columns=timing, errors="ignore"), b.drop(columns=timing, errors="ignore"),
                                   check_exact=True)

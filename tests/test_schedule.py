@@ -85,3 +85,14 @@ def test_optuna_samplers_never_get_hpsearchs_own_keys():
     strategy = make_strategy("tpe-hyperband", exp.space, np.random.SeedSequence(0),
                              exp.strategy_options["tpe-hyperband"])
     assert strategy.sampler._n_startup_trials == 4  # the sampler got its own option, and not workers or clock
+
+
+def test_tpe_asks_as_many_trials_at_once_as_the_file_gives_workers():
+    from hpsearch.config import with_overrides
+    from hpsearch.search.strategies import make_strategy
+
+    exp = parse(config(["tpe"], n_jobs=3), "<dict>")
+    assert exp.strategy_options["tpe"] == {"batch_size": 3, "workers": 3}
+    for options in (exp.strategy_options["tpe"], with_overrides(exp, n_jobs=1).strategy_options["tpe"]):
+        assert make_strategy("tpe", exp.space, np.random.SeedSequence(0), options, n_jobs=1).batch_size == 3
+    assert parse(config(["tpe"], strategy={"tpe": {"batch_size": 1}}), "<dict>").strategy_options["tpe"]["batch_size"] == 1

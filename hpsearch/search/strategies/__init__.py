@@ -68,6 +68,8 @@ def filled_options(name: str, options: dict, workers: int | None = None) -> dict
     filled = cls.filled(options)
     if "workers" in cls.Options.model_fields and filled.get("workers") is None and workers is not None:
         filled["workers"] = int(workers)
+    if "batch_size" in cls.Options.model_fields and filled.get("batch_size") is None and "workers" in filled:
+        filled["batch_size"] = filled["workers"]  # Optuna asks as many trials at once as the search has workers
     return filled
 
 

@@ -17,9 +17,10 @@ import inspect
 import warnings
 
 import optuna
+from pydantic import Field
 
 from hpsearch.search.space import fidelity_range
-from hpsearch.search.strategies._base import Asynchrony, Proposal, Strategy
+from hpsearch.search.strategies._base import Asynchrony, Proposal, Strategy, Workers
 from hpsearch.search.strategies._hyperband import AtLeastOne, MultiFidelityOptions
 from hpsearch.search.trial import CONTINUE, STOP, Decision, TrialResult
 from hpsearch.sections import OPEN, OpenSection
@@ -40,10 +41,12 @@ def sampler_class(name: str) -> type[optuna.samplers.BaseSampler]:
 
 
 class OptunaOptions(OpenSection):
-    """``[strategy.tpe]`` and ``[strategy."optuna:<Sampler>"]``: trials asked at once (``batch_size``);
-    every other key is a keyword argument of the Optuna sampler, which checks it."""
+    """``[strategy.tpe]`` and ``[strategy."optuna:<Sampler>"]``: trials asked at once (``batch_size``,
+    default ``workers``, the config file's n_jobs); every other key is a keyword argument of the
+    Optuna sampler, which checks it."""
 
-    batch_size: AtLeastOne = 1
+    batch_size: AtLeastOne | None = Field(None, description="trials asked at once (default: workers)")
+    workers: Workers | None = Field(None, description="the config file's n_jobs by default")
 
 
 class OptunaPrunedOptions(OptunaOptions, MultiFidelityOptions, Asynchrony):
@@ -58,12 +61,12 @@ class OptunaStrategy(Strategy):
     # trials without asking would draw the first points again)
     replay_by_ask = True
     #: options that are ours; every other key of [strategy.<name>] goes to the sampler
-    own_options: tuple[str, ...] = ("batch_size",)
+    own_options: tuple[str, ...] = ("batch_size", "workers")
     Options = OptunaOptions
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.batch_size = int(self.options.get("batch_size", max(self.n_jobs, 1)))
+        self.batch_size = int(self.options.get("batch_size") or self.options.get("workers") or max(self.n_jobs, 1))
         self.distributions = {dim.name: dim.to_optuna() for dim in self.space}
         self.sampler = make_sampler(self.name, self.options, int(self.seed.generate_state(1)[0]),
                                     self.own_options)
