@@ -234,14 +234,14 @@ def _compose(raw: dict, source: str, allow: tuple, read_only: bool) -> Experimen
         strategy_rules.check_fidelity(cls, file.strategies, file.budget.budget.kind)
         check_fidelity_bound(cls, space, model)
     return Experiment(name=name, seed=file.seed, n_jobs=file.n_jobs, backend=file.backend, scheduler=file.scheduler,
-                      strategies=tuple(file.strategies), repetitions=file.repetitions,
+                      strategies=tuple(file.strategies), repetitions=file.most_repetitions, until=file.until,
                       max_failures=file.max_failures, population=file.population, budget=file.budget.budget,
                       data=data, model=model, estimator=estimator, space=space,
                       strategy_options=_options(file.strategy, file.strategies, space, cls,
                                                 table_dict.get("workers", file.n_jobs)), source=source,
                       packages=packages, allow=allow, read_only=read_only, figures=file.output.formats,
                       description=file.description, table=table_dict, threads=section.threads,
-                      code_path=code_path, rope=file.verdict.rope)
+                      code_path=code_path, rope=file.verdict.rope, verdict=file.verdict.given())
 
 
 def _space(declared: dict[str, DimensionSection], cls: type | None) -> tuple[Dimension, ...]:

@@ -100,7 +100,8 @@ class Experiment:
     backend: str = "loky"
     scheduler: str | None = None
     strategies: tuple[str, ...] = ("random",)
-    repetitions: int = 1
+    repetitions: int = 1  # the repetitions, or the most of them when until
+    until: str | None = None  # "decided": repetitions in waves until every comparison is decided
     max_failures: int | None = None
     population: int | None = None
     budget: Budget = field(default_factory=Budget)
@@ -117,6 +118,7 @@ class Experiment:
     read_only: bool = field(default=False, compare=False)  # read from a run folder: the estimator unchecked
     table: dict = field(default_factory=dict)  # [table]: path (replay) and workers; levels, seeds (record)
     rope: float = ROPE  # [verdict] rope: the region of practical equivalence (relative)
+    verdict: dict = field(default_factory=dict)  # [verdict], every key (alpha, reference, sequential, clip)
     threads: int = 1  # [model] threads: per thread pool (BLAS, OpenMP) per worker
     code_path: str | None = None  # [model] path: the folder of the config's own code (absolute)
 
@@ -170,13 +172,14 @@ class Experiment:
         out = {"name": self.name, **({"description": self.description} if self.description else {}),
                "seed": self.seed, "n_jobs": self.n_jobs, "backend": self.backend,
                **({"scheduler": self.scheduler} if self.scheduler else {}),
-               "strategies": list(self.strategies), "repetitions": self.repetitions,
+               "strategies": list(self.strategies),
+               "repetitions": {"max": self.repetitions, "until": self.until} if self.until else self.repetitions,
                **({"max_failures": self.max_failures} if self.max_failures is not None else {}),
                **({"population": self.population} if self.population is not None else {}),
                "budget": {self.budget.kind: self.budget.amount}, "data": self.data.to_dict(), "model": model,
                "space": {dim.name: dim.to_dict() for dim in self.space},
                **({"strategy": {k: dict(v) for k, v in self.strategy_options.items()}} if self.strategy_options else {}),
-               "output": {"figures": list(self.figures) or "none"}, "verdict": {"rope": self.rope}}
+               "output": {"figures": list(self.figures) or "none"}, "verdict": {**self.verdict, "rope": self.rope}}
         if self.table:
             out["table"] = {k: dict(v) if isinstance(v, dict) else v for k, v in self.table.items()}
         return out

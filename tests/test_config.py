@@ -179,7 +179,8 @@ def test_config_show_prints_what_run_writes_to_its_folder(tmp_path, capsys, smal
     assert main(["config", "show", str(path)]) == 0
     shown = capsys.readouterr().out
     resolved = tomllib.loads(shown)
-    assert resolved["verdict"] == {"rope": 0.01} and resolved["output"] == {"figures": ["png"]}
+    assert resolved["verdict"]["rope"] == 0.01 and resolved["output"] == {"figures": ["png"]}
+    assert resolved["verdict"]["alpha"] == 0.05 and resolved["verdict"]["reference"] == "random"
     assert resolved["model"]["batch_size"] == 256 and resolved["budget"] == {"trials": 2}
     assert main(["run", str(path), "--out", str(tmp_path / "run"), "--quiet", "--figures", "none"]) == 0
     written = (tmp_path / "run" / "config.toml").read_text()

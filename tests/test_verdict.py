@@ -75,7 +75,7 @@ def test_the_words_follow_the_verdict():
 
 
 @pytest.mark.parametrize("section, match", [({"rope": 0}, "above 0 and below 1"), ({"rope": "1%"}, "fraction"),
-                                            ({"alpha": 0.1}, "verdict.alpha: unknown key"), (3, "expected a table")])
+                                            ({"alfa": 0.1}, "verdict.alfa: unknown key; did you mean .alpha."), (3, "expected a table")])
 def test_a_bad_verdict_section_names_the_key(section, match):
     from conftest import experiment
 

@@ -43,6 +43,8 @@ practical equivalence of +-``rope`` (relative; ``[verdict] rope``, default 1%):
 from __future__ import annotations
 
 import numpy as np
+from typing import Literal
+
 from pydantic import Field, field_validator
 
 from hpsearch.sections import Section, invalid
@@ -54,9 +56,24 @@ VERDICTS = ("better", "worse", "equivalent", "cannot tell")
 
 class VerdictSection(Section):
     """``[verdict]``: ``rope``, the region of practical equivalence as a fraction of random search's
-    loss (default 0.01, that is 1%; above 0 and below 1)."""
+    loss (default 0.01, that is 1%; above 0 and below 1); for repetitions until decided
+    (:mod:`hpsearch.results.sequential`): ``alpha``, the family-wise error over the run's comparisons,
+    the ``reference`` strategy, the ``sequential`` method and, for ``betting``, its ``clip``."""
 
     rope: float = Field(ROPE, gt=0, lt=1, description="the region of practical equivalence, relative (0.01: 1%)")
+    alpha: float = Field(0.05, gt=0, lt=1, description="family-wise error of the sequential decisions")
+    reference: str = Field("random", description="the strategy every other is compared with")
+    sequential: Literal["asymptotic", "betting"] = Field(
+        "asymptotic", description="asymptotic: time-uniform CLT; betting: exact for clipped differences")
+    clip: float = Field(0.5, gt=0, le=10, description="betting: relative differences clipped to +-clip")
+
+    @field_validator("alpha", "clip", mode="before")
+    @classmethod
+    def _positive(cls, value, info):
+        high = 1 if info.field_name == "alpha" else 10
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < high + (info.field_name == "clip"):
+            raise invalid("", f"expected a number above 0 and {'below 1' if high == 1 else 'at most 10'}, got {value!r:.40}")
+        return float(value)
 
     @field_validator("rope", mode="before")
     @classmethod

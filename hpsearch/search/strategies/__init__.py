@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -19,7 +19,7 @@ from hpsearch.search.strategies._median import MedianStopStrategy
 from hpsearch.search.strategies._optuna import OptunaPrunedStrategy, OptunaStrategy
 from hpsearch.search.strategies._pbt import PBTStrategy
 from hpsearch.search.strategies._random import RandomStrategy
-from hpsearch.sections import LIMITS, Invalid, Section, invalid, show
+from hpsearch.sections import LIMITS, Invalid, Section, check, invalid, show
 
 BUILT_IN = {"random": RandomStrategy, "grid": GridStrategy, "tpe": OptunaStrategy,
             "hyperband": HyperbandStrategy, "asha": ASHAStrategy, "tpe-hyperband": OptunaPrunedStrategy,
@@ -96,6 +96,27 @@ def make_strategy(name: str, space: tuple[Dimension, ...], seed: np.random.SeedS
     return _class_for(name)(name, space, seed, options, n_jobs, max_trials, fidelity)
 
 
+class Repetitions(Section):
+    """``repetitions = { max = N, until = "decided" }``: repetitions in waves until every comparison
+    with the reference strategy is decided (:mod:`hpsearch.results.sequential`), at most ``max``."""
+
+    max: int = Field(ge=1, le=LIMITS["repetitions"], description="the most repetitions")
+    until: Literal["decided"] = "decided"
+
+    @field_validator("max", mode="before")
+    @classmethod
+    def _count(cls, value: Any) -> Any:
+        return cls.count(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @staticmethod
+    def count(value: int) -> int:
+        if value < 1:
+            raise invalid("", f"must be >= 1, got {value}")
+        if value > LIMITS["repetitions"]:
+            raise invalid("", f"at most {LIMITS['repetitions']}, got {value:,}")
+        return value
+
+
 class SearchKeys(Section):
     """The top-level keys of what is searched: the ``strategies`` compared, each run ``repetitions``
     times (paired: repetition r of every strategy shares its split and seeds), how many trials may
@@ -103,7 +124,8 @@ class SearchKeys(Section):
 
     strategies: list[str] = Field(["random"], min_length=1, description="random, grid, tpe, hyperband, asha, "
                                   "tpe-hyperband, bohb, pbt, median-stop, or optuna:<Sampler>")
-    repetitions: int = Field(1, ge=1, le=LIMITS["repetitions"], description="repetitions of every strategy")
+    repetitions: int | Repetitions = Field(1, description="repetitions of every strategy, or "
+                                           "{ max = N, until = \"decided\" }")
     max_failures: int | None = Field(None, ge=0, description="failed trials a search tolerates")
     population: int | None = Field(None, ge=1)
 
@@ -125,9 +147,22 @@ class SearchKeys(Section):
     @field_validator("repetitions", mode="before")
     @classmethod
     def _at_most(cls, value: Any) -> Any:
-        if isinstance(value, int) and not isinstance(value, bool) and value > LIMITS["repetitions"]:
-            raise invalid("", f"at most {LIMITS['repetitions']}, got {value:,}")
-        return value
+        if isinstance(value, dict):  # checked here: a union would report the integer's error
+            try:
+                return check(Repetitions, value)
+            except Invalid as exc:
+                raise invalid(exc.key, exc.message) from None
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise invalid("", f"expected an integer or {{ max = N, until = \"decided\" }}, got {show(value)}")
+        return Repetitions.count(value)
+
+    @property
+    def most_repetitions(self) -> int:
+        return self.repetitions if isinstance(self.repetitions, int) else self.repetitions.max
+
+    @property
+    def until(self) -> str | None:
+        return None if isinstance(self.repetitions, int) else self.repetitions.until
 
 
 def check_fidelity(cls: type, strategies, budget: str) -> None:
