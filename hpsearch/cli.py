@@ -90,7 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
                           "a local cluster of --n-jobs worker processes)")
     run.add_argument("--seed", type=_seed, help="root seed (overrides the config)")
     run.add_argument("--trials", type=_positive, help="trial budget per strategy and repetition")
-    run.add_argument("--repetitions", type=_positive, help="repetitions (overrides the config)")
+    run.add_argument("--repetitions", type=_positive, help="repetitions (overrides the config; with "
+                     "--until-decided, the most)")
+    run.add_argument("--until-decided", action="store_true",
+                     help="repetitions in waves until every comparison with random search is decided, "
+                          "anytime-valid (README: How many repetitions?)")
     run.add_argument("--strategies", help="comma-separated strategies, e.g. random,grid,tpe")
     run.add_argument("--features", choices=("challenge", "extended"),
                      help="feature set (overrides the config's data.features)")
@@ -307,7 +311,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     exp = with_overrides(exp, trials=args.trials, n_jobs=args.n_jobs, seed=args.seed, backend=args.backend,
                          scheduler=args.scheduler, repetitions=args.repetitions, strategies=strategies,
-                         features=args.features, figures=args.figures)
+                         features=args.features, figures=args.figures, until_decided=args.until_decided)
     run_dir = args.out or default_run_dir(exp)
     signal.signal(signal.SIGTERM, _interrupt)  # a scheduler's stop: like Ctrl-C, resumable
     runner = run_suite if isinstance(exp, Suite) else run_experiment

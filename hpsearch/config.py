@@ -43,19 +43,27 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
 
 def with_overrides(config: Experiment | Suite, *, trials=None, n_jobs=None, backend=None, scheduler=None,
                    seed=None, repetitions=None, strategies=None, features=None, allow_packages=None,
-                   figures=None) -> Experiment | Suite:
+                   figures=None, until_decided=False) -> Experiment | Suite:
     """Command-line overrides, validated like the file's own values; a suite's apply to every
-    problem. A ``scheduler`` without a ``backend`` implies the backend that has schedulers."""
+    problem. A ``scheduler`` without a ``backend`` implies the backend that has schedulers;
+    ``until_decided``: repetitions until decided, ``repetitions`` (else the config's) the most."""
     backend = SCHEDULER_BACKEND if scheduler is not None and backend is None else backend
     keys = dict(trials=trials, n_jobs=n_jobs, scheduler=scheduler, seed=seed, backend=backend,
                 repetitions=repetitions, strategies=strategies, figures=figures)
     if isinstance(config, Suite):
         if features is not None:
             raise ConfigError("command line: --features is for one problem; a suite names its data per problem")
-        problems = tuple((name, with_overrides(exp, allow_packages=allow_packages, **keys))
-                         for name, exp in config.problems)
-        return Suite(config.name, problems, overridden(config.raw, **keys), config.source)
+        problems = tuple((name, with_overrides(exp, allow_packages=allow_packages, until_decided=until_decided,
+                                               **keys)) for name, exp in config.problems)
+        raw = overridden(config.raw, **keys)
+        most = config.raw.get("repetitions", 1)
+        if until_decided or isinstance(most, dict):
+            raw["repetitions"] = {"max": repetitions or (most["max"] if isinstance(most, dict) else most),
+                                  "until": "decided"}
+        return Suite(config.name, problems, raw, config.source)
     raw = overridden(config.to_dict(), **keys)
+    if until_decided or config.until:  # --repetitions is then the most
+        raw["repetitions"] = {"max": repetitions or config.repetitions, "until": "decided"}
     if features is not None:
         raw["data"]["features"] = features
     try:

@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from tqdm.auto import tqdm
 
 from hpsearch.config import LIMITS, Experiment, resolved_as_written
@@ -30,6 +31,7 @@ from hpsearch.execution.objective import Objective, evaluate, populations
 from hpsearch.execution.runfolder import RUN_NAMES, RunFolder
 from hpsearch.execution.user_objective import UserObjective
 from hpsearch.models import estimators
+from hpsearch.results import sequential
 from hpsearch.results.writer import QUIET, RunOutput, SuiteOutput, say, write_suite_tables, write_tables
 from hpsearch.search.budget import Meter, Search
 from hpsearch.search.loop import Session, epoch_handler, replay, score_tests
@@ -190,8 +192,11 @@ def _run_locked(exp: Experiment, run_dir: Path, progress: bool, force: bool, obj
         session.on_result = _Progress(exp, searches, session.meter, progress, problem.metric.loss("val"))
         try:
             with backend.channel(epoch_handler(session, searches)):
-                seconds = run_searches(session, searches, backend)
-                tests = score_tests(session, searches, backend)
+                if exp.until == "decided":
+                    seconds, tests = run_until_decided(session, searches, backend, exp, problem)
+                else:
+                    seconds = run_searches(session, searches, backend)
+                    tests = score_tests(session, searches, backend)
             complete = True
         finally:  # also on Ctrl-C or too many failures: tables of what finished
             session.on_result.bar.close()
@@ -201,6 +206,31 @@ def _run_locked(exp: Experiment, run_dir: Path, progress: bool, force: bool, obj
                 folder.remove_states()
             folder.write_manifest()
     return output
+
+
+def run_until_decided(session: Session, searches: list[Search], backend, exp: Experiment, problem):
+    """Repetitions in waves (one repetition of every strategy, its test scored) until every
+    comparison with the reference strategy is decided or the cap is reached; the wall seconds and
+    the test results. The decisions are a function of the stored trials: a resumed run reaches the
+    same ones at the same repetition (:mod:`hpsearch.results.sequential`)."""
+    start, tests = time.perf_counter(), {}
+    cap = min(exp.repetitions, problem.table.seeds) if exp.replays else exp.repetitions  # independent units
+    verdict = {**exp.verdict, "rope": exp.rope}
+    found: dict = {}
+    for r in range(cap):
+        wave = [s for s in searches if s.repetition == r]
+        run_searches(session, wave, backend)
+        tests.update(score_tests(session, wave, backend))
+        found = sequential.decisions(pd.DataFrame(
+            [{"strategy": s, "repetition": rep, "loss": t.test_loss} for (s, rep), t in tests.items()],
+            columns=["strategy", "repetition", "loss"]), verdict)
+        if found and all(d.decided for d in found.values()):
+            break
+    said = ", ".join(f"{name} {d.decision}" + (f" at {d.decided_at}" if d.decided else "") for name, d in found.items())
+    say(f"{exp.name}: " + (f"every comparison with {verdict.get('reference', 'random')} decided after {r + 1} "
+                           f"repetitions" if found and all(d.decided for d in found.values())
+                           else f"stopped at the cap of {cap} repetitions") + f" ({said})")
+    return time.perf_counter() - start, tests
 
 
 def problem_of(exp: Experiment, progress: bool = False):

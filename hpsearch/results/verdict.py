@@ -63,9 +63,9 @@ class VerdictSection(Section):
     rope: float = Field(ROPE, gt=0, lt=1, description="the region of practical equivalence, relative (0.01: 1%)")
     alpha: float = Field(0.05, gt=0, lt=1, description="family-wise error of the sequential decisions")
     reference: str = Field("random", description="the strategy every other is compared with")
-    sequential: Literal["asymptotic", "betting"] = Field(
-        "asymptotic", description="asymptotic: time-uniform CLT; betting: exact for clipped differences")
-    clip: float = Field(0.5, gt=0, le=10, description="betting: relative differences clipped to +-clip")
+    sequential: Literal["betting", "asymptotic"] = Field(
+        "betting", description="betting: exact for the clipped differences; asymptotic: time-uniform CLT")
+    clip: float = Field(0.05, gt=0, le=10, description="betting: relative differences clipped to +-clip")
 
     @field_validator("alpha", "clip", mode="before")
     @classmethod

@@ -92,6 +92,8 @@ def write_comparison(trials: pd.DataFrame, summary: pd.DataFrame, exp, run_dir: 
 
     targets = comparison.targets_table(trials, summary)
     table = comparison.comparison_table(trials, summary, list(exp.strategies), targets, exp.rope)
+    if exp.until == "decided":  # repetitions until decided: each comparison's decision and when
+        table = with_decisions(table, summary, exp, run_dir)
     target = exp.data.target_name
     export.write_all_formats(table, run_dir / "comparison", export.caption_for(table, target),
                              export.paper_table(table, export.caption_for(table, target, paper=True)))
@@ -204,3 +206,22 @@ class OutputSection(Section):
     @property
     def formats(self) -> tuple[str, ...]:
         return () if self.figures == "none" else tuple(self.figures)
+
+
+def with_decisions(table: pd.DataFrame, summary: pd.DataFrame, exp, run_dir: Path) -> pd.DataFrame:
+    """comparison.csv's ``decision`` and ``decided_at`` (:mod:`hpsearch.results.sequential`), and
+    ``sequential.csv``: every comparison's interval after each repetition."""
+    from hpsearch.results import sequential
+
+    found = sequential.decisions(outcomes_of(summary), {**exp.verdict, "rope": exp.rope})
+    table = table.copy()
+    table["decision"] = [found[s].decision if s in found else "" for s in table["strategy"]]
+    table["decided_at"] = [found[s].decided_at if s in found and found[s].decided else None for s in table["strategy"]]
+    report.write_csv(sequential.paths_table(found), run_dir / "sequential.csv")
+    return table
+
+
+def outcomes_of(summary: pd.DataFrame) -> pd.DataFrame:
+    """strategy, repetition and the primary outcome (the test loss of the chosen configuration)."""
+    test = metric_of(summary.columns).loss("test")
+    return summary[["strategy", "repetition", test]].rename(columns={test: "loss"})
