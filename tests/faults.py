@@ -151,4 +151,5 @@ def stateful(params, data, seed, report, state=None):
         time.sleep(params.get("pause", 0))
         if report(epoch, float(np.sqrt(np.mean((data.X_val @ w + b - data.y_val) ** 2))), state={"w": w, "epoch": epoch}):
             break
-    return float(np.sqrt(np.mean((data.X_val @ w + b - data.y_val) ** 2)))
+    return {"val_loss": float(np.sqrt(np.mean((data.X_val @ w + b - data.y_val) ** 2))),
+            "test_loss": float(np.sqrt(np.mean((data.X_test @ w + b - data.y_test) ** 2)))}

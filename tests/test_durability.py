@@ -188,6 +188,30 @@ def test_asynchronous_strategies_killed_and_resumed_end_as_the_uninterrupted_run
 
 
 @pytest.mark.slow
+def test_a_run_until_decided_killed_mid_wave_stops_where_the_uninterrupted_one_does(data_dir, tmp_path):
+    config = tmp_path / "until.toml"
+    config.write_text(STATEFUL_CONFIG.replace('strategies = ["hyperband"]', 'strategies = ["random", "tpe"]\n'
+                                              'repetitions = { max = 14, until = "decided" }')
+                      .replace("epochs = 150", "epochs = 20").replace("[output]", "[verdict]\nrope = 0.5\n[output]"))
+    killed = tmp_path / "killed"
+    run = _hpsearch(["run", config, "--out", killed, "--quiet"], data_dir)
+    whole = _hpsearch(["run", config, "--out", tmp_path / "whole", "--quiet", "--n-jobs", "1"], data_dir)
+    _wait_for_lines(killed / "trials.jsonl", 25, run)
+    run.send_signal(signal.SIGKILL)
+    run.wait(timeout=60)
+    again = _hpsearch(["run", config, "--out", killed, "--quiet"], data_dir)
+    stdout, stderr = again.communicate(timeout=300)
+    assert again.returncode == 0, stderr
+    assert whole.wait(timeout=300) == 0, whole.communicate()
+    a, b = (pd.read_csv(folder / "trials.csv") for folder in (tmp_path / "whole", killed))
+    pd.testing.assert_frame_equal(without_timing(a), without_timing(b))
+    assert a["repetition"].max() + 1 == 10  # decided at the first look: 10 repetitions of 14
+    decided = [pd.read_csv(folder / "comparison.csv")[["strategy", "decision", "decided_at"]]
+               for folder in (tmp_path / "whole", killed)]
+    pd.testing.assert_frame_equal(*decided)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("sig, n_jobs", [(signal.SIGINT, "2"), (signal.SIGTERM, "1")])
 def test_ctrl_c_writes_tables_exits_130_and_says_how_to_resume(small_catalog, data_dir, tmp_path, sig, n_jobs):
     config = tmp_path / "durable.toml"
