@@ -140,29 +140,39 @@ figures = "none"
 """.replace("TESTS", str(Path(__file__).resolve().parent))
 
 
-@pytest.mark.slow
-def test_your_objectives_states_survive_sigkill_and_the_resumed_run_equals_the_whole_one(data_dir, tmp_path):
-    """Hyperband continues your function from its states; killed after its first promotions, the
-    run resumes from the states written before the kill and ends as the uninterrupted run."""
-    config = tmp_path / "stateful.toml"
-    config.write_text(STATEFUL_CONFIG)
+def _killed_and_whole(text: str, data_dir, tmp_path, lines: int, at_kill=None):
+    """``text`` run twice: killed with SIGKILL once ``lines`` trials are stored (``at_kill(folder)``
+    looks at it then) and resumed, and uninterrupted with one worker; both trials.csv."""
+    config = tmp_path / "run.toml"
+    config.write_text(text)
     killed = tmp_path / "killed"
     run = _hpsearch(["run", config, "--out", killed, "--quiet"], data_dir)
     whole = _hpsearch(["run", config, "--out", tmp_path / "whole", "--quiet", "--n-jobs", "1"], data_dir)
-    _wait_for_lines(killed / "trials.jsonl", 33, run)  # the first promotion is trial 27 of 57
+    _wait_for_lines(killed / "trials.jsonl", lines, run)
     run.send_signal(signal.SIGKILL)
     run.wait(timeout=60)
-    finished = (killed / "trials.jsonl").read_text().count("\n")
-    assert 33 <= finished < 57
-    states_at_kill = {p.name for p in (killed / "_states").glob("*.state")}
-    assert states_at_kill  # states written before the kill, to be continued after it
+    if at_kill is not None:
+        at_kill(killed)
     again = _hpsearch(["run", config, "--out", killed, "--quiet"], data_dir)
     stdout, stderr = again.communicate(timeout=300)
     assert again.returncode == 0, stderr
     assert whole.wait(timeout=300) == 0, whole.communicate()
     a, b = (pd.read_csv(folder / "trials.csv") for folder in (tmp_path / "whole", killed))
-    assert len(b) == 57 and (b["start_epoch"] > 0).sum() == (a["start_epoch"] > 0).sum() > 0
     pd.testing.assert_frame_equal(without_timing(a), without_timing(b))
+    return a, b
+
+
+@pytest.mark.slow
+def test_your_objectives_states_survive_sigkill_and_the_resumed_run_equals_the_whole_one(data_dir, tmp_path):
+    """Hyperband continues your function from its states; killed after its first promotions, the
+    run resumes from the states written before the kill and ends as the uninterrupted run."""
+    def at_kill(killed):
+        assert 33 <= (killed / "trials.jsonl").read_text().count("\n") < 57
+        assert list((killed / "_states").glob("*.state"))  # written before the kill, continued after it
+
+    a, b = _killed_and_whole(STATEFUL_CONFIG, data_dir, tmp_path, 33, at_kill)  # first promotion: trial 27 of 57
+    assert len(b) == 57 and (b["start_epoch"] > 0).sum() == (a["start_epoch"] > 0).sum() > 0
+    killed = tmp_path / "killed"
     assert not (killed / "_states").exists() or not list((killed / "_states").iterdir())  # gone once complete
 
 
@@ -170,44 +180,20 @@ def test_your_objectives_states_survive_sigkill_and_the_resumed_run_equals_the_w
 def test_asynchronous_strategies_killed_and_resumed_end_as_the_uninterrupted_run(data_dir, tmp_path):
     """ASHA and median stopping on the virtual clock: killed with SIGKILL mid-run (2 workers) and
     resumed, the trials are those of an uninterrupted run with one worker."""
-    config = tmp_path / "async.toml"
-    config.write_text(STATEFUL_CONFIG.replace('strategies = ["hyperband"]', 'strategies = ["asha", "median-stop"]'))
-    killed = tmp_path / "killed"
-    run = _hpsearch(["run", config, "--out", killed, "--quiet"], data_dir)
-    whole = _hpsearch(["run", config, "--out", tmp_path / "whole", "--quiet", "--n-jobs", "1"], data_dir)
-    _wait_for_lines(killed / "trials.jsonl", 40, run)
-    run.send_signal(signal.SIGKILL)
-    run.wait(timeout=60)
-    again = _hpsearch(["run", config, "--out", killed, "--quiet"], data_dir)
-    stdout, stderr = again.communicate(timeout=300)
-    assert again.returncode == 0, stderr
-    assert whole.wait(timeout=300) == 0, whole.communicate()
-    a, b = (pd.read_csv(folder / "trials.csv") for folder in (tmp_path / "whole", killed))
+    text = STATEFUL_CONFIG.replace('strategies = ["hyperband"]', 'strategies = ["asha", "median-stop"]')
+    a, _ = _killed_and_whole(text, data_dir, tmp_path, 40)
     assert len(a) > 40 and (a["status"] == "stopped").any() and (a["start_epoch"] > 0).any()
-    pd.testing.assert_frame_equal(without_timing(a), without_timing(b))
 
 
 @pytest.mark.slow
 def test_a_run_until_decided_killed_mid_wave_stops_where_the_uninterrupted_one_does(data_dir, tmp_path):
-    config = tmp_path / "until.toml"
-    config.write_text(STATEFUL_CONFIG.replace('strategies = ["hyperband"]', 'strategies = ["random", "tpe"]\n'
-                                              'repetitions = { max = 14, until = "decided" }')
-                      .replace("epochs = 150", "epochs = 20").replace("[output]", "[verdict]\nrope = 0.5\n[output]"))
-    killed = tmp_path / "killed"
-    run = _hpsearch(["run", config, "--out", killed, "--quiet"], data_dir)
-    whole = _hpsearch(["run", config, "--out", tmp_path / "whole", "--quiet", "--n-jobs", "1"], data_dir)
-    _wait_for_lines(killed / "trials.jsonl", 25, run)
-    run.send_signal(signal.SIGKILL)
-    run.wait(timeout=60)
-    again = _hpsearch(["run", config, "--out", killed, "--quiet"], data_dir)
-    stdout, stderr = again.communicate(timeout=300)
-    assert again.returncode == 0, stderr
-    assert whole.wait(timeout=300) == 0, whole.communicate()
-    a, b = (pd.read_csv(folder / "trials.csv") for folder in (tmp_path / "whole", killed))
-    pd.testing.assert_frame_equal(without_timing(a), without_timing(b))
+    text = (STATEFUL_CONFIG.replace('strategies = ["hyperband"]', 'strategies = ["random", "tpe"]\n'
+                                    'repetitions = { max = 14, until = "decided" }')
+            .replace("epochs = 150", "epochs = 20").replace("[output]", "[verdict]\nrope = 0.5\n[output]"))
+    a, _ = _killed_and_whole(text, data_dir, tmp_path, 25)
     assert a["repetition"].max() + 1 == 10  # decided at the first look: 10 repetitions of 14
     decided = [pd.read_csv(folder / "comparison.csv")[["strategy", "decision", "decided_at"]]
-               for folder in (tmp_path / "whole", killed)]
+               for folder in (tmp_path / "whole", tmp_path / "killed")]
     pd.testing.assert_frame_equal(*decided)
 
 
