@@ -7,6 +7,7 @@ backend, and the loop (:mod:`hpsearch.search.loop`) that runs them.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import math
 import os
@@ -32,7 +33,15 @@ from hpsearch.execution.runfolder import RUN_NAMES, RunFolder
 from hpsearch.execution.user_objective import UserObjective
 from hpsearch.models import estimators
 from hpsearch.results import sequential
-from hpsearch.results.writer import QUIET, RunOutput, SuiteOutput, say, write_suite_tables, write_tables
+from hpsearch.results.writer import (
+    QUIET,
+    RunOutput,
+    SuiteOutput,
+    outcomes_of,
+    say,
+    write_suite_tables,
+    write_tables,
+)
 from hpsearch.search.budget import Meter, Search
 from hpsearch.search.loop import Session, epoch_handler, replay, score_tests
 from hpsearch.search.schedule import clock_of, run_searches, workers_of
@@ -226,10 +235,7 @@ def run_until_decided(session: Session, searches: list[Search], backend, exp: Ex
             columns=["strategy", "repetition", "loss"]), verdict)
         if found and all(d.decided for d in found.values()):
             break
-    said = ", ".join(f"{name} {d.decision}" + (f" at {d.decided_at}" if d.decided else "") for name, d in found.items())
-    say(f"{exp.name}: " + (f"every comparison with {verdict.get('reference', 'random')} decided after {r + 1} "
-                           f"repetitions" if found and all(d.decided for d in found.values())
-                           else f"stopped at the cap of {cap} repetitions") + f" ({said})")
+    _say_decided(exp.name, found, verdict, r + 1, cap)
     return time.perf_counter() - start, tests
 
 
@@ -292,13 +298,54 @@ def _suite_locked(suite, run_dir: Path, progress: bool, force: bool, objective) 
         folder.claim(*RUN_NAMES)
         folder.write_text(folder.CONFIG, suite.to_toml())
         folder.write_manifest()
-        outputs = _run_problems(suite, run_dir, progress, force, objective)
-        output = write_suite_tables(suite, outputs, run_dir)
+        if suite.problems[0][1].until == "decided":
+            outputs, found = _problems_until_decided(suite, run_dir, progress, force, objective)
+        else:
+            outputs, found = _run_problems(suite, run_dir, progress, force, objective), None
+        output = write_suite_tables(suite, outputs, run_dir, found)
         folder.write_manifest()
         return output
 
 
 
+
+
+def _problems_until_decided(suite, run_dir: Path, progress: bool, force: bool, objective) -> tuple[dict, dict]:
+    """Waves of one repetition of every strategy on every problem, until every comparison is
+    decided on the mean over the problems of each wave's relative differences (each problem 1/P)."""
+    first = suite.problems[0][1]
+    cap = min(min(exp.repetitions, problem_of(exp).table.seeds) if exp.replays else exp.repetitions
+              for _, exp in suite.problems)
+    verdict = {**first.verdict, "rope": first.rope}
+    found: dict = {}
+    stored = [RunFolder(run_dir / "problems" / name).records() if (run_dir / "problems" / name / "trials.jsonl").is_file()
+              else [] for name, _ in suite.problems]
+    start = max(1, min(cap, min(max((r["repetition"] for r in records), default=-1) + 1 for records in stored)))
+    resumed: dict = {}
+    for r in range(start, cap + 1):  # a resumed suite starts at the waves it has (a decision at j needs only j)
+        waves = dataclasses.replace(suite, problems=tuple(
+            (name, dataclasses.replace(exp, repetitions=r, until=None)) for name, exp in suite.problems))
+        quiet = QUIET.set(True)  # a wave's notes are the run's: said once, not at every wave
+        try:
+            outputs = _run_problems(waves, run_dir, False, force, objective)
+        finally:
+            QUIET.reset(quiet)
+        resumed = resumed or {name: o.resumed_trials for name, o in outputs.items()}
+        found = sequential.decisions_over_problems(
+            {name: outcomes_of(o.summary) for name, o in outputs.items() if not o.summary.empty}, verdict)
+        if found and all(d.decided for d in found.values()):
+            break
+    for name, output in outputs.items():  # what an earlier run of the folder had finished, not the earlier waves
+        output.resumed_trials = resumed[name]
+    _say_decided(suite.name, found, verdict, r, cap)
+    return outputs, found
+
+
+def _say_decided(name: str, found: dict, verdict: dict, r: int, cap: int) -> None:
+    said = ", ".join(f"{s} {d.decision}" + (f" at {d.decided_at}" if d.decided else "") for s, d in found.items())
+    say(f"{name}: " + (f"every comparison with {verdict.get('reference', 'random')} decided after {r} repetitions"
+                       if found and all(d.decided for d in found.values())
+                       else f"stopped at the cap of {cap} repetitions") + f" ({said})")
 
 
 def _run_problems(suite, run_dir: Path, progress: bool, force: bool, objective) -> dict:

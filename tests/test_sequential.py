@@ -76,3 +76,44 @@ def test_the_same_search_by_two_implementations_is_never_better_or_worse(tmp_pat
     decision = table.loc["optuna:RandomSampler", "decision"]
     assert decision in ("equivalent", "cannot tell")
     assert decision == "equivalent" or run.trials["repetition"].max() + 1 == 14  # undecided: on to the cap
+
+
+SUITE = """
+name = "sseq"
+seed = 4
+strategies = ["random", "tpe"]
+repetitions = { max = 14, until = "decided" }
+[budget]
+trials = 5
+[verdict]
+rope = 0.5
+[output]
+figures = "none"
+[problems.diabetes]
+data = { dataset = "diabetes" }
+model = { batch_size = 64 }
+space = { epochs = { type = "int", low = 2, high = 8 }, learning_rate = { type = "float", low = 0.01, high = 1.0, log = true } }
+[problems.friedman1]
+data = { dataset = "friedman1", n_samples = 300 }
+model = { batch_size = 64 }
+space = { epochs = { type = "int", low = 2, high = 8 }, learning_rate = { type = "float", low = 0.01, high = 1.0, log = true } }
+"""
+
+
+@pytest.mark.slow
+def test_a_suite_until_decided_runs_waves_over_its_problems_and_resumes_to_the_same_stop(tmp_path, capsys):
+    from hpsearch.cli import main
+
+    (tmp_path / "s.toml").write_text(SUITE)
+    assert main(["run", str(tmp_path / "s.toml"), "--out", str(tmp_path / "s")]) == 0
+    said = capsys.readouterr().out
+    assert f"every comparison with random decided after {sequential.FIRST} repetitions" in said
+    summary = pd.read_csv(tmp_path / "s" / "summary.csv")
+    assert summary.groupby("problem")["repetition"].max().tolist() == [sequential.FIRST - 1] * 2
+    table = pd.read_csv(tmp_path / "s" / "suite.csv").set_index(["outcome", "strategy"])
+    assert table.loc[("test", "tpe"), "decision"] == "equivalent" and table.loc[("test", "tpe"), "decided_at"] == 10
+    assert (tmp_path / "s" / "sequential.csv").is_file()
+    trials = (tmp_path / "s" / "trials.csv").read_text()
+    assert main(["run", str(tmp_path / "s.toml"), "--out", str(tmp_path / "s")]) == 0  # resumed: nothing new
+    assert "stored trials belong to no strategy" not in capsys.readouterr().out
+    assert (tmp_path / "s" / "trials.csv").read_text().count("\n") == trials.count("\n")

@@ -39,7 +39,7 @@ OWNED = (
     "ecdf.csv", "ecdf.png", "ecdf.pdf", "hyperparameters.png", "hyperparameters.pdf", "optuna-journal.log",
     "suite.csv", "suite.md", "suite.tex", "friedman.json", "cd-diagram.png", "cd-diagram.pdf",
     "cd-diagram-*.png", "cd-diagram-*.pdf", "problems.csv", ".*.tmp", "*.tmp.png", "*.tmp.pdf",
-    "table.json", "table.npz", LOCK_FILE, MANIFEST,
+    "table.json", "table.npz", "sequential.csv", LOCK_FILE, MANIFEST,
 )
 OWNED_FOLDERS = (STATES_FOLDER, "_data", "_running", "problems", "record")
 _FIGURES = ("png", "pdf")
@@ -48,7 +48,7 @@ _FIGURES = ("png", "pdf")
 RUN_NAMES = (
     "config.toml", "trials.jsonl", "trials.csv", "summary.csv", "run.json", "targets.csv", "report.html",
     "comparison.csv", "comparison.md", "comparison.tex", "ecdf.csv", "suite.csv", "suite.md", "suite.tex",
-    "friedman.json", "problems.csv", *OWNED_FOLDERS,
+    "friedman.json", "problems.csv", "sequential.csv", *OWNED_FOLDERS,
     *(f"curve_{x}.csv" for x in ("trials", "seconds", "epochs")),
     *(f"{stem}.{ext}" for ext in _FIGURES for stem in (
         "curve_trials", "curve_seconds", "curve_epochs", "ecdf", "hyperparameters", "cd-diagram",
@@ -280,7 +280,9 @@ TABLES = ("trials", "summary", "comparison")
 REQUIRED = {"trials": ("strategy", "repetition", "trial", "status"), "summary": ("strategy", "repetition"),
             "comparison": ("strategy",), "suite": ("outcome", "strategy"), "problems": ("problem", "strategy")}
 #: config keys that may change between a run and its resume: they do not change results
-RESUMABLE_CHANGES = ("n_jobs", "backend", "scheduler", "population", "output", "description")
+#: what a resume may change: the machine's keys, and the repetitions (a run goes on with more, or
+#: a run until decided with another cap: the same sequences continue)
+RESUMABLE_CHANGES = ("n_jobs", "backend", "scheduler", "population", "output", "description", "repetitions")
 
 
 class RunFolder:

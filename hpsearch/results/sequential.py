@@ -186,6 +186,20 @@ def decisions(outcomes: pd.DataFrame, verdict: dict) -> dict:
                       verdict.get("sequential", METHODS[0]), verdict.get("clip", CLIP))
 
 
+def decisions_over_problems(outcomes: dict, verdict: dict) -> dict:
+    """A suite's decisions: each wave's observation the mean over the problems of its relative
+    differences (each problem weighing 1/P), as far as every problem has the wave."""
+    reference = verdict.get("reference", "random")
+    per_problem = [differences(o, reference) for o in outcomes.values()]
+    pooled = {}
+    for strategy in per_problem[0] if per_problem else ():
+        arrays = [found[strategy] for found in per_problem if strategy in found]
+        n = min(len(a) for a in arrays)
+        pooled[strategy] = np.mean([a[:n] for a in arrays], axis=0)
+    return decide_all(pooled, verdict.get("alpha", 0.05), verdict.get("rope", ROPE),
+                      verdict.get("sequential", METHODS[0]), verdict.get("clip", CLIP))
+
+
 def paths_table(found: dict) -> pd.DataFrame:
     """``sequential.csv``: per comparison and repetition, the interval, and the decision once made."""
     rows = []

@@ -135,14 +135,28 @@ def write_comparison(trials: pd.DataFrame, summary: pd.DataFrame, exp, run_dir: 
                                    list(exp.strategies), label)
 
 
-def write_suite_tables(suite, outputs: dict, run_dir: Path) -> SuiteOutput:
+def write_suite_tables(suite, outputs: dict, run_dir: Path, decided: dict | None = None) -> SuiteOutput:
+    """The tables across problems; ``decided``: a suite run until decided, its sequential decisions
+    (suite.csv's ``decision`` and ``decided_at`` on the test outcome, and sequential.csv)."""
     figures = suite.problems[0][1].figures
     if figures:
         from hpsearch.results import plots
 
         with plots.formats(figures):
-            return _suite_tables(suite, outputs, run_dir, figures)
-    return _suite_tables(suite, outputs, run_dir, figures)
+            output = _suite_tables(suite, outputs, run_dir, figures)
+    else:
+        output = _suite_tables(suite, outputs, run_dir, figures)
+    if decided is not None and (run_dir / "suite.csv").is_file():
+        from hpsearch.results import sequential
+
+        table = pd.read_csv(run_dir / "suite.csv")
+        test = table["outcome"] == "test"
+        table["decision"] = [decided[s].decision if t and s in decided else "" for s, t in zip(table["strategy"], test)]
+        table["decided_at"] = [decided[s].decided_at if t and s in decided and decided[s].decided else None
+                               for s, t in zip(table["strategy"], test)]
+        report.write_csv(table, run_dir / "suite.csv")
+        report.write_csv(sequential.paths_table(decided), run_dir / "sequential.csv")
+    return output
 
 
 def _suite_tables(suite, outputs: dict, run_dir: Path, figures) -> SuiteOutput:
