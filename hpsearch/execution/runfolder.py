@@ -39,7 +39,8 @@ OWNED = (
     "ecdf.csv", "ecdf.png", "ecdf.pdf", "hyperparameters.png", "hyperparameters.pdf", "optuna-journal.log",
     "suite.csv", "suite.md", "suite.tex", "friedman.json", "cd-diagram.png", "cd-diagram.pdf",
     "cd-diagram-*.png", "cd-diagram-*.pdf", "problems.csv", ".*.tmp", "*.tmp.png", "*.tmp.pdf",
-    "table.json", "table.npz", "sequential.csv", LOCK_FILE, MANIFEST,
+    "table.json", "table.npz", "sequential.csv", "sequential.md", "sequential.png", "sequential.pdf",
+    LOCK_FILE, MANIFEST,
 )
 OWNED_FOLDERS = (STATES_FOLDER, "_data", "_running", "problems", "record")
 _FIGURES = ("png", "pdf")
@@ -48,10 +49,10 @@ _FIGURES = ("png", "pdf")
 RUN_NAMES = (
     "config.toml", "trials.jsonl", "trials.csv", "summary.csv", "run.json", "targets.csv", "report.html",
     "comparison.csv", "comparison.md", "comparison.tex", "ecdf.csv", "suite.csv", "suite.md", "suite.tex",
-    "friedman.json", "problems.csv", "sequential.csv", *OWNED_FOLDERS,
+    "friedman.json", "problems.csv", "sequential.csv", "sequential.md", *OWNED_FOLDERS,
     *(f"curve_{x}.csv" for x in ("trials", "seconds", "epochs")),
     *(f"{stem}.{ext}" for ext in _FIGURES for stem in (
-        "curve_trials", "curve_seconds", "curve_epochs", "ecdf", "hyperparameters", "cd-diagram",
+        "curve_trials", "curve_seconds", "curve_epochs", "ecdf", "hyperparameters", "cd-diagram", "sequential",
         "cd-diagram-validation")),
 )
 STATE_FILE = "[0-9]*-[0-9]*-[0-9]*.state*"  # checkpoints.trial_name + suffix (+ .tmp.npz while written)

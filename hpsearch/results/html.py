@@ -13,7 +13,7 @@ from hpsearch.execution.runfolder import RunFolder
 from hpsearch.files import refuse_link
 from hpsearch.results.export import caption_for, paper_columns, rounded
 
-FIGURES = ("curve_trials", "curve_epochs", "curve_seconds", "ecdf", "hyperparameters")
+FIGURES = ("curve_trials", "curve_epochs", "curve_seconds", "ecdf", "hyperparameters", "sequential")
 
 
 def html_report(run_dir: Path, exp) -> str:
@@ -93,6 +93,10 @@ def figure_caption(name: str, metric: str, repetitions: int, fidelity: str = "ep
     if name in against:
         return (f"Best validation {metric} so far against {against[name]}, relative to the predict-the-mean "
                 f"baseline of the same split (1 is no better), {over}{band}.")
+    if name == "sequential":
+        return ("Repetitions until decided: each comparison's anytime-valid interval for the relative difference "
+                "to the reference strategy, against the repetitions; grey: the region of practical equivalence; "
+                "dashed: the repetition it was decided at (sequential.md says how).")
     if name == "ecdf":
         return (f"Data profile: the share of (repetition, target) pairs reached against {fidelity} trained, "
                 f"targets at 50-99% of the achievable gain over the baseline, all repetitions.")

@@ -294,3 +294,39 @@ def _untied(ranks: pd.Series) -> pd.Series:
         if len(group) > 1:
             out[group.index] = group.iloc[0] + step * (np.arange(len(group)) - (len(group) - 1) / 2)
     return out
+
+
+def sequential_plot(paths: pd.DataFrame, rope: float, path: Path, title: str) -> Path:
+    """Each comparison's anytime-valid interval against the repetitions (``sequential.csv``), the
+    region of practical equivalence shaded, the repetition it was decided at marked."""
+    names = list(dict.fromkeys(paths["strategy"]))
+    columns = min(3, len(names))
+    rows = -(-len(names) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.4 * columns, 1.9 * rows + 0.4), dpi=DPI,
+                             layout="constrained", squeeze=False, sharey=True)
+    finite = paths[["ci_low_pct", "ci_high_pct"]].replace([np.inf, -np.inf], np.nan)
+    span = float(np.nanmax(np.abs(finite.to_numpy()))) if finite.notna().any().any() else 10 * rope * 100
+    for ax, name in zip(axes.flat, names):
+        mine = paths[paths["strategy"] == name]
+        ax.axhspan(-100 * rope, 100 * rope, color="0.85", lw=0)
+        ax.axhline(0, color="0.3", lw=0.8)
+        ax.fill_between(mine["repetition"], mine["ci_low_pct"].clip(-span, span), mine["ci_high_pct"].clip(-span, span),
+                        step="post", color="C0", alpha=0.5, lw=0)
+        decided = mine[mine["decision"] != "cannot tell"]
+        if len(decided):
+            ax.axvline(decided["repetition"].iloc[0], color="C3", lw=1, ls="--")
+        word = decided["decision"].iloc[0] + f" at {decided['repetition'].iloc[0]}" if len(decided) else "cannot tell"
+        ax.set_title(_wrapped(f"{name}: {word}", 30), fontsize=MIN_FONT)
+        ax.tick_params(labelsize=MIN_FONT)
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[len(names):]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("difference to the reference, %", fontsize=MIN_FONT)
+    for ax in axes[-1, :]:
+        ax.set_xlabel("repetitions", fontsize=MIN_FONT)
+    fig.suptitle(_wrapped(title, 30 * columns), fontsize=8)
+    _literal_text(fig)
+    _save(fig, path)
+    plt.close(fig)
+    return path

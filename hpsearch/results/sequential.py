@@ -200,6 +200,24 @@ def decisions_over_problems(outcomes: dict, verdict: dict) -> dict:
                       verdict.get("sequential", METHODS[0]), verdict.get("clip", CLIP))
 
 
+def sentences(found: dict, verdict: dict, ran: int, cap: int) -> list[str]:
+    """What the sequential decisions say, and the compute they spent against the fixed design."""
+    method = verdict.get("sequential", METHODS[0])
+    how = (f"betting confidence sequence, differences clipped to +-{100 * verdict.get('clip', CLIP):g}%"
+           if method == "betting" else "asymptotic confidence sequence")
+    lines = [f"Repetitions until decided: each comparison with {verdict.get('reference', 'random')} on an "
+             f"anytime-valid interval ({how}; family-wise error {verdict.get('alpha', 0.05):g} over "
+             f"{len(found)} comparison{'s' if len(found) != 1 else ''}, region of equivalence "
+             f"+-{100 * verdict.get('rope', ROPE):g}%; no decision before repetition {FIRST})."]
+    for name, d in found.items():
+        final = f"{100 * d.lower[-1]:+.2f}% to {100 * d.upper[-1]:+.2f}%" if d.lower else "no interval"
+        lines.append(f"{name}: {d.decision}" + (f" at repetition {d.decided_at}" if d.decided else
+                                                 f" after {len(d.lower)} repetitions") + f" (interval {final}).")
+    lines.append(f"The run stopped after {ran} of at most {cap} repetitions: {100 * ran / cap:.0f}% of the "
+                 f"compute of the fixed design of {cap}.")
+    return lines
+
+
 def paths_table(found: dict) -> pd.DataFrame:
     """``sequential.csv``: per comparison and repetition, the interval, and the decision once made."""
     rows = []

@@ -93,10 +93,12 @@ def write_comparison(trials: pd.DataFrame, summary: pd.DataFrame, exp, run_dir: 
     targets = comparison.targets_table(trials, summary)
     table = comparison.comparison_table(trials, summary, list(exp.strategies), targets, exp.rope)
     if exp.until == "decided":  # repetitions until decided: each comparison's decision and when
-        table = with_decisions(table, summary, exp, run_dir)
+        table, lines = with_decisions(table, summary, exp, run_dir)
     target = exp.data.target_name
     export.write_all_formats(table, run_dir / "comparison", export.caption_for(table, target),
                              export.paper_table(table, export.caption_for(table, target, paper=True)))
+    if exp.until == "decided":
+        _append(run_dir / "comparison.md", lines)
     report.write_csv(targets, run_dir / "targets.csv")
     if exp.budget.kind == "trials" and len(table) > 1:  # compute-fair? say when it is not
         spent = table.set_index("strategy")["epochs_trained_mean"]
@@ -147,16 +149,25 @@ def write_suite_tables(suite, outputs: dict, run_dir: Path, decided: dict | None
     else:
         output = _suite_tables(suite, outputs, run_dir, figures)
     if decided is not None and (run_dir / "suite.csv").is_file():
-        from hpsearch.results import sequential
-
         table = pd.read_csv(run_dir / "suite.csv")
         test = table["outcome"] == "test"
         table["decision"] = [decided[s].decision if t and s in decided else "" for s, t in zip(table["strategy"], test)]
         table["decided_at"] = [decided[s].decided_at if t and s in decided and decided[s].decided else None
                                for s, t in zip(table["strategy"], test)]
         report.write_csv(table, run_dir / "suite.csv")
-        report.write_csv(sequential.paths_table(decided), run_dir / "sequential.csv")
+        first = suite.problems[0][1]
+        ran = int(output.summary["repetition"].nunique()) if not output.summary.empty else 0
+        lines = write_sequential(decided, {**first.verdict, "rope": first.rope}, ran, first.repetitions,
+                                 first.figures, run_dir, suite.name)
+        _append(run_dir / "suite.md", lines)
     return output
+
+
+def _append(path: Path, lines: list[str]) -> None:
+    """The sequential decisions after a table's own text (suite.md, comparison.md)."""
+    if path.is_file():
+        text = path.read_text(encoding="utf-8").rstrip("\n")
+        RunFolder(path.parent).write_text(path.name, text + "\n\n" + "\n".join(f"- {line}" for line in lines) + "\n")
 
 
 def _suite_tables(suite, outputs: dict, run_dir: Path, figures) -> SuiteOutput:
@@ -222,17 +233,37 @@ class OutputSection(Section):
         return () if self.figures == "none" else tuple(self.figures)
 
 
-def with_decisions(table: pd.DataFrame, summary: pd.DataFrame, exp, run_dir: Path) -> pd.DataFrame:
+def with_decisions(table: pd.DataFrame, summary: pd.DataFrame, exp, run_dir: Path) -> tuple[pd.DataFrame, list]:
     """comparison.csv's ``decision`` and ``decided_at`` (:mod:`hpsearch.results.sequential`), and
     ``sequential.csv``: every comparison's interval after each repetition."""
     from hpsearch.results import sequential
 
-    found = sequential.decisions(outcomes_of(summary), {**exp.verdict, "rope": exp.rope})
+    verdict = {**exp.verdict, "rope": exp.rope}
+    found = sequential.decisions(outcomes_of(summary), verdict)
+    lines = write_sequential(found, verdict, int(summary["repetition"].nunique()), exp.repetitions, exp.figures,
+                             run_dir, exp.name)
     table = table.copy()
     table["decision"] = [found[s].decision if s in found else "" for s in table["strategy"]]
     table["decided_at"] = [found[s].decided_at if s in found and found[s].decided else None for s in table["strategy"]]
-    report.write_csv(sequential.paths_table(found), run_dir / "sequential.csv")
-    return table
+    return table, lines
+
+
+def write_sequential(found: dict, verdict: dict, ran: int, cap: int, figures, run_dir: Path, name: str) -> list[str]:
+    """sequential.csv (every comparison's interval after each repetition), sequential.md (what it
+    says) and, with figures, sequential.png: the intervals against the repetitions."""
+    from hpsearch.results import sequential
+
+    paths = sequential.paths_table(found)
+    report.write_csv(paths, run_dir / "sequential.csv")
+    lines = sequential.sentences(found, verdict, ran, cap)
+    RunFolder(run_dir).write_text("sequential.md", "\n\n".join(lines) + "\n")
+    if figures and len(paths):
+        from hpsearch.results import plots
+
+        with plots.formats(figures):
+            plots.sequential_plot(paths, verdict["rope"], run_dir / "sequential.png",
+                                  f"{name}: anytime-valid intervals against the repetitions")
+    return lines
 
 
 def outcomes_of(summary: pd.DataFrame) -> pd.DataFrame:
