@@ -63,7 +63,8 @@ def run(config=None, *, text: str | None = None, out=None, n_jobs: int | None = 
     :class:`SuiteRun`, whose ``problems[NAME]`` is each problem's Run.
     """
     from hpsearch.execution.user_objective import giving
-    from hpsearch.runner import default_run_dir, run_experiment, run_suite
+    from hpsearch.runner import default_run_dir, run_experiment
+    from hpsearch.suites import run_suite
 
     function, allow = objective, tuple(allow_packages or ())
     if function is not None and not callable(function):

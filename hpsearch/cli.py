@@ -303,7 +303,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from hpsearch.config import Suite, load, with_overrides
-    from hpsearch.runner import default_run_dir, run_experiment, run_suite
+    from hpsearch.runner import default_run_dir, run_experiment
+    from hpsearch.suites import run_suite
 
     exp = load(args.config, suites=True, allow=tuple(args.allow_package))
     strategies = None
