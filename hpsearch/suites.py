@@ -59,7 +59,7 @@ def _problems_until_decided(suite, run_dir: Path, progress: bool, force: bool, o
     found: dict = {}
     stored = [RunFolder(run_dir / "problems" / name).records() if (run_dir / "problems" / name / "trials.jsonl").is_file()
               else [] for name, _ in suite.problems]
-    start = max(1, min(cap, min(max((r["repetition"] for r in records), default=-1) + 1 for records in stored)))
+    start = max(1, min(cap, max(max((r["repetition"] for r in records), default=-1) + 1 for records in stored)))
     resumed: dict = {}
     for r in range(start, cap + 1):  # a resumed suite starts at the waves it has (a decision at j needs only j)
         waves = _wave(suite, r, figures=False)
