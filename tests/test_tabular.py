@@ -227,3 +227,43 @@ def test_a_replay_with_more_repetitions_than_seeds_says_it_analyses_the_seed_gro
     assert "note: r: 4 repetitions replay 3 recorded seeds: the analysis averages the repetitions of each seed" in out
     summary = pd.read_csv(tmp_path / "g" / "summary.csv")
     assert summary.groupby("repetition")["unit"].first().tolist() == [0, 1, 2, 0]
+
+
+class TableCurves:
+    """A live objective that trains nothing: the curve of the recorded point and seed (repetition
+    r: seed r % S), as a live network with those seeds would train it (the test above)."""
+
+    def __init__(self, table):
+        self.table = table
+
+    def __call__(self, spec, dataset):
+        from hpsearch.search.trial import TrialResult
+
+        t = self.table
+        point, seed, end = t.snap(spec.params), spec.repetition % t.seeds, int(spec.params["epochs"])
+        curve = [float(v) for v in t.val[point, seed, :end]]
+        return TrialResult.from_spec(spec, val_loss=curve[-1], val_curve=curve, epochs_trained=end - spec.start_epoch,
+                                     seconds=float(t.seconds[point, seed, spec.start_epoch:end].sum()))
+
+
+@pytest.mark.parametrize("strategies", [["asha"], ["median-stop", "tpe-hyperband"]])
+def test_replay_and_live_make_the_same_decisions_on_the_same_curves(table, tmp_path, strategies):
+    """Where a live run's curves are the table's, the virtual clock gives the replay's trials:
+    the same proposals, promotions, stops and virtual times (workers = 3, the epoch clock)."""
+    from hpsearch.config import parse
+    from hpsearch.runner import run_experiment
+
+    options = {s: {"workers": 3} for s in strategies}
+    replay = parse({"name": "r", "seed": 3, "strategies": strategies, "repetitions": 2, "budget": {"epochs": 90},
+                    "table": {"path": str(table)}, "strategy": options, "output": {"figures": "none"}}, "<dict>")
+    recorded = load(table.parent / "rec.toml").to_dict()
+    live = parse({**{k: recorded[k] for k in ("data", "model", "space")}, "name": "l", "seed": 3, "n_jobs": 1,
+                  "strategies": strategies, "repetitions": 2, "budget": {"epochs": 90}, "strategy": options,
+                  "output": {"figures": "none"}}, "<dict>")
+    a = run_experiment(replay, tmp_path / "replay", progress=False).trials
+    b = run_experiment(live, tmp_path / "live", progress=False, objective=TableCurves(Table.load(table))).trials
+    t = Table.load(table)
+    columns = ["strategy", "repetition", "trial", "epochs", "start_epoch", "epochs_trained", "status", "val_rmse",
+               "virtual_start", "virtual_end", *t.header["points"][0]]
+    pd.testing.assert_frame_equal(a[columns], b[columns], check_dtype=False)
+    assert (a["virtual_end"] - a["virtual_start"]).max() > 0
