@@ -96,3 +96,17 @@ def test_tpe_asks_as_many_trials_at_once_as_the_file_gives_workers():
     for options in (exp.strategy_options["tpe"], with_overrides(exp, n_jobs=1).strategy_options["tpe"]):
         assert make_strategy("tpe", exp.space, np.random.SeedSequence(0), options, n_jobs=1).batch_size == 3
     assert parse(config(["tpe"], strategy={"tpe": {"batch_size": 1}}), "<dict>").strategy_options["tpe"]["batch_size"] == 1
+
+
+def test_an_epochs_value_is_read_from_a_whole_curve_or_from_one_that_starts_at_the_trial():
+    from hpsearch.search.schedule import _cut, _value
+    from hpsearch.search.trial import TrialResult
+
+    whole = TrialResult("s", 0, 1, 1, 0, {}, start_epoch=2, val_curve=[0.9, 0.8, 0.7, 0.6, 0.5])  # the network's
+    mine = TrialResult("s", 0, 1, 1, 0, {}, start_epoch=2, val_curve=[0.7, 0.6, 0.5])  # a table's, from the start
+    assert _value(whole, 3, 2, 5) == _value(mine, 3, 2, 5) == 0.7
+    assert _value(whole, 5, 2, 5) == _value(mine, 5, 2, 5) == 0.5
+    assert _value(mine, 6, 2, 5) is None
+    cut = _cut(whole, 4, 5)
+    assert cut.val_curve == [0.9, 0.8, 0.7, 0.6] and cut.val_loss == 0.6 and cut.epochs_trained == 2
+    assert cut.status == "stopped" and _cut(mine, 4, 5).val_curve == [0.7, 0.6]
