@@ -17,6 +17,9 @@
   decided, at alpha / 7, against the fixed design's verdicts at N = 100 (Wilcoxon, Holm over the
   35); and the 7 pooled ones (each wave's mean relative difference over the 5 problems) at
   alpha / 7 against suite.csv's.
+* **Runs until decided on tables**: ``--runs`` root seeds of a run until decided (at most 100
+  repetitions, the default verdict) of random against optuna:RandomSampler replayed on each
+  recorded table (``results/tables``, 100 seeds): how many end better or worse.
 * **Cross-check**: the betting sequence against ``confseq.betting.betting_cs`` where confseq
   imports (its release predates NumPy 2: a copy with ``np.float_`` renamed works).
 
@@ -102,6 +105,32 @@ def savings(suite: pd.DataFrame, fixed_problems: pd.DataFrame, fixed_pooled: pd.
     return rows
 
 
+def runs_on_tables(seeds: int, tables: Path) -> list[dict]:
+    """Runs until decided (at most 100 repetitions) of random against optuna:RandomSampler, replayed
+    on each recorded table for ``seeds`` root seeds: how many end better or worse."""
+    import tempfile
+
+    from hpsearch.config import parse
+    from hpsearch.runner import run_experiment
+
+    rows = []
+    for table in sorted(p for p in tables.iterdir() if (p / "table.json").is_file()):
+        decisions = []
+        for seed in range(seeds):
+            exp = parse({"name": "aa", "seed": 100 + seed, "strategies": ["random", "optuna:RandomSampler"],
+                         "repetitions": {"max": 100, "until": "decided"}, "budget": {"epochs": 1200},
+                         "table": {"path": str(table)}, "output": {"figures": "none"}}, "<benchmark>")
+            folder = Path(tempfile.mkdtemp(prefix="hpsearch-aa-"))
+            run_experiment(exp, folder / "run", progress=False)
+            decisions.append(pd.read_csv(folder / "run" / "comparison.csv").set_index("strategy")
+                             .loc["optuna:RandomSampler", "decision"])
+        counts = pd.Series(decisions).value_counts().to_dict()
+        rows.append({"check": f"A/A runs until decided on {table.name}", "comparisons": seeds,
+                     "error": (counts.get("better", 0) + counts.get("worse", 0)) / seeds,
+                     "decided_share": (seeds - counts.get("cannot tell", 0)) / seeds})
+    return rows
+
+
 def cross_check() -> dict:
     try:
         from confseq.betting import betting_cs as reference
@@ -121,6 +150,8 @@ def main() -> None:
     parser.add_argument("--null", type=int, default=200, help="null sequences per problem")
     parser.add_argument("--aa", default=str(ROOT / "results" / "aa"))
     parser.add_argument("--suite", default=str(ROOT / "results" / "reference" / "suite-tabular"))
+    parser.add_argument("--runs", type=int, default=5, help="root seeds of runs until decided on each table")
+    parser.add_argument("--tables", default=str(ROOT / "results" / "tables"))
     args = parser.parse_args()
     aa, suite = losses(Path(args.aa)), losses(Path(args.suite))
     problems = pd.read_csv(Path(args.suite) / "problems.csv")
@@ -130,6 +161,8 @@ def main() -> None:
     rows = [null_error(aa, args.null, method, clip) for method, clip in METHODS]
     for method, clip in METHODS:
         rows += savings(suite, problems, pooled, method, clip)
+    if args.runs:
+        rows += runs_on_tables(args.runs, Path(args.tables))
     rows.append(cross_check())
     report("sequential", pd.DataFrame(rows), "A/A error, savings against the fixed design, cross-check")
 
