@@ -136,23 +136,25 @@ class _Progress:
 
 
 def run_experiment(exp: Experiment, run_dir: Path | None = None, progress: bool = True,
-                   force: bool = False, objective: Objective | None = None) -> RunOutput:
+                   force: bool = False, objective: Objective | None = None, known_tests: dict | None = None) -> RunOutput:
     """Run (or resume) ``exp`` in ``run_dir`` and write its tables there.
 
     ``objective`` replaces :func:`hpsearch.execution.objective.evaluate` (the same
     contract, ``objective(spec, dataset) -> TrialResult``, module-level so that
-    workers can import it).
+    workers can import it). ``known_tests``: test scorings of finished searches kept from an
+    earlier call (a suite's waves), used instead of scoring again, and added to.
     """
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(exp)
     quiet = QUIET.set(not progress)  # notices follow the progress bar: --quiet silences both
     try:  # the lock first: a refused run creates, changes and deletes nothing
         with RunFolder(run_dir).locked():
-            return _run_locked(exp, run_dir, progress, force, objective)
+            return _run_locked(exp, run_dir, progress, force, objective, known_tests)
     finally:
         QUIET.reset(quiet)
 
 
-def _run_locked(exp: Experiment, run_dir: Path, progress: bool, force: bool, objective: Objective) -> RunOutput:
+def _run_locked(exp: Experiment, run_dir: Path, progress: bool, force: bool, objective: Objective,
+                known_tests: dict | None = None) -> RunOutput:
     folder = RunFolder(run_dir)
     folder.resumes(exp.to_dict(), force, resolved_as_written(exp.source))
     if objective is None and exp.user_objective is not None:  # [model] objective = "pkg.module:train"
@@ -196,7 +198,12 @@ def _run_locked(exp: Experiment, run_dir: Path, progress: bool, force: bool, obj
                     seconds, tests = run_until_decided(session, searches, backend, exp, problem)
                 else:
                     seconds = run_searches(session, searches, backend)
-                    tests = score_tests(session, searches, backend)
+                    known = known_tests if known_tests is not None else {}
+                    tests = {(s.name, s.repetition): known[(s.name, s.repetition)] for s in searches
+                             if (s.name, s.repetition) in known}  # a test scoring is deterministic: once is enough
+                    tests.update(score_tests(session, [s for s in searches if (s.name, s.repetition) not in tests],
+                                             backend))
+                    known.update(tests)
             complete = True
         finally:  # also on Ctrl-C or too many failures: tables of what finished
             session.on_result.bar.close()

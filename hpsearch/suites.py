@@ -61,11 +61,12 @@ def _problems_until_decided(suite, run_dir: Path, progress: bool, force: bool, o
               else [] for name, _ in suite.problems]
     start = max(1, min(cap, max(max((r["repetition"] for r in records), default=-1) + 1 for records in stored)))
     resumed: dict = {}
+    known: dict = {name: {} for name, _ in suite.problems}  # each problem's test scorings, across the waves
     for r in range(start, cap + 1):  # a resumed suite starts at the waves it has (a decision at j needs only j)
         waves = _wave(suite, r, figures=False)
         quiet = QUIET.set(True)  # a wave's notes are the run's: said once, not at every wave
         try:
-            outputs = _run_problems(waves, run_dir, False, force, objective)
+            outputs = _run_problems(waves, run_dir, False, force, objective, known)
         finally:
             QUIET.reset(quiet)
         resumed = resumed or {name: o.resumed_trials for name, o in outputs.items()}
@@ -74,7 +75,7 @@ def _problems_until_decided(suite, run_dir: Path, progress: bool, force: bool, o
         if found and all(d.decided for d in found.values()):
             break
     if suite.problems[0][1].figures:  # the figures once, of the last wave (drawn at every wave they cost minutes)
-        outputs = _run_problems(_wave(suite, r, figures=True), run_dir, False, force, objective)
+        outputs = _run_problems(_wave(suite, r, figures=True), run_dir, False, force, objective, known)
     for name, output in outputs.items():  # what an earlier run of the folder had finished, not the earlier waves
         output.resumed_trials = resumed[name]
     say_decided(suite.name, found, verdict, r, cap)
@@ -88,7 +89,7 @@ def _wave(suite, repetitions: int, figures: bool):
         for name, exp in suite.problems))
 
 
-def _run_problems(suite, run_dir: Path, progress: bool, force: bool, objective) -> dict:
+def _run_problems(suite, run_dir: Path, progress: bool, force: bool, objective, known: dict | None = None) -> dict:
     """Each problem's run, in turn; a suite of replayed tables runs its problems side by side in
     n_jobs processes instead (each replay is a single process, and its trials do not depend
     on which process runs it)."""
@@ -105,5 +106,5 @@ def _run_problems(suite, run_dir: Path, progress: bool, force: bool, objective) 
         except BaseException:  # Ctrl-C, or a problem that failed: the others end too (their trials are stored)
             pool.shutdown(wait=True, kill_workers=True)
             raise
-    return {name: run_experiment(exp, run_dir / "problems" / name, progress, force, objective)
-            for name, exp in problems}
+    return {name: run_experiment(exp, run_dir / "problems" / name, progress, force, objective,
+                                 None if known is None else known[name]) for name, exp in problems}
