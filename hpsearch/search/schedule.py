@@ -12,7 +12,7 @@ for any ``n_jobs``, on any backend, and after a resume:
   it was asked for, never stopped live ("trained ahead"); its epoch reports reach the strategy's
   ``on_epoch`` in virtual-time order (ties: earlier trial first), and a trial the strategy stops
   at epoch e ends there: its result is cut at e and counts ``e - start_epoch`` epochs (the real
-  epochs trained beyond e are counted in :attr:`Schedule.beyond`);
+  epochs trained beyond e show in ``trials.csv`` as ``epochs - start_epoch - epochs_trained``);
 * results reach the strategy (``tell``) and the store in virtual-time order: a result that
   arrives early in real time waits for its virtual turn. A search only waits for trials it has
   already started, so nothing can deadlock, with ``--n-jobs 1`` and ``W > 1`` alike: the real
@@ -104,7 +104,6 @@ class Schedule:
         self.session, self.backend = session, backend
         self.searches = {(s.name, s.repetition): _Virtual(s, [(0.0, w) for w in range(workers_of(s))])
                          for s in searches}
-        self.beyond = 0  # epochs trained in real processes past the epoch a strategy stopped a trial at
 
     def run(self) -> None:
         while True:
@@ -165,7 +164,6 @@ class Schedule:
                     heapq.heappush(v.events, _Event(event.time + 1, event.trial, event.epoch + 1))
                     return False
                 if not trial.stored:
-                    self.beyond += trial.end_epoch - event.epoch
                     result = _cut(result, event.epoch, trial.end_epoch)
         self._finish(v, event, trial, result)
         return True
