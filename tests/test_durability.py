@@ -189,8 +189,9 @@ def test_asynchronous_strategies_killed_and_resumed_end_as_the_uninterrupted_run
 def test_a_run_until_decided_killed_mid_wave_stops_where_the_uninterrupted_one_does(data_dir, tmp_path):
     text = (STATEFUL_CONFIG.replace('strategies = ["hyperband"]', 'strategies = ["random", "tpe"]\n'
                                     'repetitions = { max = 14, until = "decided" }')
-            .replace("epochs = 150", "epochs = 20").replace("[output]", "[verdict]\nrope = 0.5\n[output]"))
-    a, _ = _killed_and_whole(text, data_dir, tmp_path, 25)
+            .replace("epochs = 150", "epochs = 12").replace("pause = 0.02", "pause = 0.01")
+            .replace("[output]", "[verdict]\nrope = 0.5\n[output]"))
+    a, _ = _killed_and_whole(text, data_dir, tmp_path, 20)
     assert a["repetition"].max() + 1 == 10  # decided at the first look: 10 repetitions of 14
     decided = [pd.read_csv(folder / "comparison.csv")[["strategy", "decision", "decided_at"]]
                for folder in (tmp_path / "whole", tmp_path / "killed")]

@@ -82,9 +82,9 @@ SUITE = """
 name = "sseq"
 seed = 4
 strategies = ["random", "tpe"]
-repetitions = { max = 14, until = "decided" }
+repetitions = { max = 12, until = "decided" }
 [budget]
-trials = 5
+trials = 3
 [verdict]
 rope = 0.5
 [output]
