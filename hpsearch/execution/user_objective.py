@@ -153,7 +153,8 @@ class UserObjective:
         function = self._function()
         result = TrialResult.from_spec(spec)
         state, start, before = None, 0, []
-        if takes_state(function) and spec.load_state is not None and os.path.exists(spec.load_state):
+        stateful = takes_state(function)
+        if stateful and spec.load_state is not None and os.path.exists(spec.load_state):
             state, start, before = load_user_state(spec.load_state)  # continue the parent where it saved its state
         result.start_epoch, result.parent = start, spec.parent if state is not None else None
         curve: list[float] = []
@@ -170,7 +171,7 @@ class UserObjective:
             return stop
 
         params = {k: v for k, v in {**spec.model, **spec.params}.items() if k not in OWN_KEYS}
-        if takes_state(function):
+        if stateful:
             out = function(params, dataset, spec.seed, report, state=state)
         else:
             out = function(params, dataset, spec.seed, report)
